@@ -1,0 +1,1 @@
+"""Gespreksmaatje: a Telegram bot with which clients prepare their support-plan conversation."""

@@ -1,0 +1,140 @@
+"""`python -m bot [run|migrate|invite client --name N]`: the command line.
+
+Every failure an operator can fix prints one line (no traceback) and exits non-zero."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from bot.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("gespreksmaatje")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Gespreksmaatje")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="run the bot (long polling)")
+    commands.add_parser("migrate", help="bring the database up to date")
+    invite = commands.add_parser("invite", help="make a one-time start link")
+    invite.add_argument("role", choices=["client"])
+    invite.add_argument("--name", required=True)
+    invite.add_argument("--days", type=int, default=None, help="valid for (default 30)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+        logging.getLogger().setLevel(settings.log_level.upper())
+        if args.command == "migrate":
+            asyncio.run(_migrate(settings))
+        elif args.command == "invite":
+            asyncio.run(_invite(settings, args.name, args.days or settings.invite_days))
+        else:
+            return _run(settings)
+    except (SettingsError, OperatorError) as error:
+        print(f"gespreksmaatje: {error}", file=sys.stderr)
+        return 2
+    except (OperationalError, OSError) as error:
+        print(f"gespreksmaatje: cannot use the database ({_first_line(error)}); "
+              "check DATABASE_URL.", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+class OperatorError(Exception):
+    pass
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+async def _migrate(settings: Settings) -> None:
+    from bot.state.migrate import upgrade
+
+    try:
+        await upgrade(settings.db_url)
+    except SQLAlchemyError as error:
+        raise OperatorError(f"cannot migrate the database ({_first_line(error)}); "
+                            "check DATABASE_URL.") from None
+    print(f"database is up to date: {settings.db_url.split('@')[-1]}")
+
+
+async def _invite(settings: Settings, name: str, days: int) -> None:
+    from bot.state.store import Store
+
+    await _migrate_quietly(settings)
+    store = Store(settings.db_url)
+    try:
+        _client, token = await store.create_client_invite(name.strip(), days)
+    finally:
+        await store.close()
+    username = settings.bot_username or await _bot_username(settings) or "<bot username>"
+    print(f"Start link for {name} (valid {days} days, works once):")
+    print(f"https://t.me/{username}?start={token}")
+    print(token)
+
+
+async def _bot_username(settings: Settings) -> str | None:
+    if not settings.telegram_bot_token:
+        return None
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    try:
+        async with Bot(settings.telegram_bot_token, base_url=settings.telegram_api_url) as bot:
+            return bot.username
+    except TelegramError:
+        return None
+
+
+async def _migrate_quietly(settings: Settings) -> None:
+    from bot.state.migrate import upgrade
+
+    try:
+        await upgrade(settings.db_url)
+    except SQLAlchemyError as error:
+        raise OperatorError(f"cannot use the database ({_first_line(error)}); "
+                            "check DATABASE_URL.") from None
+
+
+def _run(settings: Settings) -> int:
+    if not settings.telegram_bot_token:
+        print("gespreksmaatje: no TELEGRAM_BOT_TOKEN is set. Get one from @BotFather and put "
+              "it in .env (see .env.example), or try the bot locally without Telegram: "
+              "`python -m bot sandbox`.", file=sys.stderr)
+        return 2
+    return asyncio.run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> int:
+    from bot.state.store import Store
+    from bot.telegram.app import BotRunner, StartupError, install_signal_handlers
+
+    await _migrate_quietly(settings)
+    store = Store(settings.db_url)
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    try:
+        await BotRunner(settings, store).serve(stop)
+    except StartupError as error:
+        print(f"gespreksmaatje: {error}", file=sys.stderr)
+        return 2
+    finally:
+        await store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

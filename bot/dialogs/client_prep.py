@@ -1,0 +1,361 @@
+"""The client's preparation (PRODUCT.md steps 1–10): the steps as data, and how each state
+is asked. `decide` turns an input into an outcome; `render` turns the new state into replies
+(after the store has applied the effects, so the replies show what is stored)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from html import escape, unescape
+
+from bot.dialogs.flow import BUTTON_TRIGGERS, Flow, Outcome, Step, Turn, parse_button
+from bot.dialogs.texts import t
+from bot.dialogs.types import (
+    Answers,
+    AnswerView,
+    Button,
+    EditByMessage,
+    Input,
+    Reply,
+    Session,
+)
+
+DOMAINS = (
+    "domain_health", "domain_daytime", "domain_social", "domain_feelings", "domain_learning",
+    "domain_housing", "domain_money", "domain_choices", "domain_intimacy", "domain_meaning",
+)
+CHAIR = ("choice_chair_yes", "choice_chair_no", "choice_chair_together")
+HOW = ("how_short", "how_break", "how_pictos", "how_calm", "how_someone")
+SHARING = ("choice_sharing_all", "choice_sharing_topics", "choice_sharing_none")
+
+STEPS = [
+    Step("welcome", "intro", in_review=False),
+    Step("good_at", "open"),
+    Step("appreciated", "open"),
+    Step("agenda", "list"),
+    Step("good_day", "open"),
+    Step("bad_day", "open"),
+    Step("works", "open"),
+    Step("not_works", "open"),
+    Step("important", "open"),
+    Step("future", "open"),
+    Step("learn", "open"),
+    Step("meeting_where", "open"),
+    Step("meeting_who", "open"),
+    Step("meeting_chair", "choice", options=CHAIR),
+    Step("meeting_how", "multi", options=HOW),
+    Step("sharing", "choice", options=SHARING),
+    Step("review", "review", in_review=False),
+]
+
+FLOW = Flow("client_prep", STEPS)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the replies need besides the answers."""
+
+    name: str
+    meeting_date: str | None = None  # already formatted in Dutch, e.g. "dinsdag 8 december"
+
+
+# --------------------------------------------------------------------------- deciding
+def decide(session: Session, answers: Answers, inp: Input) -> Outcome:
+    """Run one input through the flow. Mutates `session`; returns effects and notes."""
+    turn = Turn(FLOW, session, answers, inp)
+    out = turn.out
+    if session.status == "stopped" and not (inp.kind == "command" and inp.command in {
+            "verder", "start", "lijst"}):
+        out.notes.append("still_stopped")
+        return out
+    if inp.kind == "command":
+        return _command(turn)
+    if inp.kind == "edit":
+        if inp.message_id is not None:
+            out.effects.append(EditByMessage(inp.message_id, inp.text))
+            out.notes.append("ack_edited")
+        return out
+    if inp.kind == "unusable":
+        out.notes.append("not_usable")
+        return out
+    if session.status != "active":  # paused or blocked: any message or button resumes
+        session.status = "active"
+        out.notes.append("resumed")
+        out.changed = True
+    if inp.kind == "button":
+        return _button(turn)
+    if not FLOW.fire(turn, "answer"):
+        out.notes.append("not_usable")
+    return out
+
+
+def _command(turn: Turn) -> Outcome:
+    session, out, command = turn.session, turn.out, turn.input.command
+    out.changed = True
+    if command == "stop":
+        session.status = "stopped"
+        out.notes.append("stopped")
+    elif command == "verder":
+        if session.status != "active":
+            out.notes.append("resumed")
+        session.status = "active"
+        out.ask = True
+    elif command == "lijst":
+        session.status = "active"
+        if not FLOW.fire(turn, "to_list"):
+            out.ask = True
+    elif command == "start":
+        session.status = "active"
+        out.notes.append("already_linked")
+        out.ask = True
+    else:
+        out.changed = False
+        out.notes.append("unknown_command")
+        out.ask = True
+    return out
+
+
+def _button(turn: Turn) -> Outcome:
+    session, out = turn.session, turn.out
+    parsed = parse_button(turn.input.data)
+    if parsed is None or parsed[0] != session.seq:
+        out.stale = True
+        return out
+    _, action, arg = parsed
+    if action == "ps":
+        session.status = "paused"
+        out.notes.append("paused")
+        out.changed = True
+        return out
+    if action == "ag":
+        out.ask = True
+        return out
+    if action in {"oq", "cq"}:
+        target = (session.data.get("skipped") or [None])[0] if action == "oq" else (
+            session.data.get("return_to"))
+        if target and FLOW.fire(turn, "change", target=target, returning=action == "oq"):
+            return out
+        out.stale = True
+        return out
+    trigger = BUTTON_TRIGGERS.get(action)
+    if trigger is None or not _arg_fits(session, turn.answers, trigger, arg):
+        out.stale = True
+        return out
+    kwargs = {"target": arg} if trigger == "change" else {"arg": arg}
+    if not FLOW.fire(turn, trigger, **kwargs):
+        out.stale = True
+    return out
+
+
+def _arg_fits(session: Session, answers: Answers, trigger: str, arg: str) -> bool:
+    """A button's argument must name something that exists here (no forged ids)."""
+    state = session.step
+    if trigger == "choose":
+        if state.endswith("_domains"):
+            return arg in DOMAINS
+        return arg in FLOW.step_of(state).options
+    if trigger == "toggle":
+        return arg in FLOW.step_of(state).options
+    if trigger in {"edit", "remove", "up"}:
+        return arg.isdigit() and any(i[0].item == int(arg) for i in answers.items("agenda"))
+    if trigger == "change":
+        return any(s.key == arg for s in FLOW.question_steps)
+    return arg == ""
+
+
+# --------------------------------------------------------------------------- rendering
+def render(session: Session, answers: Answers, out: Outcome, ctx: Context,
+           inp: Input) -> list[Reply]:
+    """The replies for this outcome. `session.seq` is already the seq of new buttons."""
+    if out.stale:
+        return [Reply(t("stale_button"))]
+    replies: list[Reply] = []
+    state = session.step
+    kind = FLOW.step_of(state).kind
+    follow_up = (out.ask and kind in {"open", "choice", "multi"} and inp.kind != "button"
+                 and inp.kind != "command" and answers.has(state) and out.notes)
+    if kind == "multi" and inp.kind == "button" and inp.data.split(":")[1:2] == ["tg"]:
+        return [_multi(session, answers, edit=True)]
+    notes = [t(n) for n in out.notes if not (follow_up and n == "ack_more")]
+    if follow_up:
+        buttons = (_row(session, ("btn_next", "nx")), _row(session, ("btn_back", "bk"),
+                                                         ("btn_pause", "ps")))
+        return [Reply("\n".join(notes + [t("ack_more")]), buttons=buttons)]
+    if notes:
+        replies.append(Reply("\n".join(notes)))
+    if out.ask and session.status == "active":
+        replies.extend(ask(session, answers, ctx))
+    return replies
+
+
+def ask(session: Session, answers: Answers, ctx: Context) -> list[Reply]:
+    """The current question, with fresh buttons."""
+    state = session.step
+    step = FLOW.step_of(state)
+    if state == "welcome":
+        return _welcome(session, ctx)
+    if step.kind == "list":
+        return _list_question(session, answers, state)
+    if state == "review":
+        return _review(session, answers)
+    if state == "review_items":
+        return _review_items(session, answers)
+    if state in {"review_edit", "review_add"}:
+        key = "review_edit_item" if state == "review_edit" else "review_add_item"
+        return [_question(session, key, "agenda", _row(session, ("btn_to_list", "bk")))]
+    if state == "done":
+        return [Reply(t("done"), picto="done", speak=t("done"))]
+    replies = []
+    current = answers.items(state)
+    if current and step.kind == "open":
+        replies.append(Reply(t("review_change_open", answer=_items_text(current))))
+    if step.kind == "multi":
+        return replies + [_multi(session, answers)]
+    extra: list[tuple[Button, ...]] = []
+    if step.kind == "choice":
+        chosen = answers.tags(state)
+        extra = [(Button(("✅ " if o in chosen else "") + t(o), _data(session, "ch", o), o),)
+                 for o in step.options]
+    question = f"q_{state}"
+    replies.append(_question(session, question, state, *extra, *_moves(session)))
+    if state == "sharing":
+        replies.insert(0, Reply(t("sharing_note")))
+    return replies
+
+
+def _welcome(session: Session, ctx: Context) -> list[Reply]:
+    hello = t("welcome_hello", name=escape(ctx.name))
+    when = t("welcome_date", date=ctx.meeting_date) if ctx.meeting_date else t(
+        "welcome_no_date")
+    texts = [f"{hello}\n{when}", t("welcome_how"), t("welcome_buttons"),
+             f"{t('welcome_begeleider')}\n{t('welcome_question')}"]
+    spoken = " ".join(texts).replace("\n", " ")
+    return [
+        Reply(texts[0], picto="welcome"),
+        Reply(texts[1]),
+        Reply(texts[2]),
+        Reply(texts[3], buttons=(_row(session, ("btn_start", "go")),), speak=_plain(spoken)),
+    ]
+
+
+def _list_question(session: Session, answers: Answers, state: str) -> list[Reply]:
+    step = FLOW.step_of(state)
+    if state == step.key:
+        key = "q_agenda_next" if answers.has(step.key) else "q_agenda"
+        return [_question(session, key, "agenda", _row(session, ("btn_dont_know", "dk")),
+                          *_moves(session))]
+    if state.endswith("_more"):
+        return [_question(session, "q_agenda_more", "agenda_more",
+                          _row(session, ("btn_more_yes", "mo"), ("btn_more_no", "nx")),
+                          _row(session, ("btn_dont_know", "dk")),
+                          _row(session, ("btn_again", "ag"), ("btn_pause", "ps")))]
+    if state.endswith("_domains"):
+        buttons = [Button(t(d), _data(session, "ch", d), d) for d in DOMAINS]
+        rows = [tuple(buttons[i:i + 2]) for i in range(0, len(buttons), 2)]
+        return [_question(session, "q_agenda_domains", "domains", *rows,
+                          _row(session, ("btn_next", "nx")),
+                          _row(session, ("btn_back", "bk"), ("btn_pause", "ps")))]
+    domain = str(session.data.get("domain", ""))
+    word = t(domain) if domain in DOMAINS else ""
+    text = t("q_agenda_domain", domain=word.lower())
+    return [Reply(text, picto=domain or "domains", speak=_plain(text),
+                  buttons=(_row(session, ("btn_skip", "sk"), ("btn_back", "bk")),
+                           _row(session, ("btn_again", "ag"), ("btn_pause", "ps"))))]
+
+
+def _multi(session: Session, answers: Answers, edit: bool = False) -> Reply:
+    step = FLOW.step_of(session.step)
+    chosen = answers.tags(step.key)
+    rows = [(Button(("✅ " if o in chosen else "⬜ ") + t(o), _data(session, "tg", o), o),)
+            for o in step.options]
+    text = t(f"q_{step.key}")
+    return Reply(text, picto=step.key, speak=None if edit else _plain(text), edit=edit,
+                 buttons=(*rows, _row(session, ("btn_done", "nx")), *_moves(session)))
+
+
+def _review(session: Session, answers: Answers) -> list[Reply]:
+    replies: list[Reply] = []
+    skipped = [s for s in session.data.get("skipped", []) if not answers.has(s)]
+    spoken = [t("review_intro")]
+    if skipped:
+        lines = "\n".join(f"• {t('title_' + s)}" for s in skipped)
+        replies.append(Reply(f"{t('review_open')}\n{lines}",
+                             buttons=(_row(session, ("btn_open_questions", "oq")),)))
+    parts = []
+    for step in FLOW.steps:
+        if not step.in_review:
+            continue
+        items = answers.items(step.key)
+        body = _items_text(items) if items else t("review_empty")
+        action = "it" if step.kind == "list" else "cg"
+        arg = "" if step.kind == "list" else step.key
+        parts.append(Reply(f"<b>{t('title_' + step.key)}</b>\n{body}", picto=step.key,
+                           buttons=((Button(t("btn_change"), _data(session, action, arg)),),)))
+        spoken.append(f"{t('title_' + step.key)}: {_plain(body)}")
+    replies.insert(0, Reply(t("review_intro"), picto="review", speak=" ".join(spoken)))
+    replies.extend(parts)
+    last = [_row(session, ("btn_confirm", "cf"))]
+    if session.data.get("return_to"):
+        last.append(_row(session, ("btn_continue_questions", "cq")))
+    replies.append(Reply(t("review_question"), buttons=tuple(last),
+                         speak=t("review_question")))
+    return replies
+
+
+def _review_items(session: Session, answers: Answers) -> list[Reply]:
+    replies = [Reply(t("review_items_intro"), picto="agenda")]
+    for parts in answers.items("agenda"):
+        item = str(parts[0].item)
+        replies.append(Reply(_item_text(parts), buttons=(_row(
+            session, ("btn_edit", "ed", item), ("btn_remove", "rm", item),
+            ("btn_up", "up", item)),)))
+    replies.append(Reply(t("review_question"), buttons=(
+        _row(session, ("btn_add", "ad"), ("btn_to_list", "ls")),)))
+    return replies
+
+
+# --------------------------------------------------------------------------- helpers
+def _question(session: Session, key: str, picto: str,
+              *rows: tuple[Button, ...]) -> Reply:
+    text = t(key)
+    return Reply(text, picto=picto, speak=_plain(text), buttons=tuple(rows))
+
+
+def _moves(session: Session) -> tuple[tuple[Button, ...], ...]:
+    return (_row(session, ("btn_skip", "sk"), ("btn_back", "bk")),
+            _row(session, ("btn_again", "ag"), ("btn_pause", "ps")))
+
+
+def _row(session: Session, *buttons: tuple[str, ...]) -> tuple[Button, ...]:
+    return tuple(Button(t(b[0]), _data(session, b[1], b[2] if len(b) > 2 else ""))
+                 for b in buttons)
+
+
+def _data(session: Session, action: str, arg: str = "") -> str:
+    return f"{session.seq}:{action}:{arg}" if arg else f"{session.seq}:{action}"
+
+
+def _item_text(parts: list[AnswerView]) -> str:
+    return "".join(_part_text(p) for p in parts).strip()
+
+
+def _items_text(items: list[list[AnswerView]]) -> str:
+    return "\n".join(f"• {_item_text(parts)}" for parts in items)
+
+
+def _part_text(part: AnswerView) -> str:
+    if part.kind == "choice":
+        return escape(t(part.text)) if part.text else ""
+    if part.kind == "text":
+        return escape(part.text)
+    media = t(f"media_{part.kind}")
+    length = f", {int(part.duration) // 60}:{int(part.duration) % 60:02d}" if (
+        part.duration) else ""
+    caption = f" {escape(part.text)}" if part.text else ""
+    return f"[{media}{length}]{caption} "
+
+
+def _plain(html_text: str) -> str:
+    """Text to speak: no tags, no bullets."""
+    text = unescape(re.sub(r"<[^>]+>", "", html_text))
+    return text.replace("•", "").replace("\n", " ").strip()

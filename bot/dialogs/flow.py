@@ -1,0 +1,397 @@
+"""The dialog engine: a flow is data (steps), run by ONE shared `transitions` machine.
+
+Per input the engine attaches a `Turn` (the model) to the machine at the stored step, fires a
+trigger, detaches it, and hands back effects for the store and replies for the person. The
+machine only knows states and triggers; what a trigger writes lives in the Turn's callbacks.
+
+Button data is `<seq>:<action>[:<arg>]`. `seq` numbers the question on screen: a button of an
+older question (or a forged one) is refused and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from transitions import EventData, Machine, MachineError
+
+from bot.dialogs.types import (
+    AddPart,
+    Answers,
+    Effect,
+    Input,
+    MoveItemUp,
+    RemoveItem,
+    RemoveTag,
+    Session,
+    SetShare,
+)
+
+StepKind = Literal["intro", "open", "list", "choice", "multi", "review"]
+
+# Telegram splits a long text at 4,096 characters; the rest follows at once.
+SPLIT_LENGTH = 4000
+SPLIT_SECONDS = 5
+
+# Triggers that leave a step for the next one: they return to the review when the client
+# came to this step from the review.
+LEAVING = ("next", "skip", "choose")
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    kind: StepKind
+    options: tuple[str, ...] = ()
+    in_review: bool = True
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        if self.kind == "list":
+            return (self.key, f"{self.key}_more", f"{self.key}_domains", f"{self.key}_domain")
+        if self.kind == "review":
+            return ("review", "review_items", "review_edit", "review_add", "done")
+        return (self.key,)
+
+
+@dataclass
+class Outcome:
+    """What one input did: effects to store, and what to tell the person."""
+
+    effects: list[Effect] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # text keys, said before the question
+    ask: bool = False  # (re)ask the current question with fresh buttons
+    stale: bool = False
+    changed: bool = False  # anything for the store besides the session
+
+
+class Turn:
+    """The machine's model for one input: reads the session, collects the outcome."""
+
+    state: str
+
+    def __init__(self, flow: Flow, session: Session, answers: Answers, inp: Input) -> None:
+        self.flow = flow
+        self.session = session
+        self.answers = answers
+        self.input = inp
+        self.out = Outcome()
+
+    # --- conditions -------------------------------------------------------------------
+    def is_returning(self, event: EventData) -> bool:
+        return bool(self.session.data.get("returning"))
+
+    # --- callbacks (named in the transitions) -----------------------------------------
+    def record(self, event: EventData) -> None:
+        """A message answers the current step (appended as a part of its only item)."""
+        step = self.flow.step_of(event.transition.source)
+        replace = self.session.data.pop("replace", None) == step.key
+        items = self.answers.items(step.key)
+        if step.kind == "multi" or step.key == "welcome":
+            item = None
+        else:
+            item = items[-1][0].item if items and not replace else 1
+        self._add(step.key, item, replace=replace)
+        self.out.notes += [self._ack(), "ack_more"] if step.kind == "open" else [self._ack()]
+
+    def record_item(self, event: EventData) -> None:
+        """A message is a new list item, or the rest of a long text Telegram split."""
+        step = self.flow.step_of(event.transition.source)
+        last = self.session.data.get("last_text")
+        inp = self.input
+        if (
+            inp.kind == "text"
+            and last
+            and last["step"] == step.key
+            and last["length"] >= SPLIT_LENGTH
+            and 0 <= inp.sent_at.timestamp() - last["at"] <= SPLIT_SECONDS
+        ):
+            self._add(step.key, last["item"])
+            return
+        tag = self.session.data.pop("domain", None) if event.transition.source.endswith(
+            "_domain") else None
+        self._add(step.key, None, tag=tag)
+        self.out.notes.append(self._ack())
+
+    def record_choice(self, event: EventData) -> None:
+        step = self.flow.step_of(event.transition.source)
+        option = str(event.kwargs.get("arg", ""))
+        self.out.effects.append(AddPart(step.key, 1, "choice", option, tag=option, replace=True))
+        if step.key == "sharing":
+            self.out.effects.append(SetShare("all", option == "sharing_all"))
+            self.out.effects.append(SetShare("agenda", option in {"sharing_all",
+                                                                   "sharing_topics"}))
+        self._answered(step.key)
+
+    def toggle(self, event: EventData) -> None:
+        step = self.flow.step_of(event.transition.source)
+        option = str(event.kwargs.get("arg", ""))
+        if option in self.answers.tags(step.key):
+            self.out.effects.append(RemoveTag(step.key, option))
+        else:
+            self.out.effects.append(AddPart(step.key, None, "choice", option, tag=option))
+        self._answered(step.key)
+
+    def remember_domain(self, event: EventData) -> None:
+        self.session.data["domain"] = str(event.kwargs.get("arg", ""))
+
+    def mark_skipped(self, event: EventData) -> None:
+        step = self.flow.step_of(event.transition.source).key
+        skipped = self.session.data.setdefault("skipped", [])
+        if step not in skipped and not self.answers.has(step):
+            skipped.append(step)
+        self.out.notes.append("skipped_note")
+
+    def start_change(self, event: EventData) -> None:
+        target = str(event.kwargs.get("target", ""))
+        self.session.data["returning"] = bool(event.kwargs.get("returning", True))
+        if self.session.data["returning"]:
+            self.session.data["replace"] = target
+        self.session.data.pop("return_to", None)
+
+    def stop_returning(self, event: EventData) -> None:
+        self.session.data.pop("returning", None)
+        self.session.data.pop("replace", None)
+
+    def remember_return(self, event: EventData) -> None:
+        source = event.transition.source
+        if source not in {"done", "review_items", "review_edit", "review_add"}:
+            self.session.data["return_to"] = self.flow.step_of(source).key
+
+    def remember_target(self, event: EventData) -> None:
+        self.session.data["target"] = int(event.kwargs.get("arg", 0))
+
+    def replace_item(self, event: EventData) -> None:
+        item = int(self.session.data.pop("target", 0))
+        self._add("agenda", item, replace=True)
+        self.out.notes.append("ack_changed")
+
+    def add_item(self, event: EventData) -> None:
+        self._add("agenda", None)
+        self.out.notes.append(self._ack())
+
+    def add_after_done(self, event: EventData) -> None:
+        self._add("agenda", None)
+        self.out.notes.append("ack_added_after_done")
+
+    def remove_item(self, event: EventData) -> None:
+        self.out.effects.append(RemoveItem("agenda", int(event.kwargs.get("arg", 0))))
+        self.out.notes.append("ack_removed")
+
+    def move_up(self, event: EventData) -> None:
+        self.out.effects.append(MoveItemUp("agenda", int(event.kwargs.get("arg", 0))))
+        self.out.notes.append("ack_moved")
+
+    def finish(self, event: EventData) -> None:
+        self.session.data.pop("return_to", None)
+
+    # --- helpers ----------------------------------------------------------------------
+    def _add(self, step: str, item: int | None, tag: str | None = None,
+             replace: bool = False) -> None:
+        inp = self.input
+        self.out.effects.append(AddPart(
+            step, item, inp.kind, inp.text, tag=tag, file_id=inp.file_id,
+            file_unique_id=inp.file_unique_id, duration=inp.duration,
+            message_id=inp.message_id, replace=replace,
+        ))
+        if inp.kind == "text":
+            self.session.data["last_text"] = {
+                "step": step, "item": item if item is not None else self._next_item(step),
+                "length": len(inp.text), "at": inp.sent_at.timestamp(),
+            }
+        else:
+            self.session.data.pop("last_text", None)
+        self._answered(step)
+
+    def _next_item(self, step: str) -> int:
+        """The number the store gives a new item: one above the current last."""
+        items = self.answers.items(step)
+        return (items[-1][0].item + 1) if items else 1
+
+    def _answered(self, step: str) -> None:
+        skipped = self.session.data.get("skipped", [])
+        if step in skipped:
+            skipped.remove(step)
+
+    def _ack(self) -> str:
+        return {"voice": "ack_voice", "photo": "ack_photo", "video": "ack_video",
+                "video_note": "ack_video"}.get(self.input.kind, "ack_text")
+
+
+# Actions on buttons → triggers. Some moves are not machine triggers (pause, again).
+BUTTON_TRIGGERS = {
+    "go": "next", "nx": "next", "sk": "skip", "bk": "back", "mo": "more", "dk": "dont_know",
+    "ch": "choose", "tg": "toggle", "cf": "confirm", "cg": "change", "it": "items",
+    "ed": "edit", "rm": "remove", "up": "up", "ad": "add", "ls": "to_list",
+}
+
+
+class Flow:
+    """Steps as data → one machine for everybody in this flow."""
+
+    def __init__(self, name: str, steps: list[Step]) -> None:
+        self.name = name
+        self.steps = steps
+        self._by_state = {state: step for step in steps for state in step.states}
+        self.machine = Machine(
+            model=None,
+            states=list(self._by_state),
+            initial=steps[0].key,
+            auto_transitions=False,
+            send_event=True,
+            ignore_invalid_triggers=False,
+        )
+        for args in self._transitions():
+            self.machine.add_transition(**args)
+
+    # --- structure --------------------------------------------------------------------
+    def step_of(self, state: str) -> Step:
+        return self._by_state[state]
+
+    @property
+    def question_steps(self) -> list[Step]:
+        return [s for s in self.steps if s.kind not in {"intro", "review"}]
+
+    def _transitions(self) -> Iterator[dict[str, Any]]:
+        review_steps = [s for s in self.steps if s.kind == "review"]
+        has_review = bool(review_steps)
+        for index, step in enumerate(self.steps):
+            nxt = self.steps[index + 1].key if index + 1 < len(self.steps) else None
+            prev = self.steps[index - 1].key if index > 0 else None
+            yield from self._step_transitions(step, prev, nxt, has_review)
+        if has_review:
+            yield from self._review_transitions()
+
+    def _leave(self, trigger: str, source: str, dest: str | None,
+               before: str | None = None) -> Iterator[dict[str, Any]]:
+        """A leaving trigger goes back to the review when the client came from there."""
+        callbacks = [before] if before else []
+        if dest is None:
+            return
+        if dest != "review" and "review" in self._by_state:
+            yield {"trigger": trigger, "source": source, "dest": "review",
+                   "conditions": "is_returning", "before": callbacks,
+                   "after": "stop_returning"}
+        yield {"trigger": trigger, "source": source, "dest": dest, "before": callbacks}
+
+    def _step_transitions(self, step: Step, prev: str | None, nxt: str | None,
+                          has_review: bool) -> Iterator[dict[str, Any]]:
+        key = step.key
+        back = [{"trigger": "back", "source": key, "dest": prev}] if prev else []
+        if step.kind == "intro":
+            yield {"trigger": "next", "source": key, "dest": nxt}
+            yield {"trigger": "answer", "source": key, "dest": nxt, "before": "record"}
+        elif step.kind == "open":
+            yield {"trigger": "answer", "source": key, "dest": None, "before": "record"}
+            yield from self._leave("next", key, nxt)
+            yield from self._leave("skip", key, nxt, "mark_skipped")
+            yield from back
+        elif step.kind == "choice":
+            yield from self._leave("choose", key, nxt, "record_choice")
+            yield from self._leave("next", key, nxt)
+            yield {"trigger": "answer", "source": key, "dest": None, "before": "record"}
+            yield from self._leave("skip", key, nxt, "mark_skipped")
+            yield from back
+        elif step.kind == "multi":
+            yield {"trigger": "toggle", "source": key, "dest": None, "before": "toggle"}
+            yield {"trigger": "answer", "source": key, "dest": None, "before": "record"}
+            yield from self._leave("next", key, nxt)
+            yield from self._leave("skip", key, nxt, "mark_skipped")
+            yield from back
+        elif step.kind == "list":
+            more, domains, domain = f"{key}_more", f"{key}_domains", f"{key}_domain"
+            yield {"trigger": "answer", "source": [key, more, domains, domain], "dest": more,
+                   "before": "record_item"}
+            yield {"trigger": "dont_know", "source": [key, more], "dest": domains}
+            yield {"trigger": "choose", "source": domains, "dest": domain,
+                   "before": "remember_domain"}
+            yield {"trigger": "more", "source": more, "dest": key}
+            for source in (key, more, domains):
+                yield from self._leave("next", source, nxt)
+            yield from self._leave("skip", key, nxt, "mark_skipped")
+            yield {"trigger": "skip", "source": domain, "dest": domains}
+            yield from back
+            yield {"trigger": "back", "source": [more, domains], "dest": key}
+            yield {"trigger": "back", "source": domain, "dest": domains}
+
+    def _review_transitions(self) -> Iterator[dict[str, Any]]:
+        yield {"trigger": "confirm", "source": "review", "dest": "done", "before": "finish"}
+        for step in self.steps:
+            if step.kind in {"open", "choice", "multi", "list"}:
+                yield {"trigger": "change", "source": "review", "dest": step.key,
+                       "conditions": [_target_is(step.key)], "before": "start_change"}
+        yield {"trigger": "items", "source": "review", "dest": "review_items"}
+        yield {"trigger": "answer", "source": ["review", "review_items"],
+               "dest": "review_items", "before": "add_item"}
+        yield {"trigger": "edit", "source": "review_items", "dest": "review_edit",
+               "before": "remember_target"}
+        yield {"trigger": "remove", "source": "review_items", "dest": None,
+               "before": "remove_item"}
+        yield {"trigger": "up", "source": "review_items", "dest": None, "before": "move_up"}
+        yield {"trigger": "add", "source": "review_items", "dest": "review_add"}
+        yield {"trigger": "answer", "source": "review_edit", "dest": "review_items",
+               "before": "replace_item"}
+        yield {"trigger": "answer", "source": "review_add", "dest": "review_items",
+               "before": "add_item"}
+        yield {"trigger": "back", "source": ["review_edit", "review_add"],
+               "dest": "review_items"}
+        yield {"trigger": "answer", "source": "done", "dest": None, "before": "add_after_done"}
+        others = [s for s in self._by_state if s != "review"]
+        yield {"trigger": "to_list", "source": others, "dest": "review",
+               "before": ["stop_returning", "remember_return"]}
+
+    # --- running ----------------------------------------------------------------------
+    def fire(self, turn: Turn, trigger: str, **kwargs: Any) -> bool:
+        """Fire `trigger` for this turn at its stored step. False if it does not apply."""
+        self.machine.add_model(turn, initial=turn.session.step)
+        try:
+            if trigger not in self.machine.get_triggers(turn.state):
+                return False
+            before = turn.state
+            try:
+                fired = bool(turn.trigger(trigger, **kwargs))  # type: ignore[attr-defined]
+            except MachineError:
+                return False
+            if fired:
+                turn.session.step = turn.state
+                turn.out.ask = True
+                turn.out.changed = turn.out.changed or bool(turn.out.effects) or (
+                    before != turn.state)
+            return fired
+        finally:
+            self.machine.remove_model(turn)
+
+    def triggers(self, state: str) -> list[str]:
+        return list(self.machine.get_triggers(state))
+
+    def mermaid(self) -> str:
+        """The machine as a Mermaid state diagram (generated, so it cannot drift)."""
+        lines = ["stateDiagram-v2", f"    [*] --> {self.steps[0].key}"]
+        seen: set[tuple[str, str, str]] = set()
+        for name, event in self.machine.events.items():
+            for source, transitions in event.transitions.items():
+                for transition in transitions:
+                    dest = transition.dest or source
+                    edge = (source, dest, name)
+                    if edge not in seen:
+                        seen.add(edge)
+                        lines.append(f"    {source} --> {dest} : {name}")
+        return "\n".join(lines) + "\n"
+
+
+def _target_is(key: str) -> Callable[[EventData], bool]:
+    return lambda event: event.kwargs.get("target") == key
+
+
+def parse_button(data: str) -> tuple[int, str, str] | None:
+    """`<seq>:<action>[:<arg>]` → (seq, action, arg), or None for anything malformed."""
+    parts = data.split(":", 2)
+    if len(parts) < 2 or not parts[0].isdigit() or len(data) > 64:
+        return None
+    return int(parts[0]), parts[1], parts[2] if len(parts) == 3 else ""
+
+
+def now_ts(moment: datetime) -> float:
+    return moment.timestamp()

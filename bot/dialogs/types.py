@@ -1,0 +1,147 @@
+"""What goes into a dialog and what comes out. Plain data: no Telegram, no SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str
+    picto: str | None = None  # the sender may echo this picto's emoji in the label
+
+
+@dataclass(frozen=True)
+class Media:
+    """A file a person sent earlier, to show or play back (by Telegram file id)."""
+
+    kind: str
+    file_id: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message out. `text` is HTML with every user text escaped; `picto` is a picto key
+    (a card goes out after the text); `speak` is plain text to send as a voice message."""
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    picto: str | None = None
+    speak: str | None = None
+    media: Media | None = None
+    edit: bool = False  # replace the message whose button was pressed, instead of a new one
+
+
+@dataclass(frozen=True)
+class Input:
+    """One thing a person did. kind: text, button, command, voice, photo, video, video_note,
+    audio, edit, unusable."""
+
+    kind: str
+    sent_at: datetime
+    text: str = ""
+    command: str = ""
+    arg: str = ""
+    data: str = ""
+    file_id: str | None = None
+    file_unique_id: str | None = None
+    duration: float | None = None
+    message_id: int | None = None
+
+    @property
+    def is_message(self) -> bool:
+        return self.kind in {"text", "voice", "photo", "video", "video_note", "audio"}
+
+
+@dataclass(frozen=True)
+class AnswerView:
+    id: int
+    step: str
+    item: int
+    part: int
+    kind: str
+    text: str
+    tag: str | None = None
+    duration: float | None = None
+    file_id: str | None = None
+
+
+@dataclass
+class Answers:
+    """The client's current (not removed) answers, ordered by step, item, part."""
+
+    rows: list[AnswerView] = field(default_factory=list)
+
+    def items(self, step: str) -> list[list[AnswerView]]:
+        grouped: dict[int, list[AnswerView]] = {}
+        for row in self.rows:
+            if row.step == step:
+                grouped.setdefault(row.item, []).append(row)
+        return [sorted(parts, key=lambda r: r.part) for _, parts in sorted(grouped.items())]
+
+    def has(self, step: str) -> bool:
+        return any(row.step == step for row in self.rows)
+
+    def tags(self, step: str) -> set[str]:
+        return {row.tag for row in self.rows if row.step == step and row.tag}
+
+
+@dataclass
+class Session:
+    """Where one person is in one flow; `data` holds small JSON-able facts of the dialog."""
+
+    step: str
+    status: str = "active"
+    seq: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+# Effects: what the store must write, in order, in the same transaction.
+@dataclass(frozen=True)
+class AddPart:
+    step: str
+    item: int | None  # None: a new item at the end
+    kind: str
+    text: str
+    tag: str | None = None
+    file_id: str | None = None
+    file_unique_id: str | None = None
+    duration: float | None = None
+    message_id: int | None = None
+    replace: bool = False  # remove the item's earlier parts first (kept in history)
+
+
+@dataclass(frozen=True)
+class RemoveItem:
+    step: str
+    item: int
+
+
+@dataclass(frozen=True)
+class RemoveTag:
+    step: str
+    tag: str
+
+
+@dataclass(frozen=True)
+class MoveItemUp:
+    step: str
+    item: int
+
+
+@dataclass(frozen=True)
+class EditByMessage:
+    message_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class SetShare:
+    part: str
+    allowed: bool
+
+
+Effect = AddPart | RemoveItem | RemoveTag | MoveItemUp | EditByMessage | SetShare

@@ -1,0 +1,1 @@
+"""The Telegram edge: receive updates, translate them, send replies."""

@@ -1,0 +1,177 @@
+"""Build and run the python-telegram-bot Application: durable inbox, per-chat order,
+one handler for every update, replies after the commit, start-up sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+from telegram import Bot, Update
+from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, ExtBot, TypeHandler
+from telegram.request import HTTPXRequest
+
+from bot.conversation import Conversation
+from bot.settings import Settings
+from bot.state.store import Store
+from bot.telegram.inbox import DurableUpdateQueue
+from bot.telegram.inputs import to_incoming
+from bot.telegram.processor import PerChatUpdateProcessor
+from bot.telegram.sender import MediaSource, Sender
+
+log = logging.getLogger("gespreksmaatje")
+
+
+class StartupError(Exception):
+    """One line for the operator (wrong token, Telegram unreachable at start)."""
+
+
+class OutageAwareBot(ExtBot[Any]):
+    """Logs one line when polling starts failing and one when it works again."""
+
+    outage = False
+
+    async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
+        updates = await super().get_updates(*args, **kwargs)
+        if self.outage:
+            self.outage = False
+            log.warning("Telegram reachable again")
+        return updates
+
+
+def polling_error(bot: OutageAwareBot) -> Any:
+    def on_error(error: TelegramError) -> None:
+        if isinstance(error, InvalidToken):
+            log.error("Telegram refused the token (401 Unauthorized): check TELEGRAM_BOT_TOKEN")
+            return
+        if not bot.outage:
+            bot.outage = True
+            log.warning("Telegram unreachable (%s); retrying with backoff", error)
+    return on_error
+
+
+class BotRunner:
+    """Everything the running bot needs, wired once."""
+
+    def __init__(self, settings: Settings, store: Store, media: MediaSource | None = None,
+                 poll_timeout: int = 10) -> None:
+        self.settings = settings
+        self.store = store
+        self.conversation = Conversation(store, settings.tz)
+        self.media = media
+        self.poll_timeout = poll_timeout
+        request = HTTPXRequest(connection_pool_size=64, read_timeout=poll_timeout + 10)
+        updates_request = HTTPXRequest(connection_pool_size=2, read_timeout=poll_timeout + 10)
+        self.bot = OutageAwareBot(
+            settings.telegram_bot_token, base_url=settings.telegram_api_url,
+            base_file_url=settings.telegram_file_url, request=request,
+            get_updates_request=updates_request,
+        )
+        self.app: Application[Any, Any, Any, Any, Any, Any] = (
+            ApplicationBuilder().bot(self.bot)
+            .update_queue(DurableUpdateQueue(store))
+            .concurrent_updates(PerChatUpdateProcessor(256))
+            .build()
+        )
+        self.app.add_handler(TypeHandler(Update, self._on_update))
+        self.app.add_error_handler(self._on_error)
+        self.sender = Sender(self.bot, media)
+        # Called with each update id once it is handled and its replies are out (tests,
+        # the sandbox and the benchmark wait on this instead of on the clock).
+        self.listeners: list[Any] = []
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.handle(update)
+
+    async def handle(self, update: Update) -> None:
+        try:
+            await self._handle(update)
+        finally:
+            for listener in self.listeners:
+                listener(update.update_id)
+
+    async def _handle(self, update: Update) -> None:
+        incoming = to_incoming(update)
+        outgoing = await self.conversation.handle(incoming)  # committed when it returns
+        query = update.callback_query
+        if query is not None:
+            with contextlib.suppress(TelegramError):
+                stale = outgoing is not None and outgoing.stale
+                await query.answer(outgoing.replies[0].text if stale and outgoing else None)
+        if outgoing is None or not outgoing.replies:
+            return
+        pressed = query.message.message_id if query is not None and query.message else None
+        delivered = await self.sender.send(outgoing.chat_id, outgoing.replies, pressed)
+        if delivered and outgoing.person_id is not None:
+            await self.conversation.replies_sent(outgoing.person_id)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        update_id = update.update_id if isinstance(update, Update) else "-"
+        log.error("update=%s failed: %r", update_id, context.error, exc_info=context.error)
+
+    async def sweep(self) -> None:
+        """Handle what was stored but not handled, then re-ask questions whose replies may
+        not have gone out (the process died between commit and send)."""
+        for update_id, payload in await self.store.inbox_pending():
+            update = Update.de_json(payload, self.bot)
+            if update is None:
+                continue
+            log.info("update=%d resumed from the inbox", update_id)
+            await self.handle(update)
+        for user_id in await self.store.sessions_awaiting_reply():
+            outgoing = await self.conversation.current_question(user_id)
+            if outgoing is not None and await self.sender.send(outgoing.chat_id,
+                                                               outgoing.replies):
+                await self.conversation.replies_sent(outgoing.person_id or 0)
+
+    async def initialize(self, attempts: int = 5) -> None:
+        """Connect to Telegram: a wrong token is final, an outage is retried a few times."""
+        delay = 1.0
+        for attempt in range(attempts):
+            try:
+                await self.app.initialize()
+                return
+            except InvalidToken:
+                raise StartupError(
+                    "Telegram refused the token (401 Unauthorized): check TELEGRAM_BOT_TOKEN."
+                ) from None
+            except (NetworkError, TimedOut) as error:
+                if attempt == attempts - 1:
+                    raise StartupError(
+                        f"Cannot reach Telegram at {self.settings.telegram_api_url} "
+                        f"({error}); check the network or TELEGRAM_API_URL.") from None
+                log.warning("Telegram unreachable at start (%s); retrying", error)
+                await asyncio.sleep(delay)
+                delay *= 2
+
+    async def serve(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        await self.initialize()
+        try:
+            await self.sweep()
+            assert self.app.updater is not None
+            await self.app.updater.start_polling(
+                timeout=self.poll_timeout, allowed_updates=Update.ALL_TYPES,
+                error_callback=polling_error(self.bot))
+            await self.app.start()
+            log.info("bot @%s is running (long polling)", self.bot.username)
+            await stop.wait()
+        finally:
+            if self.app.updater is not None and self.app.updater.running:
+                await self.app.updater.stop()
+            if self.app.running:
+                await self.app.stop()
+            await self.app.shutdown()
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+__all__ = ["Bot", "BotRunner", "StartupError", "install_signal_handlers"]

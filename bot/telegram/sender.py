@@ -1,0 +1,101 @@
+"""Send a person's replies: text with buttons first, then the picto card, then the voice.
+
+Pictos and speech come from optional media sources; the text never waits for them to be
+made (they are looked up after the text went out)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from bot.dialogs.types import Reply
+
+log = logging.getLogger("gespreksmaatje.sender")
+
+Sendable = str | InputFile
+
+
+class MediaSource(Protocol):
+    """Gives something Telegram can send (a cached file_id or a file to upload)."""
+
+    def label(self, key: str) -> str: ...
+
+    async def send_picto(self, bot: Bot, chat_id: int, key: str) -> None: ...
+
+    async def send_voice(self, bot: Bot, chat_id: int, text: str) -> None: ...
+
+
+def keyboard(reply: Reply, media: MediaSource | None) -> InlineKeyboardMarkup | None:
+    if not reply.buttons:
+        return None
+    rows = []
+    for row in reply.buttons:
+        buttons = []
+        for button in row:
+            label = button.label
+            if media is not None and button.picto:
+                label = f"{media.label(button.picto)} {label}".strip()
+            buttons.append(InlineKeyboardButton(label, callback_data=button.data))
+        rows.append(buttons)
+    return InlineKeyboardMarkup(rows)
+
+
+class Sender:
+    def __init__(self, bot: Bot, media: MediaSource | None = None) -> None:
+        self.bot = bot
+        self.media = media
+
+    async def send(self, chat_id: int, replies: list[Reply],
+                   pressed_message_id: int | None = None) -> bool:
+        """Send all replies in order. False if Telegram refused the chat (blocked)."""
+        for reply in replies:
+            try:
+                await self._send_one(chat_id, reply, pressed_message_id)
+            except Forbidden:
+                log.info("chat=%d blocked the bot; replies dropped", chat_id)
+                return False
+        return True
+
+    async def _send_one(self, chat_id: int, reply: Reply, pressed: int | None) -> None:
+        markup = keyboard(reply, self.media)
+        if reply.edit and pressed is not None:
+            try:
+                await self.bot.edit_message_text(reply.text, chat_id=chat_id,
+                                                 message_id=pressed, reply_markup=markup,
+                                                 parse_mode=ParseMode.HTML)
+                return
+            except BadRequest as error:
+                if "not modified" in str(error).lower():
+                    return
+                log.info("edit failed (%s); sending anew", error)
+        await self.bot.send_message(chat_id, reply.text, reply_markup=markup,
+                                    parse_mode=ParseMode.HTML)
+        if reply.media is not None:
+            await self._send_media(chat_id, reply)
+        if self.media is not None and reply.picto:
+            await self._quietly(self.media.send_picto(self.bot, chat_id, reply.picto))
+        if self.media is not None and reply.speak:
+            await self._quietly(self.media.send_voice(self.bot, chat_id, reply.speak))
+
+    async def _send_media(self, chat_id: int, reply: Reply) -> None:
+        assert reply.media is not None
+        kind, file_id = reply.media.kind, reply.media.file_id
+        senders = {"voice": self.bot.send_voice, "photo": self.bot.send_photo,
+                   "video": self.bot.send_video, "video_note": self.bot.send_video_note,
+                   "audio": self.bot.send_audio}
+        send = senders.get(kind)
+        if send is not None:
+            await self._quietly(send(chat_id, file_id))
+
+    async def _quietly(self, sending: object) -> None:
+        """A picto or voice that fails must not stop the conversation."""
+        try:
+            await sending  # type: ignore[misc]
+        except Forbidden:
+            raise
+        except TelegramError as error:
+            log.warning("media not sent: %s", error)

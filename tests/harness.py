@@ -1,0 +1,120 @@
+"""Drive the real bot as a person would: updates in over a local Bot API server, messages
+out, rows in the database. Waiting is event-driven (the bot reports each handled update)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.settings import Settings, load_settings
+from bot.state.migrate import upgrade
+from bot.state.store import Store
+from bot.telegram.app import BotRunner
+from localbotapi import BotApiServer
+from localbotapi.server import BotMessage, UserHandle
+
+TOKEN = "123456:TEST-TOKEN"
+
+
+@dataclass
+class Harness:
+    server: BotApiServer
+    settings: Settings
+    store: Store
+    runner: BotRunner | None = None
+    _task: asyncio.Task[None] | None = None
+    _stop: asyncio.Event | None = None
+    _handled: set[int] = field(default_factory=set)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # --- the bot ----------------------------------------------------------------------
+    async def start_bot(self, media: Any = None) -> BotRunner:
+        self.runner = BotRunner(self.settings, self.store, media=media, poll_timeout=1)
+        self.runner.listeners.append(self._on_handled)
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self.runner.serve(self._stop))
+        await self.server.wait_for(lambda: self.server.call_count("getUpdates") > 0, 10,
+                                   lambda: "the bot never polled")
+        return self.runner
+
+    async def stop_bot(self) -> None:
+        if self._stop is not None and self._task is not None:
+            self._stop.set()
+            await asyncio.wait_for(self._task, 15)
+        self._task = None
+
+    def _on_handled(self, update_id: int) -> None:
+        self._handled.add(update_id)
+        self._changed.set()
+
+    async def handled(self, update_id: int, timeout: float = 10) -> None:  # noqa: ASYNC109
+        async def wait() -> None:
+            while update_id not in self._handled:
+                self._changed.clear()
+                await self._changed.wait()
+        await asyncio.wait_for(wait(), timeout)
+
+    # --- people -----------------------------------------------------------------------
+    async def enrol(self, name: str, days: int = 30) -> str:
+        _client, token = await self.store.create_client_invite(name, days)
+        return token
+
+    async def join(self, user_id: int, name: str) -> UserHandle:
+        """A client enrolled by the begeleider taps the start link."""
+        token = await self.enrol(name)
+        user = self.server.user(user_id, first_name=name)
+        await self.act(user, user.send_command("/start", token))
+        return user
+
+    async def act(self, user: UserHandle, action: Any) -> list[BotMessage]:
+        """Do something as `user`; return the bot messages it caused."""
+        before = len(user.messages)
+        update_id = await action
+        await self.handled(update_id)
+        return user.messages[before:]
+
+    async def say(self, user: UserHandle, text: str) -> list[BotMessage]:
+        return await self.act(user, user.send_text(text))
+
+    async def tap(self, user: UserHandle, label: str) -> list[BotMessage]:
+        """Press the button labelled `label` on the newest message that has it."""
+        for message in reversed(user.messages):
+            if not message.deleted and any(label in (text, data) for row in message.buttons
+                                           for text, data in row):
+                return await self.act(user, user.press(message, label))
+        raise AssertionError(f"no button {label!r}; {user.describe()}")
+
+    async def rows(self, model: Any, *where: Any) -> list[Any]:
+        async with self.store.unit() as unit:
+            return list((await unit.session.execute(select(model).where(*where))).scalars())
+
+
+def labels(messages: list[BotMessage]) -> list[str]:
+    return [text for m in messages for row in m.buttons for text, _ in row]
+
+
+def texts(messages: list[BotMessage]) -> str:
+    return "\n".join(m.content for m in messages)
+
+
+@contextlib.asynccontextmanager
+async def harness(db_url: str, tmp: Path) -> AsyncIterator[Harness]:
+    async with BotApiServer(token=TOKEN, files_dir=tmp / "botapi") as server:
+        settings = load_settings(
+            telegram_bot_token=TOKEN, telegram_api_url=server.base_url,
+            telegram_file_url=server.file_url, database_url=db_url, data_dir=tmp / "data",
+            speech_enabled=False, _env_file=None)
+        await upgrade(db_url)
+        store = Store(db_url)
+        h = Harness(server, settings, store)
+        try:
+            yield h
+        finally:
+            await h.stop_bot()
+            await store.close()

@@ -1,0 +1,225 @@
+"""On-disk cache of spoken clips with an offline fallback and a circuit breaker.
+
+Flow for one text: primary clip on disk -> served. Otherwise, if the primary (gTTS) is
+not in its cool-down, try it; on failure open the breaker and let the fallback
+(espeak-ng) stand in. A fallback clip is only an interim: once the breaker has closed,
+the next request tries the primary again and, on success, deletes the fallback file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from voice.media import MediaError, probe_audio
+from voice.opus import ConversionError, to_voice_ogg
+from voice.tts import SpeechError, Synthesizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CachedClip:
+    path: Path  # the .ogg file, ready for sendVoice
+    duration: float
+    engine: str
+    key: str  # stable hex id; the bot maps it to Telegram's file_id
+
+
+@dataclass
+class SpeechStats:
+    """Counters for the benchmark and the health page."""
+
+    syntheses: Counter[str] = field(default_factory=Counter)  # per engine name
+    hits: int = 0  # served from disk/memory without synthesis
+    misses: int = 0  # started a synthesis job
+    shared: int = 0  # joined a job another request had already started
+    failures: Counter[str] = field(default_factory=Counter)  # per engine name
+    unavailable: int = 0  # no engine produced audio: the bot sends text only
+
+    @property
+    def requests(self) -> int:
+        return self.hits + self.misses + self.shared
+
+    @property
+    def hit_rate(self) -> float:
+        """Share of requests served from a finished clip on disk/in memory."""
+        return self.hits / self.requests if self.requests else 0.0
+
+    def reset(self) -> None:
+        self.syntheses.clear()
+        self.failures.clear()
+        self.hits = self.misses = self.shared = self.unavailable = 0
+
+
+def clip_key(engine: str, lang: str, speed: str, text: str) -> str:
+    raw = "\x1f".join((engine, lang, speed, text))  # unit separator: fields can't blur
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+class SpeechCache:
+    def __init__(
+        self,
+        cache_dir: Path,
+        primary: Synthesizer,
+        fallback: Synthesizer | None = None,
+        breaker_seconds: float = 180,
+        clock: Callable[[], float] = time.monotonic,
+        hard_timeout: float = 15.0,
+    ) -> None:
+        self.cache_dir = Path(cache_dir)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.primary = primary
+        self.fallback = fallback
+        self.breaker_seconds = breaker_seconds
+        self.clock = clock
+        # Last resort against an engine that ignores its own timeout; the worker thread
+        # cannot be killed, but the conversation does not wait for it.
+        self.hard_timeout = hard_timeout
+        self.stats = SpeechStats()
+        self._primary_down_until: float | None = None
+        self._known: dict[str, CachedClip] = {}
+        self._inflight: dict[tuple[str, bool], asyncio.Task[CachedClip | None]] = {}
+
+    # -- public API -------------------------------------------------------------
+
+    def key_for(self, engine: Synthesizer, text: str, slow: bool = False) -> str:
+        return clip_key(engine.name, engine.lang, engine.speed(slow), text)
+
+    def primary_available(self) -> bool:
+        """False while the breaker is open (primary failed less than breaker_seconds ago)."""
+        until = self._primary_down_until
+        return until is None or self.clock() >= until
+
+    async def clip(self, text: str, slow: bool = False) -> CachedClip | None:
+        """A voice clip for `text`, or None when no engine works (send text only)."""
+        found = await self._lookup(self.primary, text, slow)
+        if found is not None:
+            self.stats.hits += 1
+            return found
+        if not self.primary_available():
+            # Breaker open: a fallback clip on disk is as good as it gets for now.
+            found = await self._lookup(self.fallback, text, slow)
+            if found is not None:
+                self.stats.hits += 1
+                return found
+        job_id = (text, slow)
+        task = self._inflight.get(job_id)
+        if task is not None:
+            self.stats.shared += 1
+        else:
+            self.stats.misses += 1
+            # One job per text: concurrent callers await the same task.
+            task = asyncio.create_task(self._produce(text, slow))
+            self._inflight[job_id] = task
+            task.add_done_callback(lambda _t: self._inflight.pop(job_id, None))
+        # shield: one caller being cancelled must not cancel the others' job.
+        return await asyncio.shield(task)
+
+    async def warm(self, texts: Iterable[str], concurrency: int = 4, slow: bool = False) -> int:
+        """Make sure every text has a clip; returns how many have one afterwards."""
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(text: str) -> bool:
+            async with gate:
+                return await self.clip(text, slow) is not None
+
+        results = await asyncio.gather(*(one(t) for t in dict.fromkeys(texts)))
+        return sum(results)
+
+    # -- internals --------------------------------------------------------------
+
+    def _path(self, key: str) -> Path:
+        return self.cache_dir / f"{key}.ogg"
+
+    async def _lookup(self, engine: Synthesizer | None, text: str, slow: bool) -> CachedClip | None:
+        if engine is None:
+            return None
+        key = self.key_for(engine, text, slow)
+        known = self._known.get(key)
+        if known is not None:
+            return known
+        path = self._path(key)
+        if not path.exists():
+            return None
+        # A clip left by an earlier run: read its duration off the file, off the loop.
+        try:
+            duration, _mime = await asyncio.to_thread(probe_audio, path)
+        except MediaError:
+            log.warning("corrupt cached clip %s; will re-synthesise", path)
+            path.unlink(missing_ok=True)
+            return None
+        clip = CachedClip(path=path, duration=duration, engine=engine.name, key=key)
+        self._known[key] = clip
+        return clip
+
+    async def _produce(self, text: str, slow: bool) -> CachedClip | None:
+        # A job for this text may have finished while this caller was probing the disk.
+        done = self._known.get(self.key_for(self.primary, text, slow))
+        if done is not None:
+            return done
+        if self.primary_available():
+            clip = await self._synthesize(self.primary, text, slow)
+            if clip is not None:
+                self._primary_down_until = None
+                self._drop_fallback(text, slow)
+                return clip
+            self._primary_down_until = self.clock() + self.breaker_seconds
+            log.warning("primary speech engine down; breaker open %ss", self.breaker_seconds)
+        if self.fallback is None:
+            self.stats.unavailable += 1
+            return None
+        clip = await self._lookup(self.fallback, text, slow)
+        if clip is None:
+            clip = await self._synthesize(self.fallback, text, slow)
+        if clip is None:
+            self.stats.unavailable += 1
+        return clip
+
+    async def _synthesize(self, engine: Synthesizer, text: str, slow: bool) -> CachedClip | None:
+        key = self.key_for(engine, text, slow)
+        try:
+            clip = await asyncio.wait_for(
+                asyncio.to_thread(self._make_file, engine, text, slow, key),
+                timeout=self.hard_timeout,
+            )
+        except (SpeechError, ConversionError, TimeoutError, OSError) as exc:
+            self.stats.failures[engine.name] += 1
+            log.warning("speech engine %s failed: %s", engine.name, exc)
+            return None
+        self.stats.syntheses[engine.name] += 1
+        self._known[key] = clip
+        return clip
+
+    def _make_file(self, engine: Synthesizer, text: str, slow: bool, key: str) -> CachedClip:
+        """Runs in a worker thread: synthesis, conversion and the atomic write."""
+        audio, fmt = engine.synthesize(text, slow)
+        voice = to_voice_ogg(audio, fmt)
+        path = self._path(key)
+        fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(voice.ogg)
+            os.replace(tmp, path)  # readers never see a half-written clip
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return CachedClip(path=path, duration=voice.duration, engine=engine.name, key=key)
+
+    def _drop_fallback(self, text: str, slow: bool) -> None:
+        """The primary clip now exists: the interim fallback clip is no longer wanted."""
+        if self.fallback is None:
+            return
+        key = self.key_for(self.fallback, text, slow)
+        self._known.pop(key, None)
+        self._path(key).unlink(missing_ok=True)
