@@ -1,0 +1,51 @@
+"""Bench the picto renderer: one card (cold and cached), the domains sheet, warming all cards.
+
+Run: ``.venv/bin/python bench/pictos.py``. Uses a fresh temporary cache folder.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+# This file is named like the package: drop bench/ from the import path so that
+# `import pictos` finds the package (in the repository root), not this script.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+from pictos import PictoLibrary  # noqa: E402
+
+DOMAINS = [
+    "domain_health", "domain_daytime", "domain_social", "domain_feelings", "domain_learning",
+    "domain_housing", "domain_money", "domain_choices", "domain_intimacy", "domain_meaning",
+]
+
+
+def timed(label: str, run: Callable[[], object]) -> object:
+    start = time.perf_counter()
+    result = run()
+    print(f"{label:<34} {1000 * (time.perf_counter() - start):8.1f} ms")
+    return result
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp)
+        lib = timed("load default manifest", lambda: PictoLibrary.load(cache_dir=cache / "a"))
+        assert isinstance(lib, PictoLibrary)
+        timed("card good_day (cold)", lambda: lib.card("good_day"))
+        timed("card good_day (cached)", lambda: lib.card("good_day"))
+        timed("domains sheet (cold)", lambda: lib.sheet(DOMAINS))
+        timed("domains sheet (cached)", lambda: lib.sheet(DOMAINS))
+        fresh = PictoLibrary.load(cache_dir=cache / "b")
+        count = timed("warm all cards (2 workers)", lambda: fresh.warm(max_workers=2))
+        timed("warm all cards again (cached)", lambda: fresh.warm(max_workers=2))
+        print(f"{count} cards")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""Draw cards (one picto + its word) and sheets (a grid of pictos) with Pillow.
+
+Everything is deterministic: same input, same PNG bytes (no timestamps or other metadata).
+Text is black on white in a big bold font, for clients who read poorly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+CARD_SIZE = 512
+INK = (0, 0, 0)
+SUBTLE_INK = (51, 51, 51)  # still > 12:1 contrast on white
+PAPER = (255, 255, 255)
+LINE = (200, 200, 200)
+
+# Atkinson Hyperlegible was designed for readers with low vision; DejaVu is the fallback
+# that CI and Debian machines have (fonts-dejavu-core).
+_DEJAVU_BOLD = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+
+@lru_cache(maxsize=1)
+def font_path() -> Path | None:
+    spec = importlib.util.find_spec("fontpkg_atkinson_hyperlegible")
+    if spec is not None and spec.origin:
+        atkinson = Path(spec.origin).parent / "files" / "AtkinsonHyperlegible-Bold.ttf"
+        if atkinson.is_file():
+            return atkinson
+    return _DEJAVU_BOLD if _DEJAVU_BOLD.is_file() else None
+
+
+@lru_cache(maxsize=1)
+def font_id() -> str:
+    """Identifies the font in cache keys: another font must give other card files."""
+    path = font_path()
+    if path is None:
+        return "pillow-default"
+    return f"{path.name}:{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+
+
+@lru_cache(maxsize=64)
+def font(size: int) -> Font:
+    path = font_path()
+    if path is None:
+        return ImageFont.load_default(size)  # last resort: Pillow's built-in font
+    return ImageFont.truetype(str(path), size)
+
+
+@dataclass(frozen=True)
+class TextBlock:
+    lines: list[str]
+    size: int
+
+    @property
+    def line_height(self) -> int:
+        return round(self.size * 1.18)
+
+    @property
+    def height(self) -> int:
+        return self.line_height * len(self.lines)
+
+
+def text_width(text: str, size: int) -> float:
+    return font(size).getlength(text)
+
+
+def layout_text(text: str, max_w: int, max_h: int, max_size: int, min_size: int) -> TextBlock:
+    """Largest font size at which the text fits in one or two lines."""
+    for size in range(max_size, min_size - 1, -2):
+        for lines in _line_options(text, size):
+            block = TextBlock(lines, size)
+            widest = max(text_width(line, size) for line in lines)
+            if widest <= max_w and block.height <= max_h:
+                return block
+    return TextBlock(_line_options(text, min_size)[-1], min_size)
+
+
+def _line_options(text: str, size: int) -> list[list[str]]:
+    """One line first; then the two-line split with the narrowest widest line."""
+    words = text.split()
+    options = [[text]]
+    if len(words) > 1:
+        splits = [[" ".join(words[:i]), " ".join(words[i:])] for i in range(1, len(words))]
+        options.append(min(splits, key=lambda s: max(text_width(line, size) for line in s)))
+    return options
+
+
+def draw_text(
+    draw: ImageDraw.ImageDraw, block: TextBlock, cx: int, top: int, fill: tuple[int, int, int]
+) -> None:
+    for i, line in enumerate(block.lines):
+        y = top + i * block.line_height
+        draw.text((cx, y), line, font=font(block.size), fill=fill, anchor="mt")
+
+
+def paste_centered(
+    canvas: Image.Image, picto: Image.Image, box: tuple[int, int, int, int]
+) -> None:
+    left, top, right, bottom = box
+    x = left + (right - left - picto.width) // 2
+    y = top + (bottom - top - picto.height) // 2
+    canvas.paste(picto, (x, y), picto)
+
+
+def png_bytes(img: Image.Image) -> bytes:
+    """PNG without metadata, so the bytes depend on the pixels only."""
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=False, compress_level=9)
+    return buf.getvalue()
+
+
+def card_picto_size(size: int = CARD_SIZE) -> int:
+    return round(size * 0.62)
+
+
+def make_card(picto: Image.Image, word: str, size: int = CARD_SIZE) -> bytes:
+    """Picto large at the top, the word(s) big and bold under it. Square PNG."""
+    canvas = Image.new("RGB", (size, size), PAPER)
+    margin = round(size * 0.05)
+    picto_box = card_picto_size(size)
+    paste_centered(canvas, picto, (0, margin, size, margin + picto_box))
+    text_top = margin + picto_box + round(size * 0.04)
+    block = layout_text(
+        word,
+        max_w=size - 2 * margin,
+        max_h=size - text_top - margin // 2,
+        max_size=round(size * 0.15),
+        min_size=round(size * 0.06),
+    )
+    # Centre the text in the space left under the picto.
+    free = size - text_top - block.height
+    draw_text(ImageDraw.Draw(canvas), block, size // 2, text_top + max(0, free // 2 - 4), INK)
+    return png_bytes(canvas)
+
+
+@dataclass(frozen=True)
+class Cell:
+    picto: Image.Image
+    label: str
+    note: str | None = None  # small second label, e.g. the key name on a contact sheet
+
+
+def grid_columns(count: int, max_cols: int = 5) -> int:
+    # Fewest rows, then spread evenly: 10 domains give 5 + 5, not 4 + 4 + 2.
+    rows = max(1, math.ceil(count / max_cols))
+    return max(1, math.ceil(count / rows))
+
+
+def make_sheet(cells: list[Cell], cell_w: int = 300, cols: int | None = None) -> bytes:
+    """A grid of pictos, each with its label under it (e.g. the ten life domains)."""
+    cols = cols or grid_columns(len(cells))
+    rows = max(1, math.ceil(len(cells) / cols))
+    pad = cell_w // 20
+    picto_box = round(cell_w * 0.6)
+    label_h = round(cell_w * 0.28)
+    note_h = round(cell_w * 0.09) if any(c.note for c in cells) else 0
+    gap = pad // 2 if note_h else 0  # keep a two-line label clear of the note under it
+    cell_h = pad + picto_box + label_h + gap + note_h + pad
+    canvas = Image.new("RGB", (cols * cell_w, rows * cell_h), PAPER)
+    draw = ImageDraw.Draw(canvas)
+    for i, cell in enumerate(cells):
+        left, top = (i % cols) * cell_w, (i // cols) * cell_h
+        draw.rectangle((left, top, left + cell_w - 1, top + cell_h - 1), outline=LINE, width=2)
+        paste_centered(canvas, cell.picto, (left, top + pad, left + cell_w, top + pad + picto_box))
+        block = layout_text(cell.label, cell_w - 2 * pad, label_h - pad // 2, cell_w // 8, 14)
+        text_top = top + pad + picto_box + pad // 2
+        draw_text(draw, block, left + cell_w // 2, text_top, INK)
+        if cell.note:
+            note = layout_text(cell.note, cell_w - 2 * pad, note_h, note_h * 3 // 4, 10)
+            draw_text(draw, note, left + cell_w // 2, top + cell_h - pad - note_h, SUBTLE_INK)
+    return png_bytes(canvas)
+
+
+def sheet_picto_size(cell_w: int = 300) -> int:
+    return round(cell_w * 0.6) - 2 * (cell_w // 40)

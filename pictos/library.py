@@ -1,0 +1,196 @@
+"""PictoLibrary: the pictos in use (default set + an organisation's own), rendered and cached."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from pictos import cards, render
+from pictos.manifest import DEFAULT_MANIFEST, Entry, Manifest, ManifestError, load_manifest
+
+RENDER_VERSION = "1"  # bump when the card layout changes: old cache files are then unused
+SHEET_CELL = 300
+DEFAULT_CACHE = Path(tempfile.gettempdir()) / "gespreksmaatje-pictos"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a key's image comes from: an own file, or an OpenMoji SVG."""
+
+    path: Path
+    origin: str  # "openmoji" or the manifest's name, for the contact sheet and attribution
+
+    @property
+    def suffix(self) -> str:
+        return self.path.suffix.lower()
+
+
+class PictoLibrary:
+    """All pictos of the bot. Cards are rendered once per input and kept in ``cache_dir``."""
+
+    def __init__(self, default: Manifest, custom: Manifest | None, cache_dir: Path) -> None:
+        self._default = default
+        self._custom = custom
+        self.cache_dir = Path(cache_dir)
+        self._lock = threading.Lock()
+        self._render_locks: dict[str, threading.Lock] = {}
+        self._digests: dict[Path, str] = {}
+        self.renders = 0  # how many images were really drawn (tests check the caching)
+
+    @classmethod
+    def load(cls, manifest: Path | None = None, cache_dir: Path = DEFAULT_CACHE) -> PictoLibrary:
+        """Default set, plus the organisation's manifest when given (its keys win).
+
+        Raises ManifestError (one clear line) when the manifest is broken.
+        """
+        default = load_manifest(DEFAULT_MANIFEST)
+        custom = load_manifest(Path(manifest), set(default.entries)) if manifest else None
+        return cls(default, custom, cache_dir)
+
+    # -- what is in the set -------------------------------------------------------------
+
+    def keys(self) -> list[str]:
+        return list(self._default.entries)
+
+    def has(self, key: str) -> bool:
+        return key in self._default.entries
+
+    def word(self, key: str) -> str:
+        custom = self._custom_entry(key)
+        if custom is not None and custom.word:
+            return custom.word
+        return self._default_entry(key).word or key
+
+    def emoji(self, key: str) -> str:
+        """Emoji for button labels; always from the default set (Telegram shows emoji only)."""
+        seq = self._default_entry(key).openmoji
+        return render.emoji_char(seq) if seq else ""
+
+    def source(self, key: str) -> Source:
+        entry = self._custom_entry(key)
+        origin = self._custom.name if self._custom else ""
+        if entry is None:
+            entry, origin = self._default_entry(key), "OpenMoji"
+        if entry.file is not None:
+            return Source(entry.file, origin)
+        path = render.openmoji_svg(entry.openmoji or "")
+        if path is None:  # cannot happen after validation, unless the package changed
+            raise ManifestError(f"OpenMoji has no picto for '{entry.openmoji}' (key '{key}')")
+        return Source(path, "OpenMoji")
+
+    def attribution(self) -> list[str]:
+        lines = []
+        if any(self.source(k).origin == "OpenMoji" for k in self.keys()):
+            lines.append(self._default.attribution)
+        if self._custom and self._custom.attribution:
+            lines.append(self._custom.attribution)
+        return lines
+
+    # -- cards --------------------------------------------------------------------------
+
+    def card_id(self, key: str, size: int = cards.CARD_SIZE) -> str:
+        """Content hash of everything that makes the card: image, word, size, font, layout."""
+        src = self.source(key)
+        parts = ["card", RENDER_VERSION, cards.font_id(), str(size), self._digest(src.path),
+                 src.suffix, self.word(key)]
+        return _hash(parts)
+
+    def card(self, key: str) -> Path:
+        """PNG path of the card; drawn at most once per card_id, also across threads."""
+        card_id = self.card_id(key)
+        out = self.cache_dir / f"card-{key}-{card_id}.png"
+        return self._cached(out, card_id, lambda: self._draw_card(key))
+
+    def sheet(self, keys: list[str]) -> Path:
+        """One image with a grid of pictos, each with its word (e.g. the ten life domains)."""
+        for key in keys:
+            self._default_entry(key)  # unknown key: clear KeyError before drawing anything
+        sheet_id = _hash(["sheet", RENDER_VERSION, *(self.card_id(k) for k in keys)])
+        out = self.cache_dir / f"sheet-{sheet_id}.png"
+        return self._cached(out, sheet_id, lambda: self._draw_sheet(keys, notes=False))
+
+    def contact_sheet(self, out: Path) -> Path:
+        """Every key with its picto, word and key name: to review a set at a glance."""
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(out, self._draw_sheet(self.keys(), notes=True, cols=8))
+        return out
+
+    def warm(self, max_workers: int = 2) -> int:
+        """Render every card (run in a background thread at start-up); returns the count."""
+        with ThreadPoolExecutor(max_workers=max_workers) as pool:
+            return sum(1 for _ in pool.map(self.card, self.keys()))
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _default_entry(self, key: str) -> Entry:
+        try:
+            return self._default.entries[key]
+        except KeyError:
+            raise KeyError(f"unknown picto key '{key}'") from None
+
+    def _custom_entry(self, key: str) -> Entry | None:
+        self._default_entry(key)
+        return self._custom.entries.get(key) if self._custom else None
+
+    def _digest(self, path: Path) -> str:
+        # Files are hashed once per library: a changed image needs a reload, like a manifest.
+        with self._lock:
+            digest = self._digests.get(path)
+        if digest is None:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            with self._lock:
+                self._digests[path] = digest
+        return digest
+
+    def _picto(self, key: str, size: int) -> Image.Image:
+        src = self.source(key)
+        return render.load_image(src.path.read_bytes(), src.suffix, size)
+
+    def _draw_card(self, key: str) -> bytes:
+        return cards.make_card(self._picto(key, cards.card_picto_size()), self.word(key))
+
+    def _draw_sheet(self, keys: Iterable[str], notes: bool, cols: int | None = None) -> bytes:
+        size = cards.sheet_picto_size(SHEET_CELL)
+        cells = [cards.Cell(self._picto(k, size), self.word(k), k if notes else None)
+                 for k in keys]
+        return cards.make_sheet(cells, SHEET_CELL, cols)
+
+    def _cached(self, out: Path, content_id: str, draw: Callable[[], bytes]) -> Path:
+        if out.is_file():
+            return out
+        with self._lock:
+            lock = self._render_locks.setdefault(content_id, threading.Lock())
+        with lock:
+            if not out.is_file():  # another thread may have drawn it while we waited
+                data = draw()
+                with self._lock:
+                    self.renders += 1
+                out.parent.mkdir(parents=True, exist_ok=True)
+                _write_atomic(out, data)
+        return out
+
+
+def _hash(parts: list[str]) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:20]
+
+
+def _write_atomic(out: Path, data: bytes) -> None:
+    # Write then rename: a reader (or a crash) never sees half a PNG.
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=".png")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the PNG is no secret, others may serve it
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
