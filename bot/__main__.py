@@ -121,13 +121,19 @@ def _run(settings: Settings) -> int:
 async def _serve(settings: Settings) -> int:
     from bot.state.store import Store
     from bot.telegram.app import BotRunner, StartupError, install_signal_handlers
+    from bot.telegram.media import build_media
+    from pictos import ManifestError
 
     await _migrate_quietly(settings)
     store = Store(settings.db_url)
     stop = asyncio.Event()
     install_signal_handlers(stop)
     try:
-        await BotRunner(settings, store).serve(stop)
+        try:
+            media = build_media(settings, store)
+        except ManifestError as error:
+            raise OperatorError(f"PICTO_MANIFEST: {error}") from None
+        await BotRunner(settings, store, media).serve(stop)
     except StartupError as error:
         print(f"gespreksmaatje: {error}", file=sys.stderr)
         return 2

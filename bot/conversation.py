@@ -7,6 +7,7 @@ update done, commit. Only after the commit does the caller send the replies.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import dataclass, field
@@ -192,12 +193,15 @@ def dutch_date(moment: datetime, tz: ZoneInfo) -> str:
 
 
 def _session(row: DialogSession) -> Session:
-    return Session(step=row.step, status=row.status, seq=row.seq, data=dict(row.data or {}))
+    # A deep copy: SQLAlchemy sees a JSON change only when the new value differs from the
+    # loaded one, so the loaded one must never be mutated in place.
+    return Session(step=row.step, status=row.status, seq=row.seq,
+                   data=copy.deepcopy(row.data or {}))
 
 
 def _save(row: DialogSession, session: Session, reply_pending: bool) -> None:
     row.step, row.status, row.seq = session.step, session.status, session.seq
-    row.data = dict(session.data)  # a new object, so SQLAlchemy sees the change
+    row.data = session.data
     row.reply_pending = reply_pending
     row.updated_at = utcnow()
 

@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     speech_enabled: bool = True
     gtts_tld: str = "nl"
+    gtts_base_url: str = ""  # tests point gTTS at a fake endpoint on localhost
     picto_manifest: Path | None = None
+    picto_cache_dir: Path | None = None  # default: <data_dir>/pictos
     sandbox_port: int = Field(default=8080, ge=1, le=65535)
 
     @field_validator("telegram_bot_token")

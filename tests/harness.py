@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +17,13 @@ from bot.settings import Settings, load_settings
 from bot.state.migrate import upgrade
 from bot.state.store import Store
 from bot.telegram.app import BotRunner
+from bot.telegram.media import build_media
 from localbotapi import BotApiServer
 from localbotapi.server import BotMessage, UserHandle
 
 TOKEN = "123456:TEST-TOKEN"
+# Picto cards are named by a hash of what they show, so all tests can share one cache.
+PICTO_CACHE = Path(tempfile.gettempdir()) / "gespreksmaatje-test-pictos"
 
 
 @dataclass
@@ -34,7 +38,8 @@ class Harness:
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     # --- the bot ----------------------------------------------------------------------
-    async def start_bot(self, media: Any = None) -> BotRunner:
+    async def start_bot(self, with_media: bool = True) -> BotRunner:
+        media = build_media(self.settings, self.store) if with_media else None
         self.runner = BotRunner(self.settings, self.store, media=media, poll_timeout=1)
         self.runner.listeners.append(self._on_handled)
         self._stop = asyncio.Event()
@@ -83,11 +88,13 @@ class Harness:
         return await self.act(user, user.send_text(text))
 
     async def tap(self, user: UserHandle, label: str) -> list[BotMessage]:
-        """Press the button labelled `label` on the newest message that has it."""
+        """Press the button labelled `label` (its picto emoji in front may be left out) on
+        the newest message that has it."""
         for message in reversed(user.messages):
-            if not message.deleted and any(label in (text, data) for row in message.buttons
-                                           for text, data in row):
-                return await self.act(user, user.press(message, label))
+            for row in message.buttons:
+                for text, _data in row:
+                    if not message.deleted and (text == label or text.endswith(" " + label)):
+                        return await self.act(user, user.press(message, text))
         raise AssertionError(f"no button {label!r}; {user.describe()}")
 
     async def rows(self, model: Any, *where: Any) -> list[Any]:
@@ -100,7 +107,12 @@ def labels(messages: list[BotMessage]) -> list[str]:
 
 
 def texts(messages: list[BotMessage]) -> str:
-    return "\n".join(m.content for m in messages)
+    return "\n".join(m.text for m in messages if m.kind == "text" and m.text)
+
+
+def questions(messages: list[BotMessage]) -> list[str]:
+    """The bot's text messages that ask something."""
+    return [m.text for m in messages if m.kind == "text" and m.text and "?" in m.text]
 
 
 @contextlib.asynccontextmanager
@@ -109,7 +121,7 @@ async def harness(db_url: str, tmp: Path) -> AsyncIterator[Harness]:
         settings = load_settings(
             telegram_bot_token=TOKEN, telegram_api_url=server.base_url,
             telegram_file_url=server.file_url, database_url=db_url, data_dir=tmp / "data",
-            speech_enabled=False, _env_file=None)
+            speech_enabled=False, picto_cache_dir=PICTO_CACHE, _env_file=None)
         await upgrade(db_url)
         store = Store(db_url)
         h = Harness(server, settings, store)

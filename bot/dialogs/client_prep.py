@@ -8,7 +8,15 @@ import re
 from dataclasses import dataclass
 from html import escape, unescape
 
-from bot.dialogs.flow import BUTTON_TRIGGERS, Flow, Outcome, Step, Turn, parse_button
+from bot.dialogs.flow import (
+    BUTTON_TRIGGERS,
+    SPLIT_LENGTH,
+    Flow,
+    Outcome,
+    Step,
+    Turn,
+    parse_button,
+)
 from bot.dialogs.texts import t
 from bot.dialogs.types import (
     Answers,
@@ -266,7 +274,7 @@ def _list_question(session: Session, answers: Answers, state: str) -> list[Reply
 def _multi(session: Session, answers: Answers, edit: bool = False) -> Reply:
     step = FLOW.step_of(session.step)
     chosen = answers.tags(step.key)
-    rows = [(Button(("✅ " if o in chosen else "⬜ ") + t(o), _data(session, "tg", o), o),)
+    rows = [(Button(("✅ " if o in chosen else "⬜ ") + t(o), _data(session, "tg", o)),)
             for o in step.options]
     text = t(f"q_{step.key}")
     return Reply(text, picto=step.key, speak=None if edit else _plain(text), edit=edit,
@@ -314,6 +322,14 @@ def _review_items(session: Session, answers: Answers) -> list[Reply]:
     return replies
 
 
+def fixed_spoken_texts() -> list[str]:
+    """Every spoken text that does not depend on a person (to warm the speech cache)."""
+    keys = [f"q_{s.key}" for s in FLOW.question_steps if s.kind != "list"]
+    keys += ["q_agenda", "q_agenda_next", "q_agenda_more", "q_agenda_domains", "done",
+             "review_question"]
+    return [_plain(t(key)) for key in keys]
+
+
 # --------------------------------------------------------------------------- helpers
 def _question(session: Session, key: str, picto: str,
               *rows: tuple[Button, ...]) -> Reply:
@@ -336,7 +352,12 @@ def _data(session: Session, action: str, arg: str = "") -> str:
 
 
 def _item_text(parts: list[AnswerView]) -> str:
-    return "".join(_part_text(p) for p in parts).strip()
+    """Parts of one item: the rest of a text Telegram split joins without a space."""
+    text = ""
+    for index, part in enumerate(parts):
+        glue = "" if index == 0 or len(parts[index - 1].text) >= SPLIT_LENGTH else " "
+        text += glue + _part_text(part)
+    return text.strip()
 
 
 def _items_text(items: list[list[AnswerView]]) -> str:
@@ -352,7 +373,7 @@ def _part_text(part: AnswerView) -> str:
     length = f", {int(part.duration) // 60}:{int(part.duration) % 60:02d}" if (
         part.duration) else ""
     caption = f" {escape(part.text)}" if part.text else ""
-    return f"[{media}{length}]{caption} "
+    return f"[{media}{length}]{caption}"
 
 
 def _plain(html_text: str) -> str:

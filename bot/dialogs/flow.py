@@ -86,7 +86,7 @@ class Turn:
     # --- callbacks (named in the transitions) -----------------------------------------
     def record(self, event: EventData) -> None:
         """A message answers the current step (appended as a part of its only item)."""
-        step = self.flow.step_of(event.transition.source)
+        step = self.flow.step_of(_source(event))
         replace = self.session.data.pop("replace", None) == step.key
         items = self.answers.items(step.key)
         if step.kind == "multi" or step.key == "welcome":
@@ -98,7 +98,7 @@ class Turn:
 
     def record_item(self, event: EventData) -> None:
         """A message is a new list item, or the rest of a long text Telegram split."""
-        step = self.flow.step_of(event.transition.source)
+        step = self.flow.step_of(_source(event))
         last = self.session.data.get("last_text")
         inp = self.input
         if (
@@ -110,23 +110,22 @@ class Turn:
         ):
             self._add(step.key, last["item"])
             return
-        tag = self.session.data.pop("domain", None) if event.transition.source.endswith(
-            "_domain") else None
+        tag = self.session.data.pop("domain", None) if _source(event).endswith("_domain") else None
         self._add(step.key, None, tag=tag)
         self.out.notes.append(self._ack())
 
     def record_choice(self, event: EventData) -> None:
-        step = self.flow.step_of(event.transition.source)
+        step = self.flow.step_of(_source(event))
         option = str(event.kwargs.get("arg", ""))
         self.out.effects.append(AddPart(step.key, 1, "choice", option, tag=option, replace=True))
         if step.key == "sharing":
-            self.out.effects.append(SetShare("all", option == "sharing_all"))
-            self.out.effects.append(SetShare("agenda", option in {"sharing_all",
-                                                                   "sharing_topics"}))
+            self.out.effects.append(SetShare("all", option == "choice_sharing_all"))
+            self.out.effects.append(SetShare("agenda", option in {"choice_sharing_all",
+                                                                   "choice_sharing_topics"}))
         self._answered(step.key)
 
-    def toggle(self, event: EventData) -> None:
-        step = self.flow.step_of(event.transition.source)
+    def toggle_option(self, event: EventData) -> None:
+        step = self.flow.step_of(_source(event))
         option = str(event.kwargs.get("arg", ""))
         if option in self.answers.tags(step.key):
             self.out.effects.append(RemoveTag(step.key, option))
@@ -138,7 +137,7 @@ class Turn:
         self.session.data["domain"] = str(event.kwargs.get("arg", ""))
 
     def mark_skipped(self, event: EventData) -> None:
-        step = self.flow.step_of(event.transition.source).key
+        step = self.flow.step_of(_source(event)).key
         skipped = self.session.data.setdefault("skipped", [])
         if step not in skipped and not self.answers.has(step):
             skipped.append(step)
@@ -149,14 +148,15 @@ class Turn:
         self.session.data["returning"] = bool(event.kwargs.get("returning", True))
         if self.session.data["returning"]:
             self.session.data["replace"] = target
-        self.session.data.pop("return_to", None)
+        else:  # back to the questions where the client left them for the list
+            self.session.data.pop("return_to", None)
 
     def stop_returning(self, event: EventData) -> None:
         self.session.data.pop("returning", None)
         self.session.data.pop("replace", None)
 
     def remember_return(self, event: EventData) -> None:
-        source = event.transition.source
+        source = _source(event)
         if source not in {"done", "review_items", "review_edit", "review_add"}:
             self.session.data["return_to"] = self.flow.step_of(source).key
 
@@ -295,7 +295,8 @@ class Flow:
             yield from self._leave("skip", key, nxt, "mark_skipped")
             yield from back
         elif step.kind == "multi":
-            yield {"trigger": "toggle", "source": key, "dest": None, "before": "toggle"}
+            yield {"trigger": "toggle", "source": key, "dest": None,
+                   "before": "toggle_option"}
             yield {"trigger": "answer", "source": key, "dest": None, "before": "record"}
             yield from self._leave("next", key, nxt)
             yield from self._leave("skip", key, nxt, "mark_skipped")
@@ -379,6 +380,11 @@ class Flow:
                         seen.add(edge)
                         lines.append(f"    {source} --> {dest} : {name}")
         return "\n".join(lines) + "\n"
+
+
+def _source(event: EventData) -> str:
+    assert event.transition is not None
+    return str(event.transition.source)
 
 
 def _target_is(key: str) -> Callable[[EventData], bool]:

@@ -118,7 +118,7 @@ class Store:
     async def file_id(self, table: type[SpeechCache] | type[PictoCache], key: str) -> str | None:
         async with self.unit() as unit:
             row = await unit.session.get(table, key)
-            return row.file_id if row else None
+            return str(getattr(row, "file_id", "")) or None
 
     async def remember_file_id(self, table: type[SpeechCache] | type[PictoCache], key: str,
                                file_id: str) -> None:
@@ -127,7 +127,7 @@ class Store:
             if row is None:
                 unit.session.add(table(key=key, file_id=file_id))
             else:
-                row.file_id = file_id
+                row.file_id = file_id  # type: ignore[attr-defined]
 
     # --- enrolment (CLI) --------------------------------------------------------------
     async def create_client_invite(self, name: str, days: int, now: datetime | None = None,

@@ -15,12 +15,14 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, ExtBot, 
 from telegram.request import HTTPXRequest
 
 from bot.conversation import Conversation
+from bot.dialogs.client_prep import fixed_spoken_texts
 from bot.settings import Settings
 from bot.state.store import Store
 from bot.telegram.inbox import DurableUpdateQueue
 from bot.telegram.inputs import to_incoming
+from bot.telegram.media import TelegramMedia
 from bot.telegram.processor import PerChatUpdateProcessor
-from bot.telegram.sender import MediaSource, Sender
+from bot.telegram.sender import Sender
 
 log = logging.getLogger("gespreksmaatje")
 
@@ -56,7 +58,7 @@ def polling_error(bot: OutageAwareBot) -> Any:
 class BotRunner:
     """Everything the running bot needs, wired once."""
 
-    def __init__(self, settings: Settings, store: Store, media: MediaSource | None = None,
+    def __init__(self, settings: Settings, store: Store, media: TelegramMedia | None = None,
                  poll_timeout: int = 10) -> None:
         self.settings = settings
         self.store = store
@@ -150,6 +152,9 @@ class BotRunner:
     async def serve(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         await self.initialize()
+        warming = None
+        if self.media is not None:
+            warming = asyncio.create_task(self.media.warm(fixed_spoken_texts()))
         try:
             await self.sweep()
             assert self.app.updater is not None
@@ -160,6 +165,8 @@ class BotRunner:
             log.info("bot @%s is running (long polling)", self.bot.username)
             await stop.wait()
         finally:
+            if warming is not None:
+                warming.cancel()
             if self.app.updater is not None and self.app.updater.running:
                 await self.app.updater.stop()
             if self.app.running:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from telegram import Message, Update
@@ -16,23 +17,19 @@ _MEDIA = ("voice", "video_note", "video", "audio", "photo")
 def to_incoming(update: Update) -> Incoming:
     chat = update.effective_chat
     user = update.effective_user
-    base = {
-        "update_id": update.update_id,
-        "chat_id": chat.id if chat else None,
-        "chat_type": chat.type if chat else "private",
-        "user_id": user.id if user else None,
-        "user_name": user.first_name if user else "",
-    }
+    base = Incoming(
+        update_id=update.update_id, chat_id=chat.id if chat else None,
+        chat_type=chat.type if chat else "private", user_id=user.id if user else None,
+        user_name=user.first_name if user else "", input=None,
+    )
     member = update.my_chat_member
     if member is not None:
-        status = member.new_chat_member.status
-        joined = status in {"member", "administrator"}
+        joined = member.new_chat_member.status in {"member", "administrator"}
         if member.chat.type == "private":
-            return Incoming(**base, input=None, event="unblocked" if joined else "blocked")
+            return replace(base, event="unblocked" if joined else "blocked")
         was_in = member.old_chat_member.status in {"member", "administrator"}
-        return Incoming(**base, input=None, event="added_to_group" if joined and not was_in
-                        else "")
-    return Incoming(**base, input=_input(update))
+        return replace(base, event="added_to_group" if joined and not was_in else "")
+    return replace(base, input=_input(update))
 
 
 def _input(update: Update) -> Input | None:

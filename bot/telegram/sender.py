@@ -6,7 +6,7 @@ made (they are looked up after the text went out)."""
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.constants import ParseMode
@@ -84,7 +84,7 @@ class Sender:
     async def _send_media(self, chat_id: int, reply: Reply) -> None:
         assert reply.media is not None
         kind, file_id = reply.media.kind, reply.media.file_id
-        senders = {"voice": self.bot.send_voice, "photo": self.bot.send_photo,
+        senders: dict[str, Any] = {"voice": self.bot.send_voice, "photo": self.bot.send_photo,
                    "video": self.bot.send_video, "video_note": self.bot.send_video_note,
                    "audio": self.bot.send_audio}
         send = senders.get(kind)

@@ -1,0 +1,218 @@
+"""Read one client's agenda from the database, for one viewer.
+
+`parts` is what the access module allows this viewer to see; only those parts are read
+into the `Agenda`, so no output made from it can show more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.agenda.model import (
+    CLIENT_PARTS,
+    CONTRIBUTION_KINDS,
+    DEFAULT_TZ,
+    MEETING_STEPS,
+    PARTS,
+    VOICE_KINDS,
+    Agenda,
+    Author,
+    Contribution,
+    Item,
+    Media,
+    MeetingInfo,
+    Part,
+    part_of_step,
+)
+from bot.state.models import (
+    AgendaItem,
+    Answer,
+    Begeleider,
+    Client,
+    DialogSession,
+    Meeting,
+    Naaste,
+    Person,
+)
+
+PREP_FLOW = "client_prep"
+# Looks up size and base64 SHA-1 of a Telegram file (e.g. by downloading it), or None.
+MediaLookup = Callable[[Media], Awaitable[tuple[int, str] | None]]
+
+
+class UnknownClient(LookupError):
+    pass
+
+
+async def compile_agenda(session: AsyncSession, client_id: int, parts: set[str],
+                         viewer_role: str, now: datetime, *, tz_name: str = DEFAULT_TZ,
+                         media_lookup: MediaLookup | None = None) -> Agenda:
+    """The agenda of `client_id` as `viewer_role` may see it (only `parts`)."""
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"unknown parts: {sorted(unknown)}")
+    client = await session.get(Client, client_id)
+    if client is None:
+        raise UnknownClient(client_id)
+    people = _People(client, await _authors(session, client))
+    steps = [s for s in (*CLIENT_PARTS, *MEETING_STEPS) if part_of_step(s) in parts]
+    rows = await _answers(session, client_id, steps)
+    items = {step: _items(rows.get(step, []), people, "voice" in parts) for step in steps}
+    if media_lookup is not None:
+        items = {s: [await _with_meta(i, media_lookup) for i in v] for s, v in items.items()}
+    contributions = await _contributions(session, client_id, people, parts)
+    return Agenda(
+        client_id=client_id,
+        client_name=client.name,
+        viewer_role=viewer_role,
+        generated_at=now,
+        visible=frozenset(parts),
+        parts=tuple(Part(k, f"title_{k}", k, tuple(items[k])) for k in CLIENT_PARTS
+                    if k in parts),
+        meeting=await _meeting(session, client_id, items, now) if "meeting" in parts else None,
+        naasten=tuple(c for c in contributions if c.author.role == "naaste"),
+        begeleider=tuple(c for c in contributions if c.author.role == "begeleider"),
+        skipped=await _skipped(session, client, items, parts),
+        tz_name=tz_name,
+    )
+
+
+class _People:
+    """Names for person ids: the client, begeleiders and naasten of this client."""
+
+    def __init__(self, client: Client, known: dict[int, Author]) -> None:
+        self.client = Author("client", client.name)
+        self.client_person = client.person_id
+        self.known = known
+
+    def author(self, person_id: int | None) -> Author:
+        if person_id is None or person_id == self.client_person:
+            return self.client
+        return self.known.get(person_id, Author("person", ""))
+
+
+async def _authors(session: AsyncSession, client: Client) -> dict[int, Author]:
+    known: dict[int, Author] = {}
+    people = await session.execute(select(Person.id, Person.name))
+    for person_id, name in people:
+        known[person_id] = Author("person", name)
+    begeleiders = await session.execute(
+        select(Begeleider.person_id, Begeleider.name).where(Begeleider.person_id.is_not(None)))
+    for person_id, name in begeleiders:
+        known[person_id] = Author("begeleider", name)
+    naasten = await session.execute(
+        select(Naaste.person_id, Naaste.name, Naaste.relation)
+        .where(Naaste.client_id == client.id, Naaste.person_id.is_not(None)))
+    for person_id, name, relation in naasten:
+        known[person_id] = Author("naaste", name, relation)
+    return known
+
+
+async def _answers(session: AsyncSession, client_id: int,
+                   steps: Sequence[str]) -> dict[str, list[Answer]]:
+    if not steps:
+        return {}
+    result = await session.scalars(
+        select(Answer)
+        .where(Answer.client_id == client_id, Answer.step.in_(steps),
+               Answer.removed_at.is_(None))
+        .order_by(Answer.step, Answer.item, Answer.part, Answer.id))
+    rows: dict[str, list[Answer]] = {}
+    for row in result:
+        rows.setdefault(row.step, []).append(row)
+    return rows
+
+
+def _items(rows: Iterable[Answer], people: _People, with_voice: bool) -> list[Item]:
+    """Answer rows grouped per item; a recording is left out when voice is not shared."""
+    grouped: dict[int, list[Answer]] = {}
+    for row in rows:
+        if row.kind in VOICE_KINDS and not with_voice:
+            continue
+        grouped.setdefault(row.item, []).append(row)
+    return [_item(number, group, people) for number, group in sorted(grouped.items())]
+
+
+def _item(number: int, rows: list[Answer], people: _People) -> Item:
+    media = tuple(Media(r.kind, r.file_id or "", r.file_unique_id or "", r.duration)
+                  for r in rows if r.file_id)
+    kinds = [r.kind for r in rows if r.kind != "text"]
+    changed = [r.changed_at for r in rows if r.changed_at is not None]
+    first = rows[0]
+    return Item(
+        number=number,
+        text="".join(r.text for r in rows if r.text),  # Telegram split it: join back as is
+        kind=kinds[0] if kinds else "text",
+        author=people.author(first.entered_by),
+        created_at=min(r.created_at for r in rows),
+        changed_at=max(changed) if changed else None,
+        media=media,
+        tag=next((r.tag for r in rows if r.tag), None),
+    )
+
+
+async def _with_meta(item: Item, lookup: MediaLookup) -> Item:
+    media = []
+    for m in item.media:
+        meta = await lookup(m)
+        media.append(replace(m, size=meta[0], sha1_b64=meta[1]) if meta else m)
+    return replace(item, media=tuple(media))
+
+
+async def _meeting(session: AsyncSession, client_id: int, items: dict[str, list[Item]],
+                   now: datetime) -> MeetingInfo:
+    meetings = list(await session.scalars(
+        select(Meeting).where(Meeting.client_id == client_id, Meeting.cancelled_at.is_(None))
+        .order_by(Meeting.starts_at)))
+    # The next meeting; when all are past (or undated), the latest one.
+    upcoming = [m for m in meetings if m.starts_at is not None and m.starts_at >= now]
+    meeting = upcoming[0] if upcoming else (meetings[-1] if meetings else None)
+    chair = [i.tag or i.text for i in items.get("meeting_chair", []) if i.kind == "choice"]
+    how = [i.tag or i.text for i in items.get("meeting_how", []) if i.kind == "choice"]
+    return MeetingInfo(
+        starts_at=meeting.starts_at if meeting else None,
+        place=meeting.place if meeting else "",
+        where=tuple(items.get("meeting_where", [])),
+        who=tuple(items.get("meeting_who", [])),
+        chair=chair[-1] if chair else None,
+        how=tuple(dict.fromkeys(how)),
+    )
+
+
+async def _contributions(session: AsyncSession, client_id: int, people: _People,
+                         parts: set[str]) -> list[Contribution]:
+    roles = [r for r, part in (("naaste", "naasten"), ("begeleider", "begeleider"))
+             if part in parts]
+    if not roles:
+        return []
+    rows = await session.scalars(
+        select(AgendaItem)
+        .where(AgendaItem.client_id == client_id, AgendaItem.owner_role.in_(roles),
+               AgendaItem.removed_at.is_(None))
+        .order_by(AgendaItem.position, AgendaItem.created_at, AgendaItem.id))
+    out = []
+    for row in rows:
+        author = people.author(row.owner_person_id)
+        # The row's role decides the section, even when the person is unknown here.
+        author = replace(author, role=row.owner_role)
+        kind = row.kind if row.kind in CONTRIBUTION_KINDS else "topic"
+        out.append(Contribution(kind, row.text, author, row.created_at, row.position))
+    return out
+
+
+async def _skipped(session: AsyncSession, client: Client, items: dict[str, list[Item]],
+                   parts: set[str]) -> tuple[str, ...]:
+    """Steps the client skipped and has not answered since, of parts the viewer may see."""
+    if client.person_id is None:
+        return ()
+    data = await session.scalar(
+        select(DialogSession.data).where(DialogSession.person_id == client.person_id,
+                                         DialogSession.flow == PREP_FLOW))
+    skipped = (data or {}).get("skipped", [])
+    return tuple(s for s in skipped if isinstance(s, str) and part_of_step(s) in parts
+                 and not items.get(s))

@@ -1,0 +1,225 @@
+"""The compiled agenda as plain, typed data: what every output (Telegram, PDF, speech, JSON,
+FHIR) is rendered from. No database, no Telegram, no I/O here.
+
+An `Agenda` is made for one viewer: it holds only the parts that viewer may see, so a
+renderer can never leak a part by mistake.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.dialogs.texts import t
+
+# Every part a viewer can be allowed to see (the access module speaks these names).
+CLIENT_PARTS: tuple[str, ...] = (
+    "agenda", "good_at", "appreciated", "good_day", "bad_day", "works", "not_works",
+    "important", "future", "learn",
+)
+PARTS: tuple[str, ...] = (*CLIENT_PARTS, "meeting", "naasten", "begeleider", "voice")
+MEETING_STEPS: tuple[str, ...] = ("meeting_where", "meeting_who", "meeting_chair",
+                                  "meeting_how")
+# Recordings of the person: only with the "voice" part. Photos follow their own part.
+VOICE_KINDS = frozenset({"voice", "audio", "video", "video_note"})
+CONTRIBUTION_KINDS: tuple[str, ...] = ("topic", "question", "appreciation")
+DEFAULT_TZ = "Europe/Amsterdam"
+
+# Picto keys for the sections that are not a client step (keys of pictos/default.yaml).
+SECTION_PICTOS = {"meeting": "meeting_date", "naasten": "naaste", "begeleider": "begeleider",
+                  "skipped": "skip"}
+
+# Texts of the outputs only (the dialog texts live in bot/dialogs/texts/nl.yaml).
+# Easy Dutch; "je", never "u".
+LABELS: dict[str, str] = {
+    "client_title": "Mijn gesprek",
+    "begeleider_title": "Gesprek van {name}",
+    "no_date": "De datum is nog niet bekend",
+    "when": "Wanneer",
+    "place": "Waar",
+    "who": "Wie komt er",
+    "chair": "Wie leidt het gesprek",
+    "how": "Hoe",
+    "naasten": "Van je naasten",
+    "naasten_b": "Inbreng van naasten",
+    "begeleider": "Van je begeleider",
+    "begeleider_b": "Onderwerpen van de begeleider",
+    "skipped": "Nog open: weet ik nog niet",
+    "skipped_b": "Overgeslagen (weet ik nog niet) — vraag ernaar in het gesprek",
+    "empty": "(nog leeg)",
+    "kind_topic": "onderwerp",
+    "kind_question": "vraag",
+    "kind_appreciation": "wat ik fijn vind aan jou",
+    "by_client": "cliënt",
+    "by_begeleider": "begeleider",
+    "by_naaste": "naaste",
+    "by_person": "iemand anders",
+    "entered_by": "ingevuld door {name}",
+    "changed": "gewijzigd {date}",
+    "made_on": "Gemaakt op {date}",
+    "for_viewer": "Voor: {role}",
+    "spoken_intro": "Dit is je lijst voor je gesprek.",
+    "spoken_end": "Dat was je lijst.",
+    "role_client": "cliënt",
+    "role_begeleider": "begeleider",
+    "role_naaste": "naaste",
+    "role_admin": "beheerder",
+}
+
+
+def label(key: str, **values: object) -> str:
+    text = LABELS[key]
+    return text.format(**values) if values else text
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who said or typed something. `relation` only for naasten (e.g. "moeder")."""
+
+    role: str  # "client", "begeleider", "naaste" or "person"
+    name: str
+    relation: str = ""
+
+    def display(self) -> str:
+        return f"{self.name} ({self.relation})" if self.relation else self.name
+
+
+@dataclass(frozen=True)
+class Media:
+    """A recording or picture kept by Telegram. `size`/`sha1` only when someone looked."""
+
+    kind: str  # voice, audio, photo, video, video_note
+    file_id: str
+    file_unique_id: str
+    duration: float | None = None
+    size: int | None = None
+    sha1_b64: str | None = None  # base64 SHA-1 of the bytes, as FHIR Attachment.hash wants
+
+    def length(self) -> str:
+        """"0:42", or "" when the length is unknown."""
+        if not self.duration:
+            return ""
+        seconds = int(round(self.duration))
+        return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One answer item: a topic, or one message of an open answer, in the client's words.
+
+    An item that Telegram split into several messages is joined back into one `text`.
+    """
+
+    number: int
+    text: str
+    kind: str  # text, choice, voice, photo, video… (the first non-text kind wins)
+    author: Author
+    created_at: datetime
+    changed_at: datetime | None = None
+    media: tuple[Media, ...] = ()
+    tag: str | None = None  # life-domain key (agenda) or option key (choices)
+
+    @property
+    def duration(self) -> float | None:
+        return next((m.duration for m in self.media if m.duration), None)
+
+
+@dataclass(frozen=True)
+class Part:
+    key: str
+    title_key: str
+    picto_key: str
+    items: tuple[Item, ...]
+
+    @property
+    def title(self) -> str:
+        return t(self.title_key)
+
+
+@dataclass(frozen=True)
+class MeetingInfo:
+    starts_at: datetime | None
+    place: str  # set by the begeleider; the client's wish is in `where`
+    where: tuple[Item, ...] = ()
+    who: tuple[Item, ...] = ()
+    chair: str | None = None  # option key, e.g. "choice_chair_yes"
+    how: tuple[str, ...] = ()  # option keys, e.g. ("how_break",)
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """A topic, question or appreciation added by a naaste or the begeleider."""
+
+    kind: str  # topic, question, appreciation
+    text: str
+    author: Author
+    created_at: datetime
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class Agenda:
+    client_id: int
+    client_name: str
+    viewer_role: str
+    generated_at: datetime
+    visible: frozenset[str]  # the parts this viewer may see
+    parts: tuple[Part, ...] = ()  # client parts, in CLIENT_PARTS order, only visible ones
+    meeting: MeetingInfo | None = None  # None: the viewer may not see the meeting part
+    naasten: tuple[Contribution, ...] = ()
+    begeleider: tuple[Contribution, ...] = ()
+    skipped: tuple[str, ...] = ()  # step keys the client skipped, only of visible parts
+    tz_name: str = DEFAULT_TZ
+
+    def part(self, key: str) -> Part | None:
+        return next((p for p in self.parts if p.key == key), None)
+
+    def item_count(self) -> int:
+        return sum(len(p.items) for p in self.parts) + len(self.naasten) + len(
+            self.begeleider)
+
+
+def part_of_step(step: str) -> str | None:
+    """The access part a dialog step belongs to (None: not part of the agenda)."""
+    if step in CLIENT_PARTS:
+        return step
+    if step in MEETING_STEPS:
+        return "meeting"
+    return None
+
+
+def format_date(moment: datetime, tz_name: str = DEFAULT_TZ, with_time: bool = True) -> str:
+    """"dinsdag 8 december om 14:00" (texts from nl.yaml), in the local zone."""
+    local = moment.astimezone(ZoneInfo(tz_name))
+    weekday = t("weekdays").split()[local.weekday()]
+    month = t("months").split()[local.month - 1]
+    if not with_time:
+        return f"{weekday} {local.day} {month} {local.year}"
+    return t("date_format", weekday=weekday, day=local.day, month=month,
+             time=local.strftime("%H:%M"))
+
+
+def short_date(moment: datetime, tz_name: str = DEFAULT_TZ) -> str:
+    """"8-12-2025": compact, for the begeleider's "date of each answer"."""
+    local = moment.astimezone(ZoneInfo(tz_name))
+    return f"{local.day}-{local.month}-{local.year}"
+
+
+def media_label(media: Media) -> str:
+    word = t(f"media_{media.kind}") if media.kind in {
+        "voice", "photo", "video", "video_note", "audio"} else media.kind
+    length = media.length()
+    return f"{word} {length}".strip()
+
+
+_SPACES = re.compile(r"[ \t]+")
+
+
+def plain(text: str) -> str:
+    """Text for speech: no control characters, no emoji (a voice cannot say them well)."""
+    kept = [c for c in text if unicodedata.category(c) not in {"So", "Cc", "Cf", "Cs", "Co"}
+            or c == "\n"]
+    return _SPACES.sub(" ", "".join(kept)).strip()
