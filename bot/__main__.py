@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "alembic", "apscheduler"):
+    for noisy in ("httpx", "alembic", "apscheduler", "transitions"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         settings = load_settings()

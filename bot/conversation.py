@@ -15,6 +15,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.dialogs import client_prep
+from bot.faults import checkpoint
 from bot.dialogs.texts import t
 from bot.dialogs.types import (
     AddPart,
@@ -82,6 +83,8 @@ class Conversation:
                 return None
             result = await self._route(unit, incoming)
             await unit.mark_done(incoming.update_id, incoming.chat_id, forget=result.forget)
+            await unit.session.flush()
+            checkpoint("handling")  # everything written, not yet committed
         log.info("update=%d who=%s step=%s ms=%.1f", incoming.update_id, result.who,
                  result.step, (time.perf_counter() - started) * 1000)
         return result.outgoing

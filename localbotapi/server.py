@@ -742,7 +742,8 @@ class UserHandle(ChatHandle):
                     "chat": self.chat_dict(),
                     "from": self.user_dict(),
                     "date": _now(),
-                    "old_chat_member": {"user": bot, "status": old},
+                    "old_chat_member": {"user": bot, "status": old}
+                    | ({"until_date": 0} if old == "kicked" else {}),
                     "new_chat_member": {"user": bot, "status": new}
                     | ({"until_date": 0} if new == "kicked" else {}),
                 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ class Harness:
     runner: BotRunner | None = None
     _task: asyncio.Task[None] | None = None
     _stop: asyncio.Event | None = None
-    _handled: set[int] = field(default_factory=set)
+    _handled: Counter[int] = field(default_factory=Counter)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     # --- the bot ----------------------------------------------------------------------
@@ -55,12 +56,14 @@ class Harness:
         self._task = None
 
     def _on_handled(self, update_id: int) -> None:
-        self._handled.add(update_id)
+        self._handled[update_id] += 1
         self._changed.set()
 
-    async def handled(self, update_id: int, timeout: float = 10) -> None:  # noqa: ASYNC109
+    async def handled(self, update_id: int, times: int = 1,
+                      timeout: float = 10) -> None:  # noqa: ASYNC109
+        """Wait until the bot has been through this update `times` times."""
         async def wait() -> None:
-            while update_id not in self._handled:
+            while self._handled[update_id] < times:
                 self._changed.clear()
                 await self._changed.wait()
         await asyncio.wait_for(wait(), timeout)

@@ -59,13 +59,15 @@ async def compile_agenda(session: AsyncSession, client_id: int, parts: set[str],
     client = await session.get(Client, client_id)
     if client is None:
         raise UnknownClient(client_id)
-    people = _People(client, await _authors(session, client))
     steps = [s for s in (*CLIENT_PARTS, *MEETING_STEPS) if part_of_step(s) in parts]
     rows = await _answers(session, client_id, steps)
+    added = await _agenda_items(session, client_id, parts)
+    ids = {r.entered_by for v in rows.values() for r in v} | {a.owner_person_id for a in added}
+    people = _People(client, await _authors(session, client, {i for i in ids if i}))
     items = {step: _items(rows.get(step, []), people, "voice" in parts) for step in steps}
     if media_lookup is not None:
         items = {s: [await _with_meta(i, media_lookup) for i in v] for s, v in items.items()}
-    contributions = await _contributions(session, client_id, people, parts)
+    contributions = [_contribution(row, people) for row in added]
     return Agenda(
         client_id=client_id,
         client_name=client.name,
@@ -96,20 +98,25 @@ class _People:
         return self.known.get(person_id, Author("person", ""))
 
 
-async def _authors(session: AsyncSession, client: Client) -> dict[int, Author]:
+async def _authors(session: AsyncSession, client: Client, ids: set[int]) -> dict[int, Author]:
+    """Only the people who wrote something here; a role name beats the account name."""
     known: dict[int, Author] = {}
-    people = await session.execute(select(Person.id, Person.name))
+    if not ids:
+        return known
+    people = await session.execute(select(Person.id, Person.name).where(Person.id.in_(ids)))
     for person_id, name in people:
         known[person_id] = Author("person", name)
     begeleiders = await session.execute(
-        select(Begeleider.person_id, Begeleider.name).where(Begeleider.person_id.is_not(None)))
-    for person_id, name in begeleiders:
-        known[person_id] = Author("begeleider", name)
+        select(Begeleider.person_id, Begeleider.name).where(Begeleider.person_id.in_(ids)))
+    for b_person, name in begeleiders:
+        if b_person is not None:
+            known[b_person] = Author("begeleider", name)
     naasten = await session.execute(
         select(Naaste.person_id, Naaste.name, Naaste.relation)
-        .where(Naaste.client_id == client.id, Naaste.person_id.is_not(None)))
-    for person_id, name, relation in naasten:
-        known[person_id] = Author("naaste", name, relation)
+        .where(Naaste.client_id == client.id, Naaste.person_id.in_(ids)))
+    for n_person, name, relation in naasten:
+        if n_person is not None:
+            known[n_person] = Author("naaste", name, relation)
     return known
 
 
@@ -184,8 +191,8 @@ async def _meeting(session: AsyncSession, client_id: int, items: dict[str, list[
     )
 
 
-async def _contributions(session: AsyncSession, client_id: int, people: _People,
-                         parts: set[str]) -> list[Contribution]:
+async def _agenda_items(session: AsyncSession, client_id: int,
+                        parts: set[str]) -> list[AgendaItem]:
     roles = [r for r, part in (("naaste", "naasten"), ("begeleider", "begeleider"))
              if part in parts]
     if not roles:
@@ -195,14 +202,16 @@ async def _contributions(session: AsyncSession, client_id: int, people: _People,
         .where(AgendaItem.client_id == client_id, AgendaItem.owner_role.in_(roles),
                AgendaItem.removed_at.is_(None))
         .order_by(AgendaItem.position, AgendaItem.created_at, AgendaItem.id))
-    out = []
-    for row in rows:
-        author = people.author(row.owner_person_id)
-        # The row's role decides the section, even when the person is unknown here.
-        author = replace(author, role=row.owner_role)
-        kind = row.kind if row.kind in CONTRIBUTION_KINDS else "topic"
-        out.append(Contribution(kind, row.text, author, row.created_at, row.position))
-    return out
+    return list(rows)
+
+
+def _contribution(row: AgendaItem, people: _People) -> Contribution:
+    # The row's role decides the section, even when the person is unknown here.
+    author = replace(people.author(row.owner_person_id), role=row.owner_role)
+    if row.owner_person_id is None:
+        author = Author(row.owner_role, "")
+    kind = row.kind if row.kind in CONTRIBUTION_KINDS else "topic"
+    return Contribution(kind, row.text, author, row.created_at, row.position)
 
 
 async def _skipped(session: AsyncSession, client: Client, items: dict[str, list[Item]],

@@ -38,6 +38,7 @@ LABELS: dict[str, str] = {
     "client_title": "Mijn gesprek",
     "begeleider_title": "Gesprek van {name}",
     "no_date": "De datum is nog niet bekend",
+    "meeting": "Het gesprek",
     "when": "Wanneer",
     "place": "Waar",
     "who": "Wie komt er",

@@ -224,6 +224,8 @@ def ask(session: Session, answers: Answers, ctx: Context) -> list[Reply]:
         chosen = answers.tags(state)
         extra = [(Button(("✅ " if o in chosen else "") + t(o), _data(session, "ch", o), o),)
                  for o in step.options]
+    if current:  # answered before (back, or the list): going on keeps the answer
+        extra.append(_row(session, ("btn_next", "nx")))
     question = f"q_{state}"
     replies.append(_question(session, question, state, *extra, *_moves(session)))
     if state == "sharing":

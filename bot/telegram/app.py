@@ -16,6 +16,7 @@ from telegram.request import HTTPXRequest
 
 from bot.conversation import Conversation
 from bot.dialogs.client_prep import fixed_spoken_texts
+from bot.faults import checkpoint
 from bot.settings import Settings
 from bot.state.store import Store
 from bot.telegram.inbox import DurableUpdateQueue
@@ -98,6 +99,7 @@ class BotRunner:
     async def _handle(self, update: Update) -> None:
         incoming = to_incoming(update)
         outgoing = await self.conversation.handle(incoming)  # committed when it returns
+        checkpoint("committed")
         query = update.callback_query
         if query is not None:
             with contextlib.suppress(TelegramError):

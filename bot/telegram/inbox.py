@@ -14,6 +14,7 @@ from typing import Any
 
 from telegram import Update
 
+from bot.faults import checkpoint
 from bot.state.store import Store
 
 log = logging.getLogger("gespreksmaatje.inbox")
@@ -28,6 +29,7 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
     async def put(self, item: Any) -> None:
         if isinstance(item, Update):
             await self._store(item)
+            checkpoint("stored")  # stored, not yet confirmed to Telegram
         await super().put(item)
 
     async def _store(self, update: Update) -> None:

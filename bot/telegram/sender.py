@@ -13,6 +13,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.dialogs.types import Reply
+from bot.faults import checkpoint
 
 log = logging.getLogger("gespreksmaatje.sender")
 
@@ -55,6 +56,7 @@ class Sender:
         for reply in replies:
             try:
                 await self._send_one(chat_id, reply, pressed_message_id)
+                checkpoint("sent_one")
             except Forbidden:
                 log.info("chat=%d blocked the bot; replies dropped", chat_id)
                 return False

@@ -1,0 +1,263 @@
+"""HL7 FHIR export: a `Questionnaire` describing the preparation and a `QuestionnaireResponse`
+with one client's answers, built and validated with `fhir.resources`.
+
+FHIR release: R5 (5.0.0), the default models of fhir.resources 8 (R4B/R4 live in
+submodules). Why R5: it is the current normative-track release the installed library
+models by default, and its `Attachment.duration` carries the length of a voice answer
+natively (R4 would need an extension). The SDC `itemMedia` extension is used as in SDC;
+a system that only reads R4 can map this one-to-one (same item/answer structure).
+
+Structure (linkIds): one repeating group per part ("agenda", "good_at", …); each
+repetition is one item in the client's words: "<part>.text" (valueString), "<part>.media"
+(valueAttachment; audio/ogg for a voice answer, with size and hash when known) and, for
+the agenda, "agenda.domain" (valueCoding). "meeting" holds where/who/chair/how; "naasten"
+and "begeleider" hold contributions with "<x>.by"; "skipped" lists skipped questions.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from pathlib import Path
+
+from fhir.resources.attachment import Attachment
+from fhir.resources.bundle import Bundle, BundleEntry
+from fhir.resources.coding import Coding
+from fhir.resources.extension import Extension
+from fhir.resources.questionnaire import (
+    Questionnaire,
+    QuestionnaireItem,
+    QuestionnaireItemAnswerOption,
+)
+from fhir.resources.questionnaireresponse import (
+    QuestionnaireResponse,
+    QuestionnaireResponseItem,
+    QuestionnaireResponseItemAnswer,
+)
+from fhir.resources.reference import Reference
+
+from bot.agenda.model import (
+    CLIENT_PARTS,
+    CONTRIBUTION_KINDS,
+    SECTION_PICTOS,
+    Agenda,
+    Contribution,
+    Item,
+    Media,
+    label,
+)
+from bot.dialogs.client_prep import CHAIR, DOMAINS, HOW
+from bot.dialogs.texts import t
+
+FHIR_RELEASE = "R5"
+ITEM_MEDIA = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-itemMedia"
+QUESTIONNAIRE_URL = "urn:gespreksmaatje:Questionnaire:voorbereiding"
+QUESTIONNAIRE_VERSION = "1.0.0"
+OPTION_SYSTEM = "urn:gespreksmaatje:CodeSystem:option"
+MIME = {"voice": "audio/ogg", "audio": "audio/mpeg", "photo": "image/jpeg",
+        "video": "video/mp4", "video_note": "video/mp4"}
+
+PictoCard = Callable[[str], Path]  # picto key -> PNG card (PictoLibrary.card)
+
+
+# ------------------------------------------------------------------------------ Questionnaire
+def questionnaire(card: PictoCard | None = None, embed: bool = True) -> Questionnaire:
+    """The preparation as a Questionnaire; `card` adds each question's picto (itemMedia)."""
+    items = [_part_group(key, card, embed) for key in CLIENT_PARTS]
+    items += [_meeting_group(card, embed), _contribution_group("naasten", card, embed),
+              _contribution_group("begeleider", card, embed),
+              _question("skipped", label("skipped"), "coding", repeats=True,
+                        options=[(k, t(f"title_{k}")) for k in CLIENT_PARTS])]
+    return Questionnaire(
+        url=QUESTIONNAIRE_URL, version=QUESTIONNAIRE_VERSION, name="Gespreksvoorbereiding",
+        title="Voorbereiding ondersteuningsplangesprek", status="active", language="nl",
+        subjectType=["Patient"], item=items)
+
+
+def _media_ext(key: str, card: PictoCard | None, embed: bool) -> list[Extension] | None:
+    if card is None:
+        return None
+    data = card(key).read_bytes()
+    attachment = Attachment(
+        contentType="image/png", title=key, size=len(data),
+        hash=base64.b64encode(hashlib.sha1(data).digest()),
+        data=base64.b64encode(data) if embed else None,
+        url=None if embed else f"urn:gespreksmaatje:picto:{key}")
+    return [Extension(url=ITEM_MEDIA, valueAttachment=attachment)]
+
+
+def _question(link_id: str, text: str, kind: str, repeats: bool = False,
+              options: Iterable[tuple[str, str]] = (),
+              extension: list[Extension] | None = None) -> QuestionnaireItem:
+    answer_options = [QuestionnaireItemAnswerOption(
+        valueCoding=Coding(system=OPTION_SYSTEM, code=k, display=d)) for k, d in options]
+    return QuestionnaireItem(linkId=link_id, text=text, type=kind, repeats=repeats or None,
+                             answerOption=answer_options or None, extension=extension)
+
+
+def _part_group(key: str, card: PictoCard | None, embed: bool) -> QuestionnaireItem:
+    children = [_question(f"{key}.text", t(f"title_{key}"), "text"),
+                _question(f"{key}.media", t("media_voice"), "attachment", repeats=True)]
+    if key == "agenda":
+        children.append(_question("agenda.domain", t("q_agenda_domains").splitlines()[0],
+                                  "coding", options=[(d, t(d)) for d in DOMAINS]))
+    group = _question(key, t(f"q_{key}"), "group", repeats=True,
+                      extension=_media_ext(key, card, embed))
+    group.item = children
+    return group
+
+
+def _meeting_group(card: PictoCard | None, embed: bool) -> QuestionnaireItem:
+    group = _question("meeting", label("meeting"), "group",
+                      extension=_media_ext(SECTION_PICTOS["meeting"], card, embed))
+    group.item = [
+        _question("meeting.date", label("when"), "dateTime"),
+        _question("meeting.place", label("place"), "string"),
+        _question("meeting_where", t("q_meeting_where"), "text", repeats=True,
+                  extension=_media_ext("meeting_where", card, embed)),
+        _question("meeting_who", t("q_meeting_who"), "text", repeats=True,
+                  extension=_media_ext("meeting_who", card, embed)),
+        _question("meeting_chair", t("q_meeting_chair"), "coding",
+                  options=[(o, t(o)) for o in CHAIR],
+                  extension=_media_ext("meeting_chair", card, embed)),
+        _question("meeting_how", t("q_meeting_how").splitlines()[0], "coding", repeats=True,
+                  options=[(o, t(o)) for o in HOW],
+                  extension=_media_ext("meeting_how", card, embed)),
+    ]
+    return group
+
+
+def _contribution_group(key: str, card: PictoCard | None, embed: bool) -> QuestionnaireItem:
+    group = _question(key, label(f"{key}_b"), "group", repeats=True,
+                      extension=_media_ext(SECTION_PICTOS[key], card, embed))
+    group.item = [
+        _question(f"{key}.kind", "Soort", "coding",
+                  options=[(k, label(f"kind_{k}")) for k in CONTRIBUTION_KINDS]),
+        _question(f"{key}.text", "Tekst", "text"),
+        _question(f"{key}.by", "Van", "string"),
+    ]
+    return group
+
+
+# ------------------------------------------------------------------------------ Response
+def questionnaire_response(agenda: Agenda) -> QuestionnaireResponse:
+    """The client's answers (only the parts in `agenda`, i.e. what the viewer may see)."""
+    items: list[QuestionnaireResponseItem] = []
+    for part in agenda.parts:
+        # A repeating group answers with one QR item per repetition, same linkId.
+        items += [_item_group(part.key, item) for item in part.items]
+    if agenda.meeting is not None:
+        items.append(_meeting_answers(agenda))
+    for key, entries in (("naasten", agenda.naasten), ("begeleider", agenda.begeleider)):
+        items += [_contribution_group_answer(key, c) for c in entries]
+    if agenda.skipped:
+        items.append(_answers("skipped", [_coding(s, t(f"title_{s}"))
+                                          for s in agenda.skipped]))
+    client = Reference(type="Patient", display=agenda.client_name)
+    return QuestionnaireResponse(
+        questionnaire=f"{QUESTIONNAIRE_URL}|{QUESTIONNAIRE_VERSION}",
+        status="in-progress" if agenda.skipped else "completed",
+        language="nl", subject=client, author=client, source=client,
+        authored=agenda.generated_at, item=items or None)
+
+
+def _answers(link_id: str, answers: list[QuestionnaireResponseItemAnswer],
+             text: str | None = None) -> QuestionnaireResponseItem:
+    return QuestionnaireResponseItem(linkId=link_id, text=text, answer=answers or None)
+
+
+def _string(text: str) -> QuestionnaireResponseItemAnswer:
+    return QuestionnaireResponseItemAnswer(valueString=text)
+
+
+def _coding(code: str, display: str) -> QuestionnaireResponseItemAnswer:
+    return QuestionnaireResponseItemAnswer(
+        valueCoding=Coding(system=OPTION_SYSTEM, code=code, display=display))
+
+
+def attachment(media: Media) -> Attachment:
+    """A recording as Attachment: type, length; size and hash once someone fetched it."""
+    return Attachment(
+        contentType=MIME.get(media.kind, "application/octet-stream"),
+        title=t(f"media_{media.kind}") if media.kind in MIME else media.kind,
+        duration=Decimal(str(media.duration)) if media.duration is not None else None,
+        size=media.size, hash=media.sha1_b64.encode("ascii") if media.sha1_b64 else None,
+        url=f"urn:gespreksmaatje:telegram-file:{media.file_unique_id}")
+
+
+def _item_group(key: str, item: Item) -> QuestionnaireResponseItem:
+    children = []
+    if item.text:
+        text = t(item.text) if item.kind == "choice" else item.text
+        children.append(_answers(f"{key}.text", [_string(text)]))
+    if item.media:
+        children.append(_answers(f"{key}.media", [
+            QuestionnaireResponseItemAnswer(valueAttachment=attachment(m))
+            for m in item.media]))
+    if key == "agenda" and item.tag in DOMAINS:
+        children.append(_answers("agenda.domain", [_coding(item.tag, t(item.tag))]))
+    return QuestionnaireResponseItem(linkId=key, item=children or None)
+
+
+def _meeting_answers(agenda: Agenda) -> QuestionnaireResponseItem:
+    meeting = agenda.meeting
+    assert meeting is not None
+    children = []
+    if meeting.starts_at is not None:
+        children.append(_answers("meeting.date", [QuestionnaireResponseItemAnswer(
+            valueDateTime=meeting.starts_at)]))
+    if meeting.place:
+        children.append(_answers("meeting.place", [_string(meeting.place)]))
+    for link_id, entries in (("meeting_where", meeting.where), ("meeting_who", meeting.who)):
+        texts = [_string(i.text) for i in entries if i.text]
+        if texts:
+            children.append(_answers(link_id, texts))
+    if meeting.chair:
+        children.append(_answers("meeting_chair", [_coding(meeting.chair, t(meeting.chair))]))
+    if meeting.how:
+        children.append(_answers("meeting_how", [_coding(h, t(h)) for h in meeting.how]))
+    return QuestionnaireResponseItem(linkId="meeting", item=children or None)
+
+
+def _contribution_group_answer(key: str, entry: Contribution) -> QuestionnaireResponseItem:
+    children = [_answers(f"{key}.kind", [_coding(entry.kind, label(f"kind_{entry.kind}"))]),
+                _answers(f"{key}.text", [_string(entry.text)])]
+    if entry.author.display():
+        children.append(_answers(f"{key}.by", [_string(entry.author.display())]))
+    return QuestionnaireResponseItem(linkId=key, item=children)
+
+
+# ------------------------------------------------------------------------------ bundle, reading
+def bundle(agenda: Agenda, card: PictoCard | None = None, embed: bool = True) -> Bundle:
+    """Questionnaire and response together, to hand to a care-record system as one file."""
+    entries = [BundleEntry(fullUrl="urn:uuid:" + _uuid(agenda, "q"),
+                           resource=questionnaire(card, embed)),
+               BundleEntry(fullUrl="urn:uuid:" + _uuid(agenda, "qr"),
+                           resource=questionnaire_response(agenda))]
+    return Bundle(type="collection", timestamp=agenda.generated_at,
+                  entry=entries)
+
+
+def _uuid(agenda: Agenda, kind: str) -> str:
+    # Stable per client, moment and resource: the same export gives the same ids.
+    seed = f"gespreksmaatje:{agenda.client_id}:{agenda.generated_at.isoformat()}:{kind}"
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, seed))
+
+
+def texts_by_link(response: QuestionnaireResponse) -> dict[str, list[str]]:
+    """Every valueString per linkId, in order: to check that an export reads back."""
+    out: dict[str, list[str]] = {}
+
+    def walk(items: Iterable[QuestionnaireResponseItem] | None) -> None:
+        for item in items or []:
+            for answer in item.answer or []:
+                if answer.valueString is not None:
+                    out.setdefault(str(item.linkId), []).append(answer.valueString)
+                walk(answer.item)
+            walk(item.item)
+
+    walk(response.item)
+    return out

@@ -1,0 +1,259 @@
+"""The agenda as Telegram HTML messages, and as one text to speak.
+
+Every user text goes through `html.escape`. Messages are split at part boundaries; a part
+that is too long on its own is split between its lines, and a line that is too long on its
+own is split inside the user's text (never inside a tag or an `&…;` escape), so the pieces
+joined give the text back unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from html import escape as _escape
+
+from bot.agenda.model import (
+    SECTION_PICTOS,
+    Agenda,
+    Contribution,
+    Item,
+    Media,
+    format_date,
+    label,
+    media_label,
+    part_of_step,
+    plain,
+)
+from bot.dialogs.texts import t
+
+LIMIT = 4096  # Telegram's limit for one message
+Emoji = Callable[[str], str]  # picto key -> emoji, e.g. PictoLibrary.emoji
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a message: fixed HTML around one user text (escaped when rendered)."""
+
+    before: str = ""
+    text: str = ""
+    after: str = ""
+
+    def html(self) -> str:
+        return self.before + escape(self.text) + self.after
+
+
+def escape(text: str) -> str:
+    """html.escape; quotes need no escaping in Telegram's HTML (only <, > and &)."""
+    return _escape(text, quote=False)
+
+
+Block = list[Line]  # one part: a heading line and its item lines
+
+
+def size(html: str) -> int:
+    """Length as Telegram counts it at worst (UTF-16 code units; emoji count double)."""
+    return len(html.encode("utf-16-le")) // 2
+
+
+def telegram_messages(agenda: Agenda, emoji: Emoji | None = None,
+                      limit: int = LIMIT) -> list[str]:
+    """The agenda as HTML messages (parse_mode HTML), each at most `limit` long."""
+    return pack(blocks(agenda, emoji or (lambda key: "")), limit)
+
+
+def blocks(agenda: Agenda, emoji: Emoji) -> list[Block]:
+    detailed = agenda.viewer_role != "client"
+    out: list[Block] = [_header(agenda)]
+    if agenda.meeting is not None:
+        out.append(_meeting(agenda, emoji))
+    for part in agenda.parts:
+        lines = [_item_line(item, detailed) for item in part.items] or [
+            Line(f"<i>{label('empty')}</i>")]
+        out.append([_heading(emoji(part.picto_key), part.title), *lines])
+    for key, entries in (("naasten", agenda.naasten), ("begeleider", agenda.begeleider)):
+        if key in agenda.visible and entries:
+            title = label(key if not detailed else f"{key}_b")
+            out.append([_heading(emoji(SECTION_PICTOS[key]), title),
+                        *(_contribution_line(c) for c in entries)])
+    if agenda.skipped:
+        title = label("skipped" if not detailed else "skipped_b")
+        out.append([_heading(emoji(SECTION_PICTOS["skipped"]), title),
+                    *(Line("• " + escape(t(f"title_{s}"))) for s in agenda.skipped)])
+    return out
+
+
+def _heading(icon: str, title: str) -> Line:
+    return Line(f"<b>{escape(f'{icon} {title}'.strip())}</b>")
+
+
+def _header(agenda: Agenda) -> Block:
+    if agenda.viewer_role == "client":
+        title = Line(f"<b>{escape(label('client_title'))}</b>")
+    else:
+        head, _, tail = label("begeleider_title", name="\0").partition("\0")
+        title = Line(f"<b>{escape(head)}", agenda.client_name, f"{escape(tail)}</b>")
+    meeting = agenda.meeting
+    if meeting is not None and meeting.starts_at is not None:
+        return [title, Line(escape(format_date(meeting.starts_at, agenda.tz_name)))]
+    return [title]
+
+
+def _meeting(agenda: Agenda, emoji: Emoji) -> Block:
+    meeting = agenda.meeting
+    assert meeting is not None
+    when = format_date(meeting.starts_at, agenda.tz_name) if meeting.starts_at else label(
+        "no_date")
+    lines = [_heading(emoji(SECTION_PICTOS["meeting"]), label("meeting")),
+             Line(f"{escape(label('when'))}: {escape(when)}")]
+    if meeting.place:
+        lines.append(Line(f"{escape(label('place'))}: ", meeting.place))
+    lines += [_item_line(i, False) for i in meeting.where]
+    if meeting.who:
+        lines.append(Line(f"<b>{escape(t('title_meeting_who'))}</b>"))
+        lines += [_item_line(i, False) for i in meeting.who]
+    if meeting.chair:
+        lines.append(Line(f"{escape(label('chair'))}: {escape(t(meeting.chair))}"))
+    if meeting.how:
+        how = ", ".join(t(h) for h in meeting.how)
+        lines.append(Line(f"{escape(label('how'))}: {escape(how)}"))
+    return lines
+
+
+def _media_note(item: Item) -> str:
+    notes = [f"[{media_label(m)}]" for m in item.media]
+    return escape(" ".join(notes))
+
+
+def _item_line(item: Item, detailed: bool) -> Line:
+    text = t(item.text) if item.kind == "choice" and item.text else item.text
+    before = "• "
+    if item.tag and item.tag.startswith("domain_"):
+        before += f"<i>{escape(t(item.tag))}:</i> "
+    note = _media_note(item)
+    if note:
+        before += f"<i>{note}</i> "
+    after = ""
+    if detailed and item.author.role != "client":
+        after = f" <i>({escape(label('entered_by', name=item.author.display()))})</i>"
+    return Line(before, text, after)
+
+
+def _contribution_line(entry: Contribution) -> Line:
+    kind = escape(label(f"kind_{entry.kind}"))
+    who = escape(entry.author.display())
+    return Line(f"• <i>{kind}</i>: ", entry.text, f" <i>— {who}</i>" if who else "")
+
+
+# ------------------------------------------------------------------------------ splitting
+def pack(parts: list[Block], limit: int = LIMIT) -> list[str]:
+    """Fill messages part by part; only a part too long for one message is cut."""
+    messages: list[str] = []
+    current = ""
+    for block in parts:
+        text = "\n".join(line.html() for line in block)
+        joined = f"{current}\n\n{text}" if current else text
+        if size(joined) <= limit:
+            current = joined
+            continue
+        if current:
+            messages.append(current)
+        if size(text) <= limit:
+            current = text
+            continue
+        *full, current = list(_split_block(block, limit))
+        messages.extend(full)
+    if current:
+        messages.append(current)
+    return messages
+
+
+def _split_block(block: Block, limit: int) -> Iterator[str]:
+    current = ""
+    for line in block:
+        html = line.html()
+        joined = f"{current}\n{html}" if current else html
+        if size(joined) <= limit:
+            current = joined
+            continue
+        if current:
+            yield current
+        if size(html) <= limit:
+            current = html
+            continue
+        *full, current = list(_split_line(line, limit))
+        yield from full
+    yield current
+
+
+def _split_line(line: Line, limit: int) -> Iterator[str]:
+    """Cut the user text of one line; the first piece keeps `before`, the last `after`."""
+    rest = line.text
+    before = line.before
+    while True:
+        room = limit - size(before)
+        if size(escape(rest) + line.after) <= room:
+            yield before + escape(rest) + line.after
+            return
+        cut = _fit(rest, room)
+        yield before + escape(rest[:cut])
+        rest, before = rest[cut:], ""
+
+
+def _fit(text: str, room: int) -> int:
+    """How many characters of `text` fit escaped in `room`; prefer ending after a space."""
+    used, cut = 0, 0
+    for cut, char in enumerate(text):  # noqa: B007 - `cut` is used after the loop
+        used += size(escape(char))
+        if used > room:
+            break
+    else:
+        return len(text)
+    space = text.rfind(" ", 0, cut)
+    if space > cut * 4 // 5:  # a space near the end: a kinder place to cut
+        return space + 1
+    return max(cut, 1)
+
+
+# ------------------------------------------------------------------------------ speech
+def spoken_text(agenda: Agenda) -> str:
+    """The agenda to read aloud to the client as one voice message (no emoji, no tags)."""
+    sentences = [label("spoken_intro")]
+    meeting = agenda.meeting
+    if meeting is not None and meeting.starts_at is not None:
+        sentences.append(t("welcome_date", date=format_date(meeting.starts_at,
+                                                            agenda.tz_name)))
+    for part in agenda.parts:
+        if not part.items:
+            continue
+        sentences.append(f"{part.title}:")
+        sentences += [_spoken_item(i) for i in part.items]
+    for key, entries in (("naasten", agenda.naasten), ("begeleider", agenda.begeleider)):
+        if entries:
+            sentences.append(f"{label(key)}:")
+            sentences += [_sentence(f"{c.author.name}: {c.text}") for c in entries]
+    skipped = [t(f"title_{s}") for s in agenda.skipped if part_of_step(s)]
+    if skipped:
+        sentences.append(_sentence(f"{label('skipped')}: {', '.join(skipped)}"))
+    sentences.append(label("spoken_end"))
+    return " ".join(s for s in sentences if s)
+
+
+def _spoken_item(item: Item) -> str:
+    text = t(item.text) if item.kind == "choice" and item.text else item.text
+    words = [plain(text)] + [t(f"media_{m.kind}") for m in item.media if not text]
+    return _sentence(" ".join(w for w in words if w))
+
+
+def _sentence(text: str) -> str:
+    text = plain(text).replace("\n", ". ")
+    return text if not text or text[-1] in ".!?:" else f"{text}."
+
+
+def media_to_send(agenda: Agenda) -> list[tuple[str, Media]]:
+    """Voice answers and photos to send after the text (by file_id), with a short caption."""
+    out = []
+    for part in agenda.parts:
+        for item in part.items:
+            for media in item.media:
+                out.append((f"{part.title}: {item.text}".strip().rstrip(":")[:1000], media))
+    return out

@@ -1,0 +1,349 @@
+"""The compiled agenda (bot/agenda): every output, access by part, hostile text, size."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from bot.agenda import fhir
+from bot.agenda.compile import compile_agenda
+from bot.agenda.demo import seed_demo
+from bot.agenda.export_json import to_dict, to_json, validate
+from bot.agenda.model import PARTS, Agenda, Media
+from bot.agenda.pdf import begeleider_pdf, client_pdf, printable
+from bot.agenda.telegram_text import LIMIT, pack, size, spoken_text, telegram_messages
+from bot.state.migrate import upgrade
+from bot.state.models import AgendaItem, Answer, Naaste, Person
+from pictos import PictoLibrary
+
+NOW = datetime(2025, 11, 24, 12, 0, tzinfo=UTC)
+ARTIFACTS = Path(__file__).resolve().parents[1] / "ci-artifacts"
+HOSTILE_CORE = "<b>vet</b> <script>alert('x')</script> & &amp; 😀🫠👍🏽 שלום עולם مرحبا بك"
+HOSTILE = (HOSTILE_CORE + " " + "lang verhaal " * 400)[:4096]
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory: pytest.TempPathFactory) -> PictoLibrary:
+    return PictoLibrary.load(cache_dir=tmp_path_factory.mktemp("pictos"))
+
+
+@pytest.fixture
+async def session(tmp_path: Path) -> AsyncIterator[AsyncSession]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'agenda.db'}"
+    await upgrade(url)
+    engine = create_async_engine(url)
+    async with async_sessionmaker(engine, expire_on_commit=False)() as db:
+        yield db
+    await engine.dispose()
+
+
+async def _agenda(db: AsyncSession, parts: set[str] | None = None, role: str = "begeleider",
+                  **seed: int) -> Agenda:
+    client_id = await seed_demo(db, NOW, **seed)
+    await db.commit()
+    return await compile_agenda(db, client_id, set(PARTS) if parts is None else parts, role,
+                                NOW)
+
+
+async def _add_hostile(db: AsyncSession) -> None:
+    """The hostile text as a client topic, a profile answer and a naaste's question."""
+    naaste = (await db.scalars(Naaste.__table__.select())).first()
+    db.add_all([
+        Answer(client_id=1, step="agenda", item=90, text=HOSTILE, created_at=NOW),
+        Answer(client_id=1, step="important", item=90, text=HOSTILE_CORE, created_at=NOW),
+        AgendaItem(client_id=1, owner_role="naaste", owner_person_id=naaste, kind="question",
+                   text=HOSTILE_CORE, position=99, created_at=NOW),
+    ])
+    await db.commit()
+
+
+FOOTER = re.compile(r"\d+ / \d+\s*$|Pictos: OpenMoji.*$", re.M)
+
+
+def _pdf_text(data: bytes) -> str:
+    """The text of all pages, without the footers (an item may run on to the next page)."""
+    pages = PdfReader(io.BytesIO(data)).pages
+    return "".join(FOOTER.sub("", page.extract_text()) for page in pages)
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def _in_order(haystack: str, needles: list[str]) -> None:
+    """Every needle occurs in `haystack`, each after the one before (whitespace ignored)."""
+    text, at = _squash(haystack), 0
+    for needle in needles:
+        found = text.find(_squash(needle), at)
+        assert found >= 0, f"missing or out of order: {needle[:60]!r}"
+        at = found + len(_squash(needle))
+
+
+def _client_texts(agenda: Agenda) -> list[str]:
+    return [i.text for p in agenda.parts for i in p.items if i.text]
+
+
+class _HtmlCheck(HTMLParser):
+    """Telegram's HTML: only the tags we make, all closed, nothing else."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        assert tag in {"b", "i"} and not attrs, tag
+        self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.open and self.open.pop() == tag, tag
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _plain_message(html: str) -> str:
+    check = _HtmlCheck()
+    check.feed(html)
+    check.close()
+    assert not check.open, html[:80]
+    return "".join(check.text)
+
+
+def _check_messages(messages: list[str]) -> str:
+    assert messages
+    for message in messages:
+        assert size(message) <= LIMIT
+    return "".join(_plain_message(m) for m in messages)
+
+
+def _render_png(pdf: bytes, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    source = ARTIFACTS / f"{name}.pdf"
+    source.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "1", "-singlefile",
+                    str(source), str(ARTIFACTS / name)], check=True, timeout=60)
+    return ARTIFACTS / f"{name}.png"
+
+
+# ------------------------------------------------------------------------------ PDFs
+async def test_pdfs_hold_every_item_in_order(session: AsyncSession, lib: PictoLibrary) -> None:
+    agenda = await _agenda(session)
+    expected = _client_texts(agenda) + [c.text for c in agenda.naasten + agenda.begeleider]
+    for render in (client_pdf, begeleider_pdf):
+        text = _pdf_text(render(agenda, lib))
+        _in_order(text, expected)
+    assert "Mijn gesprek" in _pdf_text(client_pdf(agenda, lib))
+    begeleider = _pdf_text(begeleider_pdf(agenda, lib))
+    _in_order(begeleider, ["Anja de Vries (moeder)", "Wat ik wil leren"])  # who; skipped
+    assert "ingevuld door Els Bakker" not in begeleider  # (that is the Telegram wording)
+    assert "begeleider Els Bakker" in begeleider
+
+
+async def test_pictos_are_embedded_images(session: AsyncSession, lib: PictoLibrary) -> None:
+    agenda = await _agenda(session)
+    for name, render in (("client", client_pdf), ("begeleider", begeleider_pdf)):
+        data = render(agenda, lib)
+        first = PdfReader(io.BytesIO(data)).pages[0]
+        assert len(first.images) >= 2, name
+        if shutil.which("pdftoppm"):
+            png = _render_png(data, f"agenda-{name}-page1")
+            assert png.stat().st_size > 10_000
+
+
+async def test_client_pdf_uses_large_type(session: AsyncSession, lib: PictoLibrary) -> None:
+    agenda = await _agenda(session)
+    sizes: list[float] = []
+
+    def visit(text: str, cm: object, tm: list[float], fonts: object, size: float) -> None:
+        if text.strip():
+            sizes.append(size * tm[0])
+
+    PdfReader(io.BytesIO(client_pdf(agenda, lib))).pages[0].extract_text(
+        visitor_text=visit)
+    body = [s for s in sizes if s > 11]  # the footer (page number 11 pt, credits) is small
+    assert body and min(body) >= 16
+
+
+# ------------------------------------------------------------------------------ access
+async def test_viewer_without_a_part_gets_none_of_it(session: AsyncSession,
+                                                     lib: PictoLibrary) -> None:
+    hidden = {"bad_day", "naasten", "voice", "meeting"}
+    agenda = await _agenda(session, set(PARTS) - hidden, role="naaste")
+    full = await compile_agenda(session, 1, set(PARTS), "begeleider", NOW)
+    secrets = [i.text for i in full.part("bad_day").items]  # type: ignore[union-attr]
+    secrets += [c.text for c in full.naasten]
+    secrets += ["AgADdemoVoice", "AwACAgQAAxkBAAIBY2ZdemoVoice", "In mijn eigen kamer.",
+                "Woonlocatie De Linde"]
+    assert agenda.part("bad_day") is None and agenda.meeting is None and not agenda.naasten
+    outputs = {
+        "telegram": "\n".join(telegram_messages(agenda)),
+        "spoken": spoken_text(agenda),
+        "client_pdf": _pdf_text(client_pdf(agenda, lib)),
+        "begeleider_pdf": _pdf_text(begeleider_pdf(agenda, lib)),
+        "json": to_json(agenda),
+        "fhir": fhir.questionnaire_response(agenda).model_dump_json(),
+    }
+    for name, text in outputs.items():
+        for secret in secrets:
+            assert _squash(secret) not in _squash(unescape(text)), (name, secret)
+    # …while what is shared is there.
+    assert "Ik wil vaker naar de sportschool." in outputs["telegram"]
+
+
+async def test_nothing_visible_gives_an_empty_agenda(session: AsyncSession) -> None:
+    agenda = await _agenda(session, set())
+    assert agenda.parts == () and agenda.item_count() == 0 and agenda.skipped == ()
+    with pytest.raises(ValueError):
+        await compile_agenda(session, 1, {"everything"}, "client", NOW)
+
+
+# ------------------------------------------------------------------------------ hostile text
+async def test_hostile_text_survives_every_output(session: AsyncSession,
+                                                  lib: PictoLibrary) -> None:
+    await seed_demo(session, NOW)
+    await _add_hostile(session)
+    agenda = await compile_agenda(session, 1, set(PARTS), "begeleider", NOW)
+    assert HOSTILE in _client_texts(agenda)
+
+    plain = _check_messages(telegram_messages(agenda))
+    assert HOSTILE in plain and plain.count(HOSTILE_CORE) >= 3
+
+    spoken = spoken_text(agenda)
+    assert "<b>vet</b> <script>alert('x')</script> & &amp;" in spoken
+    assert "שלום עולם مرحبا بك" in spoken
+
+    for render in (client_pdf, begeleider_pdf):
+        text = _pdf_text(render(agenda, lib))
+        printed = printable(HOSTILE, with_fallback=True)
+        assert "🫠" not in printed and "שלום" in printed  # unknown emoji dropped; Hebrew kept
+        # Right-to-left words come out of pypdf in visual order: check the rest in order,
+        # and each right-to-left word.
+        rtl = "שלום עולם مرحبا بك"
+        before, _, after = printed.partition(rtl)
+        _in_order(text, [before, after])
+        assert all(word in text for word in rtl.split())
+        assert text.count("<script>alert('x')</script>") >= 3
+
+    doc = json.loads(to_json(agenda))
+    validate(doc)
+    agenda_part = next(p for p in doc["parts"] if p["key"] == "agenda")
+    assert HOSTILE in [i["text"] for i in agenda_part["items"]]
+
+    response = fhir.questionnaire_response(agenda)
+    texts = fhir.texts_by_link(type(response).model_validate_json(response.model_dump_json()))
+    assert HOSTILE in texts["agenda.text"] and HOSTILE_CORE in texts["naasten.text"]
+
+
+def test_a_part_longer_than_a_message_is_cut_between_lines() -> None:
+    from bot.agenda.telegram_text import Line
+
+    long_part = [Line("<b>Kop</b>")] + [Line("• ", f"regel {n} " + "x" * 90) for n in range(80)]
+    messages = pack([[Line("<b>Eerst</b>")], long_part], 4096)
+    assert len(messages) >= 3 and all(size(m) <= 4096 for m in messages)
+    assert messages[0] == "<b>Eerst</b>"  # part boundary first
+    assert all(line.startswith(("•", "<b>")) for m in messages for line in m.split("\n"))
+
+
+# ------------------------------------------------------------------------------ size
+async def test_sixty_items_and_ten_naasten_split_and_print(session: AsyncSession,
+                                                           lib: PictoLibrary) -> None:
+    agenda = await _agenda(session, extra_topics=54, extra_naasten=7)
+    topics = agenda.part("agenda")
+    assert topics is not None and len(topics.items) == 60 and len(agenda.naasten) == 10
+    messages = telegram_messages(agenda, lib.emoji)
+    plain = _check_messages(messages)
+    assert len(messages) >= 2
+    _in_order(plain, [i.text for i in topics.items if i.text])
+    for render in (client_pdf, begeleider_pdf):
+        data = render(agenda, lib)
+        assert len(PdfReader(io.BytesIO(data)).pages) >= 2
+        _in_order(_pdf_text(data), _client_texts(agenda))
+
+
+# ------------------------------------------------------------------------------ JSON, FHIR
+async def test_json_export_follows_its_schema(session: AsyncSession) -> None:
+    agenda = await _agenda(session)
+    doc = to_dict(agenda)
+    validate(doc)
+    validate(to_dict(await compile_agenda(session, 1, {"agenda"}, "naaste", NOW)))
+    assert doc["schema_version"].startswith("1.")
+    assert doc["skipped"] == [{"step": "learn", "title": "Wat ik wil leren of proberen"}]
+    import jsonschema
+
+    with pytest.raises(jsonschema.ValidationError):
+        validate({**doc, "parts": [{"key": "secret"}]})
+
+
+async def _lookup(media: Media) -> tuple[int, str]:
+    return 5123, "2jmj7l5rSw0yVb/vlWAYkK/YBwk="
+
+
+async def test_fhir_validates_and_round_trips(session: AsyncSession, lib: PictoLibrary) -> None:
+    client_id = await seed_demo(session, NOW)
+    await session.commit()
+    agenda = await compile_agenda(session, client_id, set(PARTS), "begeleider", NOW,
+                                  media_lookup=_lookup)
+    bundle = fhir.bundle(agenda, lib.card)
+    raw = bundle.model_dump_json()
+    again = type(bundle).model_validate_json(raw)
+    assert again.model_dump_json() == raw
+    assert json.loads(raw)["entry"][0]["resource"]["resourceType"] == "Questionnaire"
+
+    questionnaire = fhir.questionnaire(lib.card)
+    good_at = next(i for i in questionnaire.item if i.linkId == "good_at")
+    media = good_at.extension[0]
+    assert media.url == fhir.ITEM_MEDIA and media.valueAttachment.contentType == "image/png"
+    assert media.valueAttachment.data and media.valueAttachment.size > 1000
+
+    response = fhir.questionnaire_response(agenda)
+    doc = json.loads(response.model_dump_json())
+    assert doc["author"]["display"] == "Mila de Vries" and doc["source"]["type"] == "Patient"
+    assert doc["authored"].startswith("2025-11-24")
+    voice = [a["valueAttachment"] for i in doc["item"] if i["linkId"] == "agenda"
+             for c in i["item"] if c["linkId"] == "agenda.media" for a in c["answer"]]
+    assert voice == [{"contentType": "audio/ogg", "title": "spraakbericht", "duration": 42.0,
+                      "size": 5123, "hash": "2jmj7l5rSw0yVb/vlWAYkK/YBwk=",
+                      "url": "urn:gespreksmaatje:telegram-file:AgADdemoVoice"}]
+    # The export reads back to the same content.
+    texts = fhir.texts_by_link(type(response).model_validate_json(response.model_dump_json()))
+    for part in agenda.parts:
+        assert texts.get(f"{part.key}.text", []) == [i.text for i in part.items if i.text]
+    assert texts["naasten.text"] == [c.text for c in agenda.naasten]
+
+
+# ------------------------------------------------------------------------------ odds and ends
+async def test_removed_answers_and_items_stay_out(session: AsyncSession) -> None:
+    await seed_demo(session, NOW)
+    session.add_all([
+        Answer(client_id=1, step="agenda", item=50, text="weggehaald", created_at=NOW,
+               removed_at=NOW + timedelta(minutes=1)),
+        AgendaItem(client_id=1, owner_role="naaste", kind="topic", text="ook weg",
+                   removed_at=NOW),
+        Person(name="los"),
+    ])
+    await session.commit()
+    agenda = await compile_agenda(session, 1, set(PARTS), "client", NOW)
+    assert "weggehaald" not in to_json(agenda) and "ook weg" not in to_json(agenda)
+    assert spoken_text(agenda).startswith("Dit is je lijst")
+    assert telegram_messages(agenda)[0].startswith("<b>Mijn gesprek</b>")
+
+
+def test_agenda_does_not_import_telegram() -> None:
+    code = "import sys, bot.agenda, bot.agenda.fhir; print('telegram' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "False"

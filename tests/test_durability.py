@@ -1,0 +1,181 @@
+"""Nothing a person said is lost: kill -9 of the real bot process at many points, restart,
+and every message is stored exactly once; a redelivered update is handled once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.state.models import Answer, DialogSession, Inbox
+from localbotapi.server import UserHandle
+from tests.harness import PICTO_CACHE, TOKEN, Harness, harness
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class BotProcess:
+    """The real bot (`python -m bot run`) in a process of its own."""
+
+    def __init__(self, h: Harness, tmp: Path) -> None:
+        self.h, self.tmp = h, tmp
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self, crash_at: str = "") -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GESPREKSMAATJE")}
+        env.update({
+            "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": self.h.server.base_url,
+            "TELEGRAM_FILE_URL": self.h.server.file_url, "DATABASE_URL": self.h.store.url,
+            "DATA_DIR": str(self.tmp / "data"), "SPEECH_ENABLED": "false",
+            "PICTO_CACHE_DIR": str(PICTO_CACHE), "PYTHONPATH": str(ROOT),
+        })
+        if crash_at:
+            env["GESPREKSMAATJE_CRASH_AT"] = crash_at
+        log = (self.tmp / f"bot-{self.starts}.log").open("wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=self.tmp,
+                                     env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.starts += 1
+
+    @property
+    def dead(self) -> bool:
+        return self.proc is None or self.proc.poll() is not None
+
+    async def stop(self) -> None:
+        """Stop gracefully; the wait runs in a thread because the bot's last calls go to
+        the server in this test's event loop."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(self.proc.wait, 15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+async def hp(db_url: str, tmp_path: Path) -> AsyncIterator[tuple[Harness, BotProcess]]:
+    async with harness(db_url, tmp_path) as h:
+        bot = BotProcess(h, tmp_path)
+        try:
+            yield h, bot
+        finally:
+            await bot.stop()
+
+
+async def until(condition: Callable[[], object], bot: BotProcess, timeout: float = 30) -> None:
+    """Wait for `condition`; restart the bot whenever it died (the crash under test)."""
+    async def poll() -> None:
+        while not await _maybe_async(condition()):
+            if bot.dead:
+                bot.start()
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def _maybe_async(value: object) -> object:
+    return await value if asyncio.iscoroutine(value) else value
+
+
+async def handled(h: Harness, update_id: int) -> bool:
+    async with h.store.unit() as unit:
+        row = await unit.session.get(Inbox, update_id)
+        if row is None or row.state != "done":
+            return False
+        pending = await unit.session.scalar(
+            select(func.count()).select_from(DialogSession)
+            .where(DialogSession.reply_pending.is_(True)))
+        return pending == 0
+
+
+def newest_button(user: UserHandle, label: str) -> tuple[int, str]:
+    for message in reversed(user.messages):
+        for row in message.buttons:
+            for text, data in row:
+                if (text == label or text.endswith(" " + label)) and data:
+                    return message.message_id, data
+    raise AssertionError(f"no button {label!r}: {user.describe()}")
+
+
+# What Sam does, step by step: ("say", text) or ("tap", label).
+SCRIPT = [("tap", "▶️ Beginnen"), ("say", "Ik kan goed tekenen"), ("tap", "➡️ Verder"),
+          ("say", "Dat ik grappig ben"), ("say", "En lief"), ("tap", "➡️ Verder"),
+          ("say", "Op mezelf wonen"), ("say", "Ander werk"), ("tap", "➡️ Nee, verder"),
+          ("say", "Een dag met zon")]
+EXPECTED = {"good_at": ["Ik kan goed tekenen"], "appreciated": ["Dat ik grappig ben", "En lief"],
+            "agenda": ["Op mezelf wonen", "Ander werk"], "good_day": ["Een dag met zon"]}
+
+
+async def run_script(h: Harness, bot: BotProcess, sam: UserHandle) -> None:
+    for action, value in SCRIPT:
+        if action == "say":
+            update_id = await sam.send_text(value)
+        else:
+            # After a crash the question may be asked again: press its newest copy.
+            await until(lambda v=value: _has_button(sam, v), bot)
+            message_id, data = newest_button(sam, value)
+            update_id = await sam.press_data(message_id, data)
+        await until(lambda u=update_id: handled(h, u), bot)
+
+
+def _has_button(user: UserHandle, label: str) -> bool:
+    try:
+        newest_button(user, label)
+        return True
+    except AssertionError:
+        return False
+
+
+async def stored_answers(h: Harness) -> dict[str, list[str]]:
+    rows = await h.rows(Answer, Answer.removed_at.is_(None))
+    result: dict[str, list[str]] = {}
+    for row in sorted(rows, key=lambda r: (r.step, r.item, r.part)):
+        result.setdefault(row.step, []).append(row.text)
+    return result
+
+
+@pytest.mark.parametrize("crash_at", [
+    "stored:1", "stored:4", "stored:9",  # fetched and stored, not yet confirmed
+    "handling:2", "handling:5", "handling:8",  # inside the transaction, before the commit
+    "committed:3", "committed:7",  # after the commit, before any reply
+    "sent_one:4", "sent_one:12",  # in the middle of sending the replies
+])
+async def test_kill_9_and_restart_loses_nothing(hp: tuple[Harness, BotProcess],
+                                                crash_at: str) -> None:
+    h, bot = hp
+    token = await h.enrol("Sam")
+    sam = h.server.user(1001, first_name="Sam")
+    bot.start(crash_at=crash_at)
+    update_id = await sam.send_command("/start", token)
+    await until(lambda: handled(h, update_id), bot)
+    await run_script(h, bot, sam)
+    assert bot.starts == 2, "the crash point was reached once, then the bot restarted"
+    assert await stored_answers(h) == EXPECTED
+    update_ids = [r.update_id for r in await h.rows(Answer)]
+    assert len(update_ids) == len(set(update_ids)), "an update was handled twice"
+    # Sam can go on: the newest buttons on screen belong to the current question.
+    (session,) = await h.rows(DialogSession)
+    _message_id, data = newest_button(sam, "➡️ Verder")
+    assert session.step == "good_day" and data.startswith(f"{session.seq}:")
+
+
+async def test_redelivered_update_is_handled_once(h: Harness) -> None:
+    sam = await h.join(1001, "Sam")
+    await h.tap(sam, "▶️ Beginnen")
+    update_id = await sam.send_text("Ik kan goed zingen")
+    await h.handled(update_id)
+    sent = len(sam.messages)
+    original = next(u for u in h.server.all_updates if u["update_id"] == update_id)
+    again = h.server.inject_update(dict(original))
+    assert again == update_id
+    await h.handled(update_id, times=2)
+    assert len(sam.messages) == sent
+    rows = await h.rows(Answer)
+    assert [r.text for r in rows] == ["Ik kan goed zingen"]
