@@ -1,4 +1,6 @@
-"""`python -m bot [run|migrate|invite client --name N]`: the command line.
+"""`python -m bot [run|sandbox|migrate|invite client --name N]`: the command line.
+
+Without a command: the bot on Telegram when a token is set, else the local sandbox.
 
 Every failure an operator can fix prints one line (no traceback) and exits non-zero."""
 
@@ -19,7 +21,10 @@ log = logging.getLogger("gespreksmaatje")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Gespreksmaatje")
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("run", help="run the bot (long polling)")
+    commands.add_parser("run", help="run the bot on Telegram (long polling)")
+    sandbox = commands.add_parser("sandbox", help="try the bot in the browser, without Telegram")
+    sandbox.add_argument("--port", type=int, default=None, help="page port (default 8080)")
+    sandbox.add_argument("--demo", action="store_true", help="seed a demo organisation")
     commands.add_parser("migrate", help="bring the database up to date")
     invite = commands.add_parser("invite", help="make a one-time start link")
     invite.add_argument("role", choices=["client"])
@@ -37,8 +42,14 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_migrate(settings))
         elif args.command == "invite":
             asyncio.run(_invite(settings, args.name, args.days or settings.invite_days))
-        else:
+        elif args.command == "sandbox":
+            return _sandbox(settings, args.port or settings.sandbox_port, args.demo)
+        elif args.command == "run" or settings.telegram_bot_token:
             return _run(settings)
+        else:  # `python -m bot` without a token: the local sandbox
+            print("gespreksmaatje: no TELEGRAM_BOT_TOKEN is set, so the local sandbox starts "
+                  "(set a token in .env to run on Telegram).", file=sys.stderr)
+            return _sandbox(settings, settings.sandbox_port, demo=True)
     except (SettingsError, OperatorError) as error:
         print(f"gespreksmaatje: {error}", file=sys.stderr)
         return 2
@@ -116,6 +127,24 @@ def _run(settings: Settings) -> int:
               "`python -m bot sandbox`.", file=sys.stderr)
         return 2
     return asyncio.run(_serve(settings))
+
+
+def _sandbox(settings: Settings, port: int, demo: bool) -> int:
+    return asyncio.run(_serve_sandbox(settings, port, demo))
+
+
+async def _serve_sandbox(settings: Settings, port: int, demo: bool) -> int:
+    from bot.telegram.app import install_signal_handlers
+    from sandbox.app import run_sandbox
+
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    try:
+        await run_sandbox(settings, port, demo, stop)
+    except OSError as error:
+        raise OperatorError(f"cannot start the sandbox on port {port} ({error.strerror}); "
+                            "try --port 8081 or SANDBOX_PORT.") from None
+    return 0
 
 
 async def _serve(settings: Settings) -> int:

@@ -15,7 +15,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.dialogs import client_prep
-from bot.faults import checkpoint
 from bot.dialogs.texts import t
 from bot.dialogs.types import (
     AddPart,
@@ -31,6 +30,7 @@ from bot.dialogs.types import (
     Session,
     SetShare,
 )
+from bot.faults import checkpoint
 from bot.state.models import Answer, Client, DialogSession, Person, utcnow
 from bot.state.store import Store, Unit
 

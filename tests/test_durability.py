@@ -70,7 +70,8 @@ async def hp(db_url: str, tmp_path: Path) -> AsyncIterator[tuple[Harness, BotPro
             await bot.stop()
 
 
-async def until(condition: Callable[[], object], bot: BotProcess, timeout: float = 30) -> None:
+async def until(condition: Callable[[], object], bot: BotProcess,
+                timeout: float = 30) -> None:  # noqa: ASYNC109
     """Wait for `condition`; restart the bot whenever it died (the crash under test)."""
     async def poll() -> None:
         while not await _maybe_async(condition()):

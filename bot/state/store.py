@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -122,12 +123,15 @@ class Store:
 
     async def remember_file_id(self, table: type[SpeechCache] | type[PictoCache], key: str,
                                file_id: str) -> None:
-        async with self.unit() as unit:
-            row = await unit.session.get(table, key)
-            if row is None:
-                unit.session.add(table(key=key, file_id=file_id))
-            else:
-                row.file_id = file_id  # type: ignore[attr-defined]
+        try:
+            async with self.unit() as unit:
+                row = await unit.session.get(table, key)
+                if row is None:
+                    unit.session.add(table(key=key, file_id=file_id))
+                else:
+                    row.file_id = file_id  # type: ignore[attr-defined]
+        except IntegrityError:  # another process stored it first: theirs is as good
+            pass
 
     # --- enrolment (CLI) --------------------------------------------------------------
     async def create_client_invite(self, name: str, days: int, now: datetime | None = None,

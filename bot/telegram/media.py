@@ -30,6 +30,7 @@ class TelegramMedia:
         self.pictos = pictos
         self.speech = speech
         self._file_ids: dict[tuple[str, str], str] = {}  # (table, key) → file_id
+        self._uploading: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def warm(self, texts: list[str]) -> None:
         """Fill the caches in the background at start-up (start-up does not wait)."""
@@ -73,21 +74,24 @@ class TelegramMedia:
 
     async def _send(self, table: type[PictoCache] | type[SpeechCache], key: str, path: Path,
                     send: object) -> None:
-        """Send by file_id when Telegram has the file already, else upload and remember."""
-        file_id = self._file_ids.get((table.__tablename__, key)) or await self.store.file_id(
-            table, key)
-        if file_id is not None:
-            try:
-                await send(file_id)  # type: ignore[operator]
-                return
-            except BadRequest as error:  # Telegram lost the file: upload again
-                log.info("cached file id refused (%s); uploading again", error)
-        data = await asyncio.to_thread(path.read_bytes)
-        message: Message = await send(data)  # type: ignore[operator]
-        new_id = _file_id(message)
-        if new_id:
-            self._file_ids[(table.__tablename__, key)] = new_id
-            await self.store.remember_file_id(table, key, new_id)
+        """Send by file_id when Telegram has the file already, else upload and remember.
+        One lock per file: two chats asking for a new file at once upload it once."""
+        slot = (table.__tablename__, key)
+        async with self._uploading.setdefault(slot, asyncio.Lock()):
+            file_id = self._file_ids.get(slot) or await self.store.file_id(table, key)
+            if file_id is not None:
+                self._file_ids[slot] = file_id
+                try:
+                    await send(file_id)  # type: ignore[operator]
+                    return
+                except BadRequest as error:  # Telegram lost the file: upload again
+                    log.info("cached file id refused (%s); uploading again", error)
+            data = await asyncio.to_thread(path.read_bytes)
+            message: Message = await send(data)  # type: ignore[operator]
+            new_id = _file_id(message)
+            if new_id:
+                self._file_ids[slot] = new_id
+                await self.store.remember_file_id(table, key, new_id)
 
 
 def _file_id(message: Message) -> str | None:

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden
 
 from bot.dialogs.types import Reply
 from bot.faults import checkpoint
@@ -99,5 +99,5 @@ class Sender:
             await sending  # type: ignore[misc]
         except Forbidden:
             raise
-        except TelegramError as error:
+        except Exception as error:  # noqa: BLE001 - any media failure: the text went out
             log.warning("media not sent: %s", error)

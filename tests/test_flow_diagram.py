@@ -1,0 +1,35 @@
+"""The committed Mermaid diagram is generated from the machine and must match it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.dialogs.client_prep import FLOW, STEPS
+
+DIAGRAM = Path(__file__).resolve().parent.parent / "docs" / "client_prep.mmd"
+
+
+def test_committed_diagram_matches_the_machine() -> None:
+    assert DIAGRAM.read_text(encoding="utf-8") == FLOW.mermaid(), (
+        "docs/client_prep.mmd is out of date: run "
+        "`python -c \"from bot.dialogs.client_prep import FLOW; print(FLOW.mermaid(), end='')\""
+        " > docs/client_prep.mmd`")
+
+
+def test_every_step_is_in_the_diagram_in_order() -> None:
+    text = FLOW.mermaid()
+    for before, after in zip(STEPS, STEPS[1:], strict=False):
+        if before.kind != "list":
+            assert f"{before.key} --> {after.key} : next" in text
+
+
+def test_one_machine_is_shared_and_keeps_no_models() -> None:
+    """The flow's machine is built once; each input attaches its model and detaches it."""
+    from datetime import UTC, datetime
+
+    from bot.dialogs.client_prep import decide
+    from bot.dialogs.types import Answers, Input, Session
+
+    session = Session(step="good_at", seq=1)
+    decide(session, Answers(), Input("text", datetime.now(UTC), text="Zingen"))
+    assert FLOW.machine.models == []
