@@ -135,12 +135,14 @@ def _sandbox(settings: Settings, port: int, demo: bool) -> int:
 
 async def _serve_sandbox(settings: Settings, port: int, demo: bool) -> int:
     from bot.telegram.app import install_signal_handlers
-    from sandbox.app import run_sandbox
+    from sandbox import SandboxError, run_sandbox
 
     stop = asyncio.Event()
     install_signal_handlers(stop)
     try:
         await run_sandbox(settings, port, demo, stop)
+    except SandboxError as error:
+        raise OperatorError(str(error)) from None
     except OSError as error:
         raise OperatorError(f"cannot start the sandbox on port {port} ({error.strerror}); "
                             "try --port 8081 or SANDBOX_PORT.") from None

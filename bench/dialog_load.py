@@ -1,0 +1,758 @@
+"""Load benchmark: many clients prepare their conversation at once, the bot in its own process.
+
+Two bots run against the same local Bot API server (``localbotapi``) in the same run, one
+after the other, each as a separate process measured with psutil: the real bot
+(``python -m bot run``, SQLite in a temporary folder) and a bare python-telegram-bot echo bot
+(``bench/echo_bot.py``). This process plays the Bot API server and the clients.
+
+Modes:
+  closed  every client answers as soon as it is asked (saturation), at 1, 50 and --clients
+          clients; every client goes through the whole preparation.
+  open    --open-clients clients are brought to their first question, then updates arrive at
+          --rate per second (Poisson, fixed seed) for --duration seconds, each from a random
+          client that is not waiting for the bot: the latency a client feels.
+
+Run: ``.venv/bin/python bench/dialog_load.py`` (both modes), ``--mode closed|open``,
+``--clients 500`` (the issue's size), ``--quick`` (a ~25 s smoke run). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+# bench/ holds scripts named like packages (bench/pictos.py): import from the repository root.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))
+
+from localbotapi import BotApiServer  # noqa: E402
+from localbotapi.server import UserHandle  # noqa: E402
+
+TOKEN = "123456:BENCH-TOKEN"
+FIRST_USER_ID = 700_000_000
+TURN_TIMEOUT = 30.0  # a client that waits longer for the bot counts as stuck
+PROFILE_DIR: Path | None = None  # --profile: run the bots under cProfile, .prof files here
+KEEP_LOGS: Path | None = None  # --logs: copy each bot's log here
+PICTO_CACHE: Path | None = None  # shared by all runs: cards are rendered once, not measured
+WARM_LINE = b"picto cards ready"  # the real bot's log line when its start-up warm-up is done
+
+# Goals from issue 3 ("Benchmark").
+GOAL_CPU_VS_ECHO = 3.0  # bot CPU per update <= 3x the echo bot's, at 1 and at 50 clients
+GOAL_P99_MS = 30.0  # p99 update -> first reply in the open-loop run
+GOAL_RSS_MB = 120.0  # peak RSS at 500 clients
+GOAL_CPU_SCALING = 1.3  # CPU per update at 500 clients <= 1.3x that at 50
+
+# Button labels of the preparation (bot/dialogs/texts/nl.yaml).
+CONFIRM = "✅ Ja, het klopt"
+PRESS_FIRST = ("▶️ Beginnen", "➡️ Nee, verder", "➡️ Verder")
+DONE = "✅ Klaar"
+ANSWER_BY_TEXT = ("🤷 Weet ik nog niet", "🤔 Ik weet het niet")
+ACTIONABLE = {CONFIRM, DONE, *PRESS_FIRST, *ANSWER_BY_TEXT}
+ANSWERS = ["Ik kan goed tekenen", "Dat ik grappig ben", "Over mijn werk en mijn vrienden",
+           "Lekker slapen en wandelen", "Als het druk is", "Rustig praten", "Harde muziek",
+           "Mijn familie", "Zelf koken", "Leren fietsen", "Thuis", "Mijn zus"]
+
+
+# ---------------------------------------------------------------------------------------
+# Measuring replies at the server
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Turn:
+    """One update a client sent and what it waits for."""
+
+    kind: str  # "text" or "press"
+    pushed: float
+    done_when: Callable[[dict[str, Any]], bool]
+    first_reply: float | None = None
+    done: asyncio.Future[None] | None = None
+
+
+class ReplyClock:
+    """Wraps the server's sendMessage/editMessageText handlers: the moment the server
+    receives the bot's first reply for a chat after its update, and when the turn is over."""
+
+    def __init__(self, server: BotApiServer) -> None:
+        self.server = server
+        self.turns: dict[int, Turn] = {}
+        self.latencies: list[float] = []
+        for name in ("sendmessage", "editmessagetext"):
+            canonical, handler = server._methods[name]
+            server._methods[name] = (canonical, self._wrap(handler))
+
+    def _wrap(self, handler: Any) -> Any:
+        async def timed(params: dict[str, Any], files: dict[str, Any]) -> Any:
+            now = time.perf_counter()
+            try:
+                chat_id = int(str(params.get("chat_id")))
+            except ValueError:
+                chat_id = 0
+            turn = self.turns.get(chat_id)
+            if turn is not None and turn.first_reply is None:
+                turn.first_reply = now
+                self.latencies.append(now - turn.pushed)
+            result = await handler(params, files)
+            if turn is not None and turn.done is not None and not turn.done.done() and (
+                    turn.done_when(result)):
+                turn.done.set_result(None)
+            return result
+
+        return timed
+
+    async def act(self, chat_id: int, kind: str, action: Awaitable[int],
+                  done_when: Callable[[dict[str, Any]], bool]) -> bool:
+        """Push one update and wait until the bot finished the turn. False: stuck."""
+        turn = Turn(kind, time.perf_counter(), done_when,
+                    done=asyncio.get_running_loop().create_future())
+        self.turns[chat_id] = turn
+        await action
+        assert turn.done is not None
+        try:
+            await asyncio.wait_for(turn.done, TURN_TIMEOUT)
+        except TimeoutError:
+            return False
+        finally:
+            self.turns.pop(chat_id, None)
+        return True
+
+
+def _labels(result: dict[str, Any]) -> list[str]:
+    markup = result.get("reply_markup") or {}
+    return [b.get("text", "") for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def _asks_something(result: dict[str, Any]) -> bool:
+    return any(label in ACTIONABLE for label in _labels(result))
+
+
+def _anything(result: dict[str, Any]) -> bool:
+    return True
+
+
+# ---------------------------------------------------------------------------------------
+# Simulated clients
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Client:
+    user: UserHandle
+    token: str
+    steps: int = 0
+    finished: bool = False
+    stuck: bool = False
+    busy: bool = False
+    kinds: list[str] = field(default_factory=list)
+
+
+class DialogPolicy:
+    """What a client of the real bot does next: look at the newest message with buttons."""
+
+    max_steps = 120
+
+    async def step(self, clock: ReplyClock, c: Client) -> bool:
+        """Take one step; False when the client is finished or stuck."""
+        user = c.user
+        if c.steps == 0:
+            return await self._do(clock, c, "text", user.send_command("/start", c.token),
+                                  _asks_something)
+        if c.finished or c.steps >= self.max_steps:
+            c.finished = True
+            return False
+        message = next((m for m in reversed(user.messages) if m.buttons and not m.deleted),
+                       None)
+        if message is None:
+            c.stuck = True
+            return False
+        labels = message.button_texts()
+        if CONFIRM in labels:
+            c.finished = True
+            return await self._do(clock, c, "press", user.press(message, CONFIRM), _anything)
+        for label in PRESS_FIRST:
+            if label in labels:
+                return await self._do(clock, c, "press", user.press(message, label),
+                                      _asks_something)
+        if DONE in labels:
+            ticked = any("✅" in x and x != DONE for x in labels)
+            label = DONE if ticked else labels[0]
+            return await self._do(clock, c, "press", user.press(message, label),
+                                  _asks_something)
+        if labels[0] in ANSWER_BY_TEXT:
+            text = ANSWERS[c.steps % len(ANSWERS)]
+            return await self._do(clock, c, "text", user.send_text(text), _asks_something)
+        return await self._do(clock, c, "press", user.press(message, labels[0]),
+                              _asks_something)
+
+    async def _do(self, clock: ReplyClock, c: Client, kind: str, action: Awaitable[int],
+                  done_when: Callable[[dict[str, Any]], bool]) -> bool:
+        c.steps += 1
+        c.kinds.append(kind)
+        ok = await clock.act(c.user.chat_id, kind, action, done_when)
+        if not ok:
+            c.stuck = True
+        return ok and not c.finished
+
+
+# What a dialog client sends (recorded from the real bot; replaced by a fresh recording when
+# the real bot ran first in this process), replayed against the echo bot.
+DEFAULT_SCRIPT = ["text", "press"] * 13 + ["press"] * 5
+
+
+class EchoPolicy:
+    """A client of the echo bot sends the same sequence of texts and presses."""
+
+    def __init__(self, script: list[str]) -> None:
+        self.script = script
+
+    async def step(self, clock: ReplyClock, c: Client) -> bool:
+        if c.steps >= len(self.script):
+            c.finished = True
+            return False
+        kind = self.script[c.steps]
+        user = c.user
+        message = next((m for m in reversed(user.messages) if m.buttons), None)
+        if c.steps == 0:
+            action = user.send_command("/start", c.token)
+        elif kind == "press" and message is not None:
+            action = user.press(message, message.button_texts()[0])
+        else:
+            kind = "text"
+            action = user.send_text(ANSWERS[c.steps % len(ANSWERS)])
+        c.steps += 1
+        c.kinds.append(kind)
+        ok = await clock.act(user.chat_id, kind, action, _anything)
+        if not ok:
+            c.stuck = True
+            return False
+        if c.steps >= len(self.script):
+            c.finished = True
+            return False
+        return True
+
+
+# ---------------------------------------------------------------------------------------
+# The bot process
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class BotSpec:
+    name: str
+    dialog: bool  # the real bot (needs a database and invites)
+
+
+REAL = BotSpec("gespreksmaatje", dialog=True)
+ECHO = BotSpec("echo bot", dialog=False)
+
+
+class BotProcess:
+    def __init__(self, spec: BotSpec, server: BotApiServer, workdir: Path, db_url: str,
+                 clients: int) -> None:
+        self.spec = spec
+        self.clients = clients
+        self.server = server
+        self.workdir = workdir
+        self.db_url = db_url
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ps: psutil.Process | None = None
+        self.log_path = workdir / f"{'bot' if spec.dialog else 'echo'}.log"
+        self.peak_rss = 0
+        self._sampler: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE"))}
+        env.update({
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_URL": self.server.base_url,
+            "TELEGRAM_FILE_URL": self.server.file_url,
+            "DATABASE_URL": self.db_url,
+            "DATA_DIR": str(self.workdir / "data"),
+            "SPEECH_ENABLED": "false",
+            "PICTO_CACHE_DIR": str(PICTO_CACHE or self.workdir / "pictos"),
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+        })
+        cmd = (["-m", "bot", "run"] if self.spec.dialog
+               else [str(ROOT / "bench" / "echo_bot.py")])
+        name = f"{'bot' if self.spec.dialog else 'echo'}-{self.clients}"
+        self.proc, self.ps = await asyncio.to_thread(self._launch, cmd, env, name)
+        polls = self.server.call_count("getUpdates")
+        deadline = time.monotonic() + 60
+        while self.server.call_count("getUpdates") <= polls:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.spec.name} did not start; log:\n{self.log_tail()}")
+            await asyncio.sleep(0.05)
+        if self.spec.dialog:  # the start-up picto warm-up is not part of the load
+            deadline = time.monotonic() + 180
+            while WARM_LINE not in self.log_path.read_bytes():
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.spec.name} stopped; log:\n{self.log_tail()}")
+                if time.monotonic() > deadline:
+                    print("    (no 'picto cards ready' in the bot's log: measuring anyway)")
+                    break
+                await asyncio.sleep(0.1)
+        self._sampler = asyncio.create_task(self._sample())
+
+    def _launch(self, cmd: list[str], env: dict[str, str], name: str
+                ) -> tuple[subprocess.Popen[bytes], psutil.Process]:
+        cmd = [sys.executable, *cmd]
+        if PROFILE_DIR is not None:  # py-spy starts the bot; we measure and stop the bot
+            PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+            spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+            cmd = [spy, "record", "--format", "raw", "--rate", "200",
+                   "-o", str(PROFILE_DIR / f"{name}.txt"), "--", *cmd]
+        with self.log_path.open("wb") as log:
+            # cwd: a temporary folder, so that no .env of the checkout leaks into the run.
+            proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT)
+        ps = psutil.Process(proc.pid)
+        if PROFILE_DIR is not None:
+            while not ps.children() and proc.poll() is None:
+                time.sleep(0.01)
+            ps = ps.children()[0]
+        return proc, ps
+
+    async def _sample(self) -> None:
+        assert self.ps is not None
+        while True:
+            with contextlib.suppress(psutil.Error):
+                self.peak_rss = max(self.peak_rss, self.ps.memory_info().rss)
+            await asyncio.sleep(0.05)
+
+    def cpu(self) -> float:
+        assert self.ps is not None
+        times = self.ps.cpu_times()
+        return times.user + times.system
+
+    def high_water_rss(self) -> int:
+        """Peak RSS: the kernel's VmHWM (Linux), else the highest sample."""
+        assert self.ps is not None
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{self.ps.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return max(int(line.split()[1]) * 1024, self.peak_rss)
+        return self.peak_rss
+
+    def log_tail(self, lines: int = 20) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    async def stop(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(psutil.Error):
+            assert self.ps is not None
+            self.ps.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.to_thread(self.proc.wait, 15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            await asyncio.to_thread(self.proc.wait)
+
+
+# ---------------------------------------------------------------------------------------
+# One measured run
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    bot: str
+    clients: int
+    updates: int = 0
+    seconds: float = 0.0
+    cpu: float = 0.0
+    harness_cpu: float = 0.0
+    peak_rss: int = 0  # VmHWM: the whole life of the process, start-up included
+    load_rss: int = 0  # highest RSS sampled while the load ran
+    latencies: list[float] = field(default_factory=list)
+    api_calls: int = 0  # Bot API calls other than getUpdates
+    finished: int = 0
+    stuck: int = 0
+    script: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.updates / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_per_update_ms(self) -> float:
+        return 1000 * self.cpu / self.updates if self.updates else float("nan")
+
+    def pct(self, q: float) -> float:
+        """Nearest-rank percentile of update -> first reply, in ms."""
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        k = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+        return 1000 * ordered[k]
+
+
+async def _prepare_db(workdir: Path, n: int) -> tuple[str, list[str]]:
+    from bot.state.migrate import upgrade
+    from bot.state.store import Store
+
+    db_url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    await upgrade(db_url)
+    store = Store(db_url)
+    try:
+        tokens = [(await store.create_client_invite(f"Client {i}", 30))[1] for i in range(n)]
+    finally:
+        await store.close()
+    return db_url, tokens
+
+
+async def measured_run(spec: BotSpec, n: int, load: Callable[..., Awaitable[None]],
+                       script: list[str]) -> Result:
+    workdir = Path(tempfile.mkdtemp(prefix="dialog-load-"))
+    try:
+        if spec.dialog:
+            db_url, tokens = await _prepare_db(workdir, n + 1)
+        else:
+            db_url, tokens = f"sqlite+aiosqlite:///{workdir / 'unused.db'}", ["x"] * (n + 1)
+        async with BotApiServer(token=TOKEN, files_dir=workdir / "botapi") as server:
+            clock = ReplyClock(server)
+            # clients[0] warms the bot up (whole preparation, not measured): a running bot's
+            # caches (compiled SQL, imports done on first use) are warm when clients come.
+            clients = [Client(server.user(FIRST_USER_ID + i, f"Client{i}"), tokens[i])
+                       for i in range(n + 1)]
+            policy: Any = DialogPolicy() if spec.dialog else EchoPolicy(script)
+            bot = BotProcess(spec, server, workdir, db_url, n)
+            await bot.start()
+            me = psutil.Process()
+            result = Result(spec.name, n)
+            try:
+                while await policy.step(clock, clients[0]):
+                    pass
+                await load(clock, clients[1:], policy, bot, me, result)
+                result.peak_rss = bot.high_water_rss()
+                result.load_rss = bot.peak_rss
+            finally:
+                await bot.stop()
+            measured = clients[1:]
+            result.finished = sum(c.finished and not c.stuck for c in measured)
+            result.stuck = sum(c.stuck for c in clients)
+            if spec.dialog and clients[0].finished and not clients[0].stuck:
+                result.script = list(clients[0].kinds)
+            return result
+    finally:
+        await asyncio.to_thread(_clean_up, workdir, n)
+
+
+def _clean_up(workdir: Path, n: int) -> None:
+    if KEEP_LOGS is not None:
+        KEEP_LOGS.mkdir(parents=True, exist_ok=True)
+        for log in workdir.glob("*.log"):
+            shutil.copy(log, KEEP_LOGS / f"{log.stem}-{n}.log")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _cpu_of(p: psutil.Process) -> float:
+    t = p.cpu_times()
+    return t.user + t.system
+
+
+class Measure:
+    """CPU of the bot and of this process, wall clock and replies, over one window."""
+
+    def __init__(self, clock: ReplyClock, bot: BotProcess, me: psutil.Process) -> None:
+        self.clock, self.bot, self.me = clock, bot, me
+        clock.latencies.clear()
+        self.cpu0, self.me0, self.t0 = bot.cpu(), _cpu_of(me), time.perf_counter()
+        self.calls0 = self._calls()
+
+    def _calls(self) -> int:
+        return sum(1 for name, _ in self.clock.server.calls if name != "getUpdates")
+
+    def into(self, result: Result, updates: int) -> None:
+        result.seconds = time.perf_counter() - self.t0
+        result.cpu = self.bot.cpu() - self.cpu0
+        result.harness_cpu = _cpu_of(self.me) - self.me0
+        result.updates = updates
+        result.latencies = list(self.clock.latencies)
+        result.api_calls = self._calls() - self.calls0
+
+
+async def closed_loop(clock: ReplyClock, clients: list[Client], policy: Any, bot: BotProcess,
+                      me: psutil.Process, result: Result) -> None:
+    async def run(c: Client) -> None:
+        while await policy.step(clock, c):
+            pass
+
+    window = Measure(clock, bot, me)
+    await asyncio.gather(*(run(c) for c in clients))
+    window.into(result, sum(c.steps for c in clients))
+
+
+def open_loop(rate: float, duration: float, seed: int, warm_steps: int
+              ) -> Callable[..., Awaitable[None]]:
+    async def load(clock: ReplyClock, clients: list[Client], policy: Any, bot: BotProcess,
+                   me: psutil.Process, result: Result) -> None:
+        # Warm-up (not measured): every client joins and reaches its first question.
+        async def warm(c: Client) -> None:
+            for _ in range(warm_steps):
+                if not await policy.step(clock, c):
+                    break
+
+        await asyncio.gather(*(warm(c) for c in clients))
+        rng = random.Random(seed)
+        tasks: set[asyncio.Task[None]] = set()
+        deferred = 0
+
+        async def one(c: Client) -> None:
+            c.busy = True
+            try:
+                await policy.step(clock, c)
+            finally:
+                c.busy = False
+
+        before = sum(c.steps for c in clients)
+        window = Measure(clock, bot, me)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        at = start
+        while True:
+            at += rng.expovariate(rate)
+            if at - start >= duration:
+                break
+            await asyncio.sleep(max(0.0, at - loop.time()))
+            idle = [c for c in clients if not c.busy and not c.finished and not c.stuck]
+            if not idle:
+                deferred += 1
+                continue
+            task = asyncio.create_task(one(rng.choice(idle)))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+        window.into(result, sum(c.steps for c in clients) - before)
+        if deferred:
+            print(f"    ({deferred} arrivals found no idle client and were dropped)")
+
+    return load
+
+
+# ---------------------------------------------------------------------------------------
+# Printing
+# ---------------------------------------------------------------------------------------
+
+
+def _mb(b: int) -> float:
+    return b / (1024 * 1024)
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT MET"
+
+
+def table(title: str, real: Result, echo: Result, goals: dict[str, str]) -> None:
+    print(f"\n{title}")
+    rows: list[tuple[str, str, str, str, str]] = []
+
+    def row(name: str, a: float, b: float, fmt: str, key: str) -> None:
+        ratio = f"{a / b:.2f}x" if b and a == a and b == b else "-"
+        rows.append((name, format(a, fmt), format(b, fmt), ratio, goals.get(key, "")))
+
+    row("updates handled", real.updates, echo.updates, ".0f", "updates")
+    row("updates/s", real.rate, echo.rate, ".1f", "rate")
+    row("first reply p50 (ms)", real.pct(50), echo.pct(50), ".1f", "p50")
+    row("first reply p95 (ms)", real.pct(95), echo.pct(95), ".1f", "p95")
+    row("first reply p99 (ms)", real.pct(99), echo.pct(99), ".1f", "p99")
+    row("bot CPU per update (ms)", real.cpu_per_update_ms, echo.cpu_per_update_ms, ".2f", "cpu")
+    row("Bot API calls per update", real.api_calls / max(real.updates, 1),
+        echo.api_calls / max(echo.updates, 1), ".2f", "")
+    row("bot CPU total (s)", real.cpu, echo.cpu, ".2f", "")
+    row("peak RSS, process (MB)", _mb(real.peak_rss), _mb(echo.peak_rss), ".1f", "rss")
+    row("peak RSS under load (MB)", _mb(real.load_rss), _mb(echo.load_rss), ".1f", "")
+    row("harness CPU per update (ms)", 1000 * real.harness_cpu / max(real.updates, 1),
+        1000 * echo.harness_cpu / max(echo.updates, 1), ".2f", "")
+    rows.append(("clients done / stuck", f"{real.finished}/{real.stuck}",
+                 f"{echo.finished}/{echo.stuck}", "", ""))
+    head = ("figure", real.bot, echo.bot, "ratio", "goal")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
+    for r in [head, *rows]:
+        print("  " + "  ".join(
+            r[i].ljust(widths[i]) if i in (0, 4) else r[i].rjust(widths[i]) for i in range(5)
+        ).rstrip())
+
+
+# ---------------------------------------------------------------------------------------
+# Modes
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, goal: str, figure: str, ok: bool | None) -> None:
+        verdict = "n/a" if ok is None else _verdict(ok)
+        self.lines.append(f"  {goal:<66} {figure:<34} {verdict}")
+
+
+async def pair(n: int, load: Callable[..., Awaitable[None]], script: list[str]
+               ) -> tuple[Result, Result]:
+    real = await measured_run(REAL, n, load, script)
+    echo = await measured_run(ECHO, n, load, real.script or script)
+    return real, echo
+
+
+async def closed_mode(scales: list[int], summary: Summary, script: list[str]) -> list[str]:
+    results: dict[int, tuple[Result, Result]] = {}
+    for n in scales:
+        started = time.perf_counter()
+        real, echo = await pair(n, closed_loop, script)
+        if real.script and (real.script != script or n == scales[0]):
+            script = real.script
+            print(f"\n  a client's updates (t = text, p = button): "
+                  f"{''.join(k[0] for k in script)} ({len(script)})")
+        results[n] = (real, echo)
+        ratio = real.cpu_per_update_ms / echo.cpu_per_update_ms
+        goals: dict[str, str] = {}
+        if n in (1, 50):
+            goals["cpu"] = f"<= {GOAL_CPU_VS_ECHO:g}x echo: {_verdict(ratio <= GOAL_CPU_VS_ECHO)}"
+        if n == max(scales) and 50 in results and n > 50:
+            base = results[50][0].cpu_per_update_ms
+            scale = real.cpu_per_update_ms / base
+            goals["cpu"] = (f"<= {GOAL_CPU_SCALING:g}x the 50-client figure: {scale:.2f}x "
+                            f"{_verdict(scale <= GOAL_CPU_SCALING)}")
+        if n >= 500:
+            goals["rss"] = f"<= {GOAL_RSS_MB:g} MB: {_verdict(_mb(real.peak_rss) <= GOAL_RSS_MB)}"
+        table(f"CLOSED LOOP, {n} client(s) at once, whole preparation "
+              f"({time.perf_counter() - started:.0f} s for both bots)", real, echo, goals)
+        if n in (1, 50):
+            summary.add(f"bot CPU/update <= {GOAL_CPU_VS_ECHO:g}x echo at {n} client(s)",
+                        f"{real.cpu_per_update_ms:.2f} vs {echo.cpu_per_update_ms:.2f} ms = "
+                        f"{ratio:.2f}x", ratio <= GOAL_CPU_VS_ECHO)
+    big = max(scales)
+    if 50 in results and big > 50:
+        scale = results[big][0].cpu_per_update_ms / results[50][0].cpu_per_update_ms
+        note = "" if big >= 500 else f" (measured at {big}; --clients 500 for the goal's size)"
+        summary.add(f"CPU/update at 500 clients <= {GOAL_CPU_SCALING:g}x at 50{note}",
+                    f"{scale:.2f}x", scale <= GOAL_CPU_SCALING)
+    if big >= 500:
+        rss = _mb(results[big][0].peak_rss)
+        summary.add(f"peak RSS <= {GOAL_RSS_MB:g} MB at 500 clients (closed, {big})",
+                    f"{rss:.1f} MB", rss <= GOAL_RSS_MB)
+    return script
+
+
+async def open_mode(n: int, rate: float, duration: float, summary: Summary,
+                    script: list[str]) -> None:
+    started = time.perf_counter()
+    load = open_loop(rate, duration, seed=3, warm_steps=2)
+    real, echo = await pair(n, load, script)
+    p99 = real.pct(99)
+    rss = _mb(real.peak_rss)
+    goals = {"p99": f"<= {GOAL_P99_MS:g} ms: {_verdict(p99 <= GOAL_P99_MS)}"}
+    if n >= 500:
+        goals["rss"] = f"<= {GOAL_RSS_MB:g} MB: {_verdict(rss <= GOAL_RSS_MB)}"
+    table(f"OPEN LOOP, {rate:g} updates/s offered over {n} clients for {duration:g} s "
+          f"(after each client joined and pressed Beginnen; "
+          f"{time.perf_counter() - started:.0f} s for both bots)", real, echo, goals)
+    summary.add(f"p99 update -> first reply <= {GOAL_P99_MS:g} ms (open loop, {n} clients)",
+                f"{p99:.1f} ms (echo {echo.pct(99):.1f} ms)", p99 <= GOAL_P99_MS)
+    note = "" if n >= 500 else f" (measured at {n})"
+    summary.add(f"peak RSS <= {GOAL_RSS_MB:g} MB at 500 clients (open loop{note})",
+                f"{rss:.1f} MB (echo {_mb(echo.peak_rss):.1f} MB)",
+                rss <= GOAL_RSS_MB if n >= 500 else None)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    print(f"dialog_load: python {sys.version.split()[0]}, {psutil.cpu_count()} CPU(s), "
+          f"mode={args.mode}, bot processes measured with psutil "
+          f"(CPU = user+system, peak RSS = VmHWM)")
+    summary = Summary()
+    global PICTO_CACHE
+    PICTO_CACHE = Path(tempfile.mkdtemp(prefix="dialog-load-pictos-"))
+    try:
+        await asyncio.to_thread(_warm_pictos, PICTO_CACHE)
+        await _modes(args, summary)
+    finally:
+        shutil.rmtree(PICTO_CACHE, ignore_errors=True)
+
+
+def _warm_pictos(cache: Path) -> None:
+    """Render the picto cards once, here, so that every bot starts with a warm cache (as after
+    its first start in production) and no run measures the drawing."""
+    from pictos import PictoLibrary
+
+    started = time.perf_counter()
+    count = PictoLibrary.load(cache_dir=cache).warm()
+    print(f"picto cache warmed: {count} cards in {time.perf_counter() - started:.1f} s "
+          f"(not measured)")
+
+
+async def _modes(args: argparse.Namespace, summary: Summary) -> None:
+    script = DEFAULT_SCRIPT
+    started = time.perf_counter()
+    if args.mode in ("closed", "all"):
+        scales = sorted({1, min(50, args.clients), args.clients})
+        if args.quick:
+            scales = sorted({1, args.clients})  # 1 and 5
+        script = await closed_mode(scales, summary, script)
+    if args.mode in ("open", "all"):
+        await open_mode(args.open_clients, args.rate, args.duration, summary, script)
+    print("\nGOALS (issue 3)")
+    for line in summary.lines:
+        print(line)
+    print(f"\ntotal {time.perf_counter() - started:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench/dialog_load.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=["closed", "open", "all"], default="all")
+    parser.add_argument("--clients", type=int, default=100,
+                        help="closed loop: the biggest scale (also runs 1 and 50); default 100, "
+                             "the issue's goals are for 200 and 500")
+    parser.add_argument("--open-clients", type=int, default=500,
+                        help="open loop: clients the offered rate is spread over; default 500")
+    parser.add_argument("--rate", type=float, default=10.0,
+                        help="open loop: offered updates per second; default 10")
+    parser.add_argument("--duration", type=float, default=30.0,
+                        help="open loop: seconds of offered load; default 30")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run (~25 s): closed at 1 and 5, open 20 clients for 4 s")
+    parser.add_argument("--logs", type=Path, default=None,
+                        help="keep each bot's log in this folder")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="run each bot under py-spy (raw stacks in <bot>-<clients>.txt "
+                             "here; sampling inflates the CPU figures a little)")
+    args = parser.parse_args()
+    global PROFILE_DIR, KEEP_LOGS
+    PROFILE_DIR = args.profile.resolve() if args.profile else None
+    KEEP_LOGS = args.logs.resolve() if args.logs else None
+    if args.quick:
+        args.clients = min(args.clients, 5)
+        args.open_clients = min(args.open_clients, 20)
+        args.duration = min(args.duration, 4.0)
+    if min(args.clients, args.open_clients) < 1 or args.rate <= 0 or args.duration <= 0:
+        parser.error("--clients, --open-clients, --rate and --duration must be positive")
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
