@@ -27,8 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     sandbox.add_argument("--demo", action="store_true", help="seed a demo organisation")
     commands.add_parser("migrate", help="bring the database up to date")
     invite = commands.add_parser("invite", help="make a one-time start link")
-    invite.add_argument("role", choices=["client"])
+    invite.add_argument("role", choices=["client", "begeleider", "admin"])
     invite.add_argument("--name", required=True)
+    invite.add_argument("--begeleider", type=int, default=None,
+                        help="the begeleider id a new client belongs to")
     invite.add_argument("--days", type=int, default=None, help="valid for (default 30)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
@@ -41,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "migrate":
             asyncio.run(_migrate(settings))
         elif args.command == "invite":
-            asyncio.run(_invite(settings, args.name, args.days or settings.invite_days))
+            asyncio.run(_invite(settings, args.role, args.name, args.days or settings.invite_days,
+                                args.begeleider))
         elif args.command == "sandbox":
             return _sandbox(settings, args.port or settings.sandbox_port, args.demo)
         elif args.command == "run" or settings.telegram_bot_token:
@@ -82,13 +85,23 @@ async def _migrate(settings: Settings) -> None:
     print(f"database is up to date: {settings.db_url.split('@')[-1]}")
 
 
-async def _invite(settings: Settings, name: str, days: int) -> None:
+async def _invite(settings: Settings, role: str, name: str, days: int,
+                  begeleider: int | None) -> None:
+    from bot.state.models import Begeleider
     from bot.state.store import Store
 
     await _migrate_quietly(settings)
     store = Store(settings.db_url)
     try:
-        _client, token = await store.create_client_invite(name.strip(), days)
+        if role == "client":
+            if begeleider is not None:
+                async with store.unit() as unit:
+                    if await unit.session.get(Begeleider, begeleider) is None:
+                        raise OperatorError(f"there is no begeleider with id {begeleider}.")
+            _client, token = await store.create_client_invite(name.strip(), days,
+                                                              begeleider_id=begeleider)
+        else:
+            token = await store.create_role_invite(role, name.strip(), days)
     finally:
         await store.close()
     username = settings.bot_username or await _bot_username(settings) or "<bot username>"

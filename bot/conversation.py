@@ -12,26 +12,44 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from html import escape
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
+from bot import access, roles
 from bot.dialogs import client_prep
 from bot.dialogs.texts import t
 from bot.dialogs.types import (
     AddPart,
     Answers,
     AnswerView,
+    Button,
     EditByMessage,
     Effect,
     Input,
     MoveItemUp,
+    NaasteView,
     RemoveItem,
+    RemoveNaaste,
     RemoveTag,
     Reply,
     Session,
     SetShare,
 )
 from bot.faults import checkpoint
-from bot.state.models import Answer, Client, DialogSession, Person, utcnow
+from bot.state.models import (
+    Admin,
+    Answer,
+    Begeleider,
+    Client,
+    DialogSession,
+    Naaste,
+    Person,
+    Share,
+    utcnow,
+)
 from bot.state.store import Store, Unit
 
 log = logging.getLogger("gespreksmaatje.updates")
@@ -69,10 +87,34 @@ class _Result:
     step: str = "-"
 
 
+@dataclass(frozen=True)
+class Role:
+    """One of a person's roles: ("client", client id), ("naaste", naaste id), …"""
+
+    kind: str
+    id: int
+    label: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
 class Conversation:
-    def __init__(self, store: Store, tz: ZoneInfo) -> None:
+    def __init__(self, store: Store, tz: ZoneInfo, invite_days: int = 30,
+                 pictos: Any = None) -> None:
         self.store = store
         self.tz = tz
+        self.invite_days = invite_days
+        self.pictos = pictos
+        self.bot_username = "<bot username>"  # set once the bot knows its name (getMe)
+
+    def link(self, token: str) -> str:
+        return f"https://t.me/{self.bot_username}?start={token}"
+
+    def role_context(self) -> roles.RoleContext:
+        return roles.RoleContext(self.tz, self.invite_days, self.link, self.pictos,
+                                 lambda moment: dutch_date(moment, self.tz))
 
     async def handle(self, incoming: Incoming) -> Outgoing | None:
         """Handle one update exactly once. None: nothing to send (or handled before)."""
@@ -101,7 +143,7 @@ class Conversation:
             if session.status != "active":
                 return None
             session.seq += 1
-            answers = _answers(await unit.answers(client.id))
+            answers = await self._answers(unit, client.id)
             replies = client_prep.ask(session, answers, await self._context(unit, client))
             _save(row, session, reply_pending=True)
             return Outgoing(person.chat_id, replies, person.id)
@@ -126,33 +168,148 @@ class Conversation:
         inp = incoming.input
         if inp is None:
             return _Result(forget=person is None)
-        client = await unit.client_of(person) if person else None
-        if inp.kind == "command" and inp.command == "start" and inp.arg and client is None:
-            return await self._redeem(unit, incoming, inp)
-        if person is None or client is None:
+        if inp.kind == "command" and inp.command == "start" and inp.arg:
+            client = await unit.client_of(person) if person else None
+            if client is None or not await self._is_client_token(unit, inp.arg):
+                return await self._redeem(unit, incoming, inp)
+        mine = await self._roles(unit, person) if person else []
+        if person is None or not mine:
             return _Result(Outgoing(incoming.chat_id, [Reply(t("stranger"))]), forget=True,
                            who="stranger")
-        return await self._client_turn(unit, incoming.chat_id, person, client, inp,
-                                       incoming.update_id)
+        person.chat_id = incoming.chat_id
+        role = await self._active_role(unit, person, mine, inp)
+        if role is None:  # several roles and none chosen, or /rol, or a role button
+            return await self._role_menu(unit, person, mine, inp, incoming.chat_id)
+        return await self._turn_as(unit, incoming, person, role, inp)
+
+    async def _turn_as(self, unit: Unit, incoming: Incoming, person: Person, role: Role,
+                       inp: Input) -> _Result:
+        assert incoming.chat_id is not None
+        now = utcnow()
+        who = f"p{person.id}:{role.kind}"
+        if role.kind == "client":
+            client = await unit.session.get(Client, role.id)
+            assert client is not None
+            return await self._client_turn(unit, incoming.chat_id, person, client, inp,
+                                           incoming.update_id)
+        ctx = self.role_context()
+        if role.kind == "begeleider":
+            begeleider = await unit.session.get(Begeleider, role.id)
+            assert begeleider is not None
+            replies = await roles.begeleider_turn(unit, ctx, person, begeleider, inp, now)
+        elif role.kind == "naaste":
+            naaste = await unit.session.get(Naaste, role.id)
+            assert naaste is not None
+            replies = await roles.naaste_turn(unit, ctx, person, naaste, inp, now)
+        else:
+            admin = await unit.session.get(Admin, role.id)
+            assert admin is not None
+            replies = await roles.admin_turn(unit, ctx, person, admin, inp, now)
+        stale = bool(replies) and replies[0].text == t("stale_button")
+        return _Result(Outgoing(incoming.chat_id, replies, person.id, stale=stale), who=who)
+
+    async def _roles(self, unit: Unit, person: Person) -> list[Role]:
+        found: list[Role] = []
+        client = await unit.client_of(person)
+        if client is not None:
+            found.append(Role("client", client.id, t("role_pick_client")))
+        session = unit.session
+        for b in (await session.execute(select(Begeleider).where(
+                Begeleider.person_id == person.id))).scalars():
+            found.append(Role("begeleider", b.id, t("role_pick_begeleider")))
+        naasten = await session.execute(select(Naaste, Client.name).join(
+            Client, Client.id == Naaste.client_id).where(
+            Naaste.person_id == person.id, Naaste.removed_at.is_(None)))
+        for naaste, client_name in naasten:
+            found.append(Role("naaste", naaste.id, t("role_pick_naaste", name=client_name)))
+        for a in (await session.execute(select(Admin).where(
+                Admin.person_id == person.id))).scalars():
+            found.append(Role("admin", a.id, t("role_pick_admin")))
+        return found
+
+    async def _active_role(self, unit: Unit, person: Person, mine: list[Role],
+                           inp: Input) -> Role | None:
+        """The role this input is for; None asks the person to choose."""
+        if inp.kind == "command" and inp.command == "rol" and len(mine) > 1:
+            return None
+        if inp.kind == "button" and inp.data.startswith("rol:"):
+            return None
+        if len(mine) == 1:
+            return mine[0]
+        row = await unit.load_session(person.id, "roles", None, "menu")
+        active = str((row.data or {}).get("active", ""))
+        return next((r for r in mine if r.key == active), None)
+
+    async def _role_menu(self, unit: Unit, person: Person, mine: list[Role], inp: Input,
+                         chat_id: int) -> _Result:
+        row = await unit.load_session(person.id, "roles", None, "menu")
+        if inp.kind == "button" and inp.data.startswith("rol:"):
+            chosen = next((r for r in mine if f"rol:{r.key}" == inp.data), None)
+            if chosen is None:
+                await self._deny_forged_role(unit, person, inp.data)
+                return _Result(Outgoing(chat_id, [Reply(t("b_not_yours"))], person.id,
+                                        stale=True), who=f"p{person.id}")
+            row.data = {"active": chosen.key}
+            start = Input("command", inp.sent_at, command="start")
+            result = await self._turn_as(unit, Incoming(0, chat_id, "private", None, "", start),
+                                         person, chosen, start)
+            if result.outgoing is not None:
+                result.outgoing.replies.insert(0, Reply(t("role_switched", role=chosen.label)))
+            return result
+        buttons = tuple((Button(r.label, f"rol:{r.key}"),) for r in mine)
+        return _Result(Outgoing(chat_id, [Reply(t("q_role"), buttons=buttons)], person.id),
+                       who=f"p{person.id}")
+
+    async def _deny_forged_role(self, unit: Unit, person: Person, data: str) -> None:
+        """A role button for a relation this person does not have: audit the denial."""
+        _, kind, ref = (data.split(":") + ["", ""])[:3]
+        client_id: int | None = None
+        if kind == "naaste" and ref.isdigit():
+            naaste = await unit.session.get(Naaste, int(ref))
+            client_id = naaste.client_id if naaste else None
+        elif kind == "client" and ref.isdigit():
+            client_id = int(ref)
+        if client_id is not None and await unit.session.get(Client, client_id) is not None:
+            await access.read(unit, person.id, client_id, ["agenda"])
+
+    async def _is_client_token(self, unit: Unit, token: str) -> bool:
+        from bot.state.models import Invite
+
+        invite = (await unit.session.execute(select(Invite).where(
+            Invite.token == token))).scalar_one_or_none()
+        return invite is None or invite.role == "client"
 
     async def _redeem(self, unit: Unit, incoming: Incoming, inp: Input) -> _Result:
         assert incoming.user_id is not None and incoming.chat_id is not None
         redeemed = await unit.redeem_invite(inp.arg, incoming.user_id, incoming.chat_id,
                                             incoming.user_name, inp.sent_at)
-        if redeemed.client is None:
-            return _Result(Outgoing(incoming.chat_id, [Reply(t("invite_invalid"))]),
-                           forget=True, who="stranger")
+        if redeemed.reason != "ok":
+            person = await unit.person(incoming.user_id)
+            key = "already_linked" if redeemed.reason == "taken" else "invite_invalid"
+            return _Result(Outgoing(incoming.chat_id, [Reply(t(key))]), forget=person is None,
+                           who="stranger")
         person = await unit.person(incoming.user_id)
         assert person is not None
         person.chat_id = incoming.chat_id
-        row = await unit.load_session(person.id, FLOW, redeemed.client.id, "welcome")
-        session = _session(row)
-        session.seq += 1
-        replies = client_prep.ask(session, Answers(),
-                                  await self._context(unit, redeemed.client))
-        _save(row, session, reply_pending=True)
-        return _Result(Outgoing(incoming.chat_id, replies, person.id), who=f"p{person.id}",
-                       step=session.step)
+        if redeemed.client is not None:
+            row = await unit.load_session(person.id, FLOW, redeemed.client.id, "welcome")
+            session = _session(row)
+            session.seq += 1
+            replies = client_prep.ask(session, await self._answers(unit, redeemed.client.id),
+                                      await self._context(unit, redeemed.client))
+            _save(row, session, reply_pending=True)
+            return _Result(Outgoing(incoming.chat_id, replies, person.id),
+                           who=f"p{person.id}", step=session.step)
+        role = Role(redeemed.role, redeemed.ref_id, "")
+        roles_row = await unit.load_session(person.id, "roles", None, "menu")
+        roles_row.data = {"active": role.key}  # the new role is the one in use now
+        start = Input("command", inp.sent_at, command="start")
+        result = await self._turn_as(unit, incoming, person, role, start)
+        welcome = {"begeleider": "invite_accepted_begeleider", "admin": "invite_accepted_admin"}
+        if result.outgoing is not None and role.kind in welcome:
+            result.outgoing.replies.insert(0, Reply(t(welcome[role.kind],
+                                                      name=escape(person.name))))
+        return result
 
     async def _client_turn(self, unit: Unit, chat_id: int, person: Person, client: Client,
                            inp: Input, update_id: int) -> _Result:
@@ -161,18 +318,46 @@ class Conversation:
             person.blocked_bot = False
         row = await unit.load_session(person.id, FLOW, client.id, "welcome")
         session = _session(row)
-        answers = _answers(await unit.answers(client.id))
+        if inp.kind == "command" and inp.command == "wie_keek":
+            return _Result(Outgoing(chat_id, await self._who_looked(unit, client), person.id),
+                           who=f"p{person.id}", step=session.step)
+        answers = await self._answers(unit, client.id)
         out = client_prep.decide(session, answers, inp)
         await _apply(unit, client.id, person.id, out.effects, update_id)
         if out.ask:
             session.seq += 1
         if out.effects:
-            answers = _answers(await unit.answers(client.id))
+            answers = await self._answers(unit, client.id)
         replies = client_prep.render(session, answers, out, await self._context(unit, client),
                                      inp)
         _save(row, session, reply_pending=bool(replies))
         return _Result(Outgoing(chat_id, replies, person.id, stale=out.stale),
                        who=f"p{person.id}", step=session.step)
+
+    async def _answers(self, unit: Unit, client_id: int) -> Answers:
+        answers = _answers(await unit.answers(client_id))
+        naasten = (await unit.session.execute(select(Naaste).where(
+            Naaste.client_id == client_id, Naaste.removed_at.is_(None))
+            .order_by(Naaste.id))).scalars()
+        answers.naasten = [NaasteView(n.id, n.name, n.relation) for n in naasten]
+        shares = await unit.session.execute(select(Share.naaste_id, Share.part).where(
+            Share.client_id == client_id, Share.allowed.is_(True),
+            Share.naaste_id.is_not(None)))
+        for naaste_id, part in shares:
+            if naaste_id is not None:
+                answers.shares.setdefault(naaste_id, set()).add(part)
+        return answers
+
+    async def _who_looked(self, unit: Unit, client: Client) -> list[Reply]:
+        looks = await access.who_looked(unit, client.id)
+        if not looks:
+            text = t("wie_keek_none")
+        else:
+            lines = [t("wie_keek_line", name=escape(look.name), role=t(f"role_{look.role}")
+                       if look.role in access.ROLES else "", date=dutch_date(look.at, self.tz))
+                     for look in looks]
+            text = t("wie_keek_intro") + "\n" + "\n".join(lines)
+        return [Reply(text, speak=client_prep.plain(text))]
 
     async def _blocked(self, unit: Unit, person: Person, blocked: bool) -> None:
         """A person who blocks the bot: pause the session, send nothing."""
@@ -234,4 +419,10 @@ async def _apply(unit: Unit, client_id: int, person_id: int, effects: list[Effec
         elif isinstance(effect, EditByMessage):
             await unit.edit_by_message(client_id, effect.message_id, effect.text)
         elif isinstance(effect, SetShare):
-            await unit.set_share(client_id, None, effect.part, effect.allowed)
+            naaste = await unit.session.get(Naaste, effect.naaste_id)
+            if naaste is not None and naaste.client_id == client_id:
+                await unit.set_share(client_id, effect.naaste_id, effect.part, effect.allowed)
+        elif isinstance(effect, RemoveNaaste):
+            naaste = await unit.session.get(Naaste, effect.naaste_id)
+            if naaste is not None and naaste.client_id == client_id:
+                naaste.removed_at = utcnow()

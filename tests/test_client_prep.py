@@ -76,8 +76,8 @@ async def test_whole_preparation_start_to_review(h: Harness) -> None:
     await h.tap(sam, "⬜ Kort")
     await h.tap(sam, "✅ Kort")  # and off again
     out = await h.tap(sam, "✅ Klaar")
-    assert "Mag dat?" in texts(out)
-    out = await h.tap(sam, "Alleen mijn onderwerpen")
+    assert "Er zijn nog geen naasten bij Gespreksmaatje." in texts(out)
+    out = await h.tap(sam, "➡️ Verder")
 
     review = texts(out)
     assert review.startswith("Dit is je lijst.")
@@ -99,8 +99,7 @@ async def test_whole_preparation_start_to_review(h: Harness) -> None:
     for step in OPEN_STEPS:
         assert await answers_of(h, step) == [f"antwoord {step}"]
     assert await answers_of(h, "meeting_how") == ["how_break"]
-    shares = {s.part: s.allowed for s in await h.rows(Share)}
-    assert shares == {"all": False, "agenda": True}
+    assert await h.rows(Share) == []  # nothing is shared until the client chooses
     assert (await session_of(h)).step == "done"
     for message in sam.messages:  # one question per message, always
         assert (message.text or "").count("?") <= 1, message.text
@@ -120,7 +119,7 @@ async def test_skipped_question_comes_back_at_the_review(h: Harness) -> None:
         await h.tap(sam, "🤷 Weet ik nog niet")
     await h.tap(sam, "Ja, ik leid het gesprek")
     await h.tap(sam, "✅ Klaar")
-    out = await h.tap(sam, "Nee, nog niet")
+    out = await h.tap(sam, "➡️ Verder")
     assert "Deze vragen zijn nog open:\n• Waar ik over wil praten\n• Een goede dag" in texts(out)
     out = await h.tap(sam, "📝 Open vragen doen")
     assert questions(out) == ["Waar wil jij het over hebben in je gesprek?"]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_gtts import FakeGtts, make_mp3
+from tests.fake_gtts import FakeGtts, make_mp3
 
 from voice import (
     EspeakSynthesizer,

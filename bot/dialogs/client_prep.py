@@ -34,7 +34,9 @@ DOMAINS = (
 )
 CHAIR = ("choice_chair_yes", "choice_chair_no", "choice_chair_together")
 HOW = ("how_short", "how_break", "how_pictos", "how_calm", "how_someone")
-SHARING = ("choice_sharing_all", "choice_sharing_topics", "choice_sharing_none")
+# What the client can share with each naaste (bot/access.py keeps the same list).
+SHARE_PARTS = ("agenda", "good_at", "appreciated", "good_day", "bad_day", "works",
+               "not_works", "important", "future", "learn", "meeting", "voice")
 
 STEPS = [
     Step("welcome", "intro", in_review=False),
@@ -52,11 +54,11 @@ STEPS = [
     Step("meeting_who", "open"),
     Step("meeting_chair", "choice", options=CHAIR),
     Step("meeting_how", "multi", options=HOW),
-    Step("sharing", "choice", options=SHARING),
+    Step("sharing", "share", in_review=False),
     Step("review", "review", in_review=False),
 ]
 
-FLOW = Flow("client_prep", STEPS)
+FLOW = Flow("client_prep", STEPS, shareable=SHARE_PARTS)
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,9 @@ def _command(turn: Turn) -> Outcome:
             out.notes.append("resumed")
         session.status = "active"
         out.ask = True
-    elif command == "lijst":
+    elif command in {"lijst", "delen"}:
         session.status = "active"
-        if not FLOW.fire(turn, "to_list"):
+        if not FLOW.fire(turn, "to_list" if command == "lijst" else "to_sharing"):
             out.ask = True
     elif command == "start":
         session.status = "active"
@@ -164,6 +166,10 @@ def _arg_fits(session: Session, answers: Answers, trigger: str, arg: str) -> boo
         return arg in FLOW.step_of(state).options
     if trigger == "toggle":
         return arg in FLOW.step_of(state).options
+    if trigger == "pick":
+        return arg.isdigit() and any(n.id == int(arg) for n in answers.naasten)
+    if trigger == "toggle_share":
+        return arg in SHARE_PARTS
     if trigger in {"edit", "remove", "up"}:
         return arg.isdigit() and any(i[0].item == int(arg) for i in answers.items("agenda"))
     if trigger == "change":
@@ -182,9 +188,14 @@ def render(session: Session, answers: Answers, out: Outcome, ctx: Context,
     kind = FLOW.step_of(state).kind
     follow_up = (out.ask and kind in {"open", "choice", "multi"} and inp.kind != "button"
                  and inp.kind != "command" and answers.has(state) and out.notes)
-    if kind == "multi" and inp.kind == "button" and inp.data.split(":")[1:2] == ["tg"]:
+    action = inp.data.split(":")[1:2] if inp.kind == "button" else []
+    if kind == "multi" and action == ["tg"]:
         return [_multi(session, answers, edit=True)]
-    notes = [t(n) for n in out.notes if not (follow_up and n == "ack_more")]
+    if state == "sharing_naaste" and action and action[0] in {"ts", "sa", "sn"}:
+        return [_share_naaste(session, answers, edit=True)]
+    removed = str(session.data.pop("removed_name", ""))
+    notes = [t(n, name=escape(removed)) if n == "sharing_removed" else t(n)
+             for n in out.notes if not (follow_up and n == "ack_more")]
     if follow_up:
         buttons = (_row(session, ("btn_next", "nx")), _row(session, ("btn_back", "bk"),
                                                          ("btn_pause", "ps")))
@@ -213,6 +224,10 @@ def ask(session: Session, answers: Answers, ctx: Context) -> list[Reply]:
         return [_question(session, key, "agenda", _row(session, ("btn_to_list", "bk")))]
     if state == "done":
         return [Reply(t("done"), picto="done", speak=t("done"))]
+    if state == "sharing":
+        return [_sharing(session, answers)]
+    if state == "sharing_naaste":
+        return [_share_naaste(session, answers)]
     replies = []
     current = answers.items(state)
     if current and step.kind == "open":
@@ -228,8 +243,6 @@ def ask(session: Session, answers: Answers, ctx: Context) -> list[Reply]:
         extra.append(_row(session, ("btn_next", "nx")))
     question = f"q_{state}"
     replies.append(_question(session, question, state, *extra, *_moves(session)))
-    if state == "sharing":
-        replies.insert(0, Reply(t("sharing_note")))
     return replies
 
 
@@ -244,7 +257,7 @@ def _welcome(session: Session, ctx: Context) -> list[Reply]:
         Reply(texts[0], picto="welcome"),
         Reply(texts[1]),
         Reply(texts[2]),
-        Reply(texts[3], buttons=(_row(session, ("btn_start", "go")),), speak=_plain(spoken)),
+        Reply(texts[3], buttons=(_row(session, ("btn_start", "go")),), speak=plain(spoken)),
     ]
 
 
@@ -268,7 +281,7 @@ def _list_question(session: Session, answers: Answers, state: str) -> list[Reply
     domain = str(session.data.get("domain", ""))
     word = t(domain) if domain in DOMAINS else ""
     text = t("q_agenda_domain", domain=word.lower())
-    return [Reply(text, picto=domain or "domains", speak=_plain(text),
+    return [Reply(text, picto=domain or "domains", speak=plain(text),
                   buttons=(_row(session, ("btn_skip", "sk"), ("btn_back", "bk")),
                            _row(session, ("btn_again", "ag"), ("btn_pause", "ps"))))]
 
@@ -279,8 +292,42 @@ def _multi(session: Session, answers: Answers, edit: bool = False) -> Reply:
     rows = [(Button(("✅ " if o in chosen else "⬜ ") + t(o), _data(session, "tg", o)),)
             for o in step.options]
     text = t(f"q_{step.key}")
-    return Reply(text, picto=step.key, speak=None if edit else _plain(text), edit=edit,
+    return Reply(text, picto=step.key, speak=None if edit else plain(text), edit=edit,
                  buttons=(*rows, _row(session, ("btn_done", "nx")), *_moves(session)))
+
+
+def _sharing(session: Session, answers: Answers) -> Reply:
+    if not answers.naasten:
+        text = t("sharing_nobody")
+        return Reply(text, picto="sharing", speak=plain(text),
+                     buttons=(_row(session, ("btn_next", "nx")), *_moves(session)))
+    lines = []
+    for naaste in answers.naasten:
+        name = f"{escape(naaste.name)} ({escape(t('relation_' + naaste.relation))})"
+        parts = [t(f"share_{p}").lower() for p in SHARE_PARTS
+                 if p in answers.shares.get(naaste.id, set())]
+        lines.append(t("sharing_summary", name=name, parts=", ".join(parts)) if parts
+                     else t("sharing_summary_none", name=name))
+    text = t("q_sharing_pick") + "\n\n" + "\n".join(lines)
+    people = [(Button(f"{n.name} ({t('relation_' + n.relation)})",
+                      _data(session, "pk", str(n.id)), "naaste"),) for n in answers.naasten]
+    return Reply(text, picto="sharing", speak=plain(text),
+                 buttons=(*people, _row(session, ("btn_next", "nx")), *_moves(session)))
+
+
+def _share_naaste(session: Session, answers: Answers, edit: bool = False) -> Reply:
+    naaste_id = int(session.data.get("naaste", 0))
+    naaste = next((n for n in answers.naasten if n.id == naaste_id), None)
+    name = escape(naaste.name) if naaste else ""
+    shared = answers.shares.get(naaste_id, set())
+    rows = [tuple(Button(("✅ " if p in shared else "⬜ ") + t(f"share_{p}"),
+                         _data(session, "ts", p)) for p in SHARE_PARTS[i:i + 2])
+            for i in range(0, len(SHARE_PARTS), 2)]
+    text = t("q_sharing_naaste", name=name)
+    return Reply(text, picto="sharing", speak=None if edit else plain(text), edit=edit,
+                 buttons=(*rows, _row(session, ("btn_share_all", "sa"), ("btn_share_none", "sn")),
+                          _row(session, ("btn_remove_naaste", "rn")),
+                          _row(session, ("btn_done", "nx"), ("btn_back", "bk"))))
 
 
 def _review(session: Session, answers: Answers) -> list[Reply]:
@@ -301,7 +348,7 @@ def _review(session: Session, answers: Answers) -> list[Reply]:
         arg = "" if step.kind == "list" else step.key
         parts.append(Reply(f"<b>{t('title_' + step.key)}</b>\n{body}", picto=step.key,
                            buttons=((Button(t("btn_change"), _data(session, action, arg)),),)))
-        spoken.append(f"{t('title_' + step.key)}: {_plain(body)}")
+        spoken.append(f"{t('title_' + step.key)}: {plain(body)}")
     replies.insert(0, Reply(t("review_intro"), picto="review", speak=" ".join(spoken)))
     replies.extend(parts)
     last = [_row(session, ("btn_confirm", "cf"))]
@@ -329,14 +376,14 @@ def fixed_spoken_texts() -> list[str]:
     keys = [f"q_{s.key}" for s in FLOW.question_steps if s.kind != "list"]
     keys += ["q_agenda", "q_agenda_next", "q_agenda_more", "q_agenda_domains", "done",
              "review_question"]
-    return [_plain(t(key)) for key in keys]
+    return [plain(t(key)) for key in keys]
 
 
 # --------------------------------------------------------------------------- helpers
 def _question(session: Session, key: str, picto: str,
               *rows: tuple[Button, ...]) -> Reply:
     text = t(key)
-    return Reply(text, picto=picto, speak=_plain(text), buttons=tuple(rows))
+    return Reply(text, picto=picto, speak=plain(text), buttons=tuple(rows))
 
 
 def _moves(session: Session) -> tuple[tuple[Button, ...], ...]:
@@ -378,7 +425,7 @@ def _part_text(part: AnswerView) -> str:
     return f"[{media}{length}]{caption}"
 
 
-def _plain(html_text: str) -> str:
+def plain(html_text: str) -> str:
     """Text to speak: no tags, no bullets."""
     text = unescape(re.sub(r"<[^>]+>", "", html_text))
     return text.replace("•", "").replace("\n", " ").strip()

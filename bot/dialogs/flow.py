@@ -24,12 +24,13 @@ from bot.dialogs.types import (
     Input,
     MoveItemUp,
     RemoveItem,
+    RemoveNaaste,
     RemoveTag,
     Session,
     SetShare,
 )
 
-StepKind = Literal["intro", "open", "list", "choice", "multi", "review"]
+StepKind = Literal["intro", "open", "list", "choice", "multi", "share", "review"]
 
 # Telegram splits a long text at 4,096 characters; the rest follows at once.
 SPLIT_LENGTH = 4000
@@ -53,6 +54,8 @@ class Step:
             return (self.key, f"{self.key}_more", f"{self.key}_domains", f"{self.key}_domain")
         if self.kind == "review":
             return ("review", "review_items", "review_edit", "review_add", "done")
+        if self.kind == "share":
+            return (self.key, f"{self.key}_naaste")
         return (self.key,)
 
 
@@ -89,7 +92,7 @@ class Turn:
         step = self.flow.step_of(_source(event))
         replace = self.session.data.pop("replace", None) == step.key
         items = self.answers.items(step.key)
-        if step.kind == "multi" or step.key == "welcome":
+        if step.kind in {"multi", "share"} or step.key == "welcome":
             item = None
         else:
             item = items[-1][0].item if items and not replace else 1
@@ -118,11 +121,29 @@ class Turn:
         step = self.flow.step_of(_source(event))
         option = str(event.kwargs.get("arg", ""))
         self.out.effects.append(AddPart(step.key, 1, "choice", option, tag=option, replace=True))
-        if step.key == "sharing":
-            self.out.effects.append(SetShare("all", option == "choice_sharing_all"))
-            self.out.effects.append(SetShare("agenda", option in {"choice_sharing_all",
-                                                                   "choice_sharing_topics"}))
         self._answered(step.key)
+
+    def pick_naaste(self, event: EventData) -> None:
+        self.session.data["naaste"] = int(event.kwargs.get("arg", 0))
+
+    def toggle_share(self, event: EventData) -> None:
+        naaste = int(self.session.data.get("naaste", 0))
+        part = str(event.kwargs.get("arg", ""))
+        shared = self.answers.shares.get(naaste, set())
+        self.out.effects.append(SetShare(naaste, part, part not in shared))
+
+    def share_everything(self, event: EventData) -> None:
+        naaste = int(self.session.data.get("naaste", 0))
+        allowed = event.event.name == "share_all"
+        for part in self.flow.shareable:
+            self.out.effects.append(SetShare(naaste, part, allowed))
+
+    def remove_naaste(self, event: EventData) -> None:
+        naaste = int(self.session.data.pop("naaste", 0))
+        self.out.effects.append(RemoveNaaste(naaste))
+        self.out.notes.append("sharing_removed")
+        self.session.data["removed_name"] = next(
+            (n.name for n in self.answers.naasten if n.id == naaste), "")
 
     def toggle_option(self, event: EventData) -> None:
         step = self.flow.step_of(_source(event))
@@ -225,15 +246,18 @@ BUTTON_TRIGGERS = {
     "go": "next", "nx": "next", "sk": "skip", "bk": "back", "mo": "more", "dk": "dont_know",
     "ch": "choose", "tg": "toggle", "cf": "confirm", "cg": "change", "it": "items",
     "ed": "edit", "rm": "remove", "up": "up", "ad": "add", "ls": "to_list",
+    "pk": "pick", "ts": "toggle_share", "sa": "share_all", "sn": "share_none",
+    "rn": "remove_naaste",
 }
 
 
 class Flow:
     """Steps as data → one machine for everybody in this flow."""
 
-    def __init__(self, name: str, steps: list[Step]) -> None:
+    def __init__(self, name: str, steps: list[Step], shareable: tuple[str, ...] = ()) -> None:
         self.name = name
         self.steps = steps
+        self.shareable = shareable
         self._by_state = {state: step for step in steps for state in step.states}
         self.machine = Machine(
             model=None,
@@ -301,6 +325,22 @@ class Flow:
             yield from self._leave("next", key, nxt)
             yield from self._leave("skip", key, nxt, "mark_skipped")
             yield from back
+        elif step.kind == "share":
+            one = f"{key}_naaste"
+            yield {"trigger": "pick", "source": key, "dest": one, "before": "pick_naaste"}
+            yield {"trigger": "toggle_share", "source": one, "dest": None,
+                   "before": "toggle_share"}
+            for name in ("share_all", "share_none"):
+                yield {"trigger": name, "source": one, "dest": None,
+                       "before": "share_everything"}
+            yield {"trigger": "remove_naaste", "source": one, "dest": key,
+                   "before": "remove_naaste"}
+            yield {"trigger": "next", "source": one, "dest": key}
+            yield {"trigger": "back", "source": one, "dest": key}
+            yield {"trigger": "answer", "source": [key, one], "dest": None, "before": "record"}
+            yield from self._leave("next", key, nxt)
+            yield from self._leave("skip", key, nxt, "mark_skipped")
+            yield from back
         elif step.kind == "list":
             more, domains, domain = f"{key}_more", f"{key}_domains", f"{key}_domain"
             yield {"trigger": "answer", "source": [key, more, domains, domain], "dest": more,
@@ -342,6 +382,11 @@ class Flow:
         others = [s for s in self._by_state if s != "review"]
         yield {"trigger": "to_list", "source": others, "dest": "review",
                "before": ["stop_returning", "remember_return"]}
+        for step in self.steps:
+            if step.kind == "share":
+                sources = [s for s in self._by_state if s not in step.states]
+                yield {"trigger": "to_sharing", "source": sources, "dest": step.key,
+                       "before": ["stop_returning", "remember_return"]}
 
     # --- running ----------------------------------------------------------------------
     def fire(self, turn: Turn, trigger: str, **kwargs: Any) -> bool:

@@ -33,6 +33,14 @@ class Reply:
     speak: str | None = None
     media: Media | None = None
     edit: bool = False  # replace the message whose button was pressed, instead of a new one
+    qr: str | None = None  # a link to send as a QR code image after the text
+    document: Document | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    filename: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -69,11 +77,21 @@ class AnswerView:
     file_id: str | None = None
 
 
+@dataclass(frozen=True)
+class NaasteView:
+    id: int
+    name: str
+    relation: str
+
+
 @dataclass
 class Answers:
-    """The client's current (not removed) answers, ordered by step, item, part."""
+    """The client's current (not removed) answers, ordered by step, item, part; and the
+    client's naasten with what each may see."""
 
     rows: list[AnswerView] = field(default_factory=list)
+    naasten: list[NaasteView] = field(default_factory=list)
+    shares: dict[int, set[str]] = field(default_factory=dict)
 
     def items(self, step: str) -> list[list[AnswerView]]:
         grouped: dict[int, list[AnswerView]] = {}
@@ -140,8 +158,14 @@ class EditByMessage:
 
 @dataclass(frozen=True)
 class SetShare:
+    naaste_id: int
     part: str
     allowed: bool
 
 
-Effect = AddPart | RemoveItem | RemoveTag | MoveItemUp | EditByMessage | SetShare
+@dataclass(frozen=True)
+class RemoveNaaste:
+    naaste_id: int
+
+
+Effect = AddPart | RemoveItem | RemoveTag | MoveItemUp | EditByMessage | SetShare | RemoveNaaste

@@ -24,13 +24,16 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from bot.state.models import (
+    Admin,
     Answer,
     AnswerHistory,
+    Begeleider,
     Client,
     DialogSession,
     Inbox,
     Invite,
     Meeting,
+    Naaste,
     Organisation,
     Person,
     PictoCache,
@@ -65,6 +68,8 @@ def make_engine(url: str) -> AsyncEngine:
 class Redeemed:
     client: Client | None
     reason: str  # "ok", "unknown", "used", "expired", "taken"
+    role: str = ""
+    ref_id: int = 0
 
 
 class Store:
@@ -143,10 +148,20 @@ class Store:
                             begeleider_id=begeleider_id)
             unit.session.add(client)
             await unit.session.flush()
-            token = secrets.token_urlsafe(24)
-            unit.session.add(Invite(token=token, role="client", organisation_id=organisation.id,
-                                    client_id=client.id, expires_at=now + timedelta(days=days)))
+            token = await unit.create_invite("client", organisation.id, days, now,
+                                             client_id=client.id)
         return client, token
+
+    async def create_role_invite(self, role: str, name: str, days: int) -> str:
+        """CLI: a begeleider or admin of the (default) organisation, with a start token."""
+        async with self.unit() as unit:
+            organisation = await unit.default_organisation()
+            model = Begeleider if role == "begeleider" else Admin
+            row = model(organisation_id=organisation.id, name=name)
+            unit.session.add(row)
+            await unit.session.flush()
+            refs = {f"{role}_id": row.id}
+            return await unit.create_invite(role, organisation.id, days, None, None, **refs)
 
     async def set_meeting(self, client_id: int, starts_at: datetime | None) -> None:
         async with self.unit() as unit:
@@ -207,13 +222,25 @@ class Unit:
             await self.session.flush()
         return organisation
 
+    async def create_invite(self, role: str, organisation_id: int, days: int,
+                            now: datetime | None = None, created_by: int | None = None,
+                            **refs: int) -> str:
+        """A one-time start token for `role`; refs: client_id, begeleider_id, naaste_id,
+        admin_id (what the person will be linked to)."""
+        now = now or utcnow()
+        token = secrets.token_urlsafe(24)
+        self.session.add(Invite(token=token, role=role, organisation_id=organisation_id,
+                                created_by=created_by, expires_at=now + timedelta(days=days),
+                                **refs))
+        return token
+
     async def redeem_invite(self, token: str, telegram_user_id: int, chat_id: int,
                             name: str, now: datetime) -> Redeemed:
         query = select(Invite).where(Invite.token == token)
         if self.is_postgres:
             query = query.with_for_update()
         invite = (await self.session.execute(query)).scalar_one_or_none()
-        if invite is None or invite.role != "client" or invite.client_id is None:
+        if invite is None:
             return Redeemed(None, "unknown")
         if invite.used_at is not None:
             return Redeemed(None, "used")
@@ -224,15 +251,29 @@ class Unit:
             person = Person(telegram_user_id=telegram_user_id, chat_id=chat_id, name=name)
             self.session.add(person)
             await self.session.flush()
-        elif await self.client_of(person) is not None:
-            return Redeemed(None, "taken")
-        client = await self.session.get(Client, invite.client_id)
-        if client is None or client.person_id is not None:
+        target = await self._invite_target(invite)
+        if target is None or getattr(target, "person_id", None) is not None:
             return Redeemed(None, "used")
-        client.person_id = person.id
+        if invite.role == "client" and await self.client_of(person) is not None:
+            return Redeemed(None, "taken")
+        target.person_id = person.id
         invite.used_at = now
         invite.used_by = person.id
-        return Redeemed(client, "ok")
+        client = target if isinstance(target, Client) else None
+        return Redeemed(client, "ok", invite.role, int(target.id))
+
+    async def _invite_target(self, invite: Invite) -> Client | Begeleider | Naaste | Admin | None:
+        refs: dict[str, tuple[type[Client] | type[Begeleider] | type[Naaste] | type[Admin],
+                              int | None]] = {
+            "client": (Client, invite.client_id), "begeleider": (Begeleider, invite.begeleider_id),
+            "naaste": (Naaste, invite.naaste_id), "admin": (Admin, invite.admin_id)}
+        model, ref = refs.get(invite.role, (Client, None))
+        if ref is None:
+            return None
+        target = await self.session.get(model, ref)
+        if isinstance(target, Naaste) and target.removed_at is not None:
+            return None
+        return target if isinstance(target, Client | Begeleider | Naaste | Admin) else None
 
     # --- the dialog -------------------------------------------------------------------
     async def load_session(self, person_id: int, flow: str, client_id: int | None,

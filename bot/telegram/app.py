@@ -63,7 +63,8 @@ class BotRunner:
                  poll_timeout: int = 10) -> None:
         self.settings = settings
         self.store = store
-        self.conversation = Conversation(store, settings.tz)
+        self.conversation = Conversation(store, settings.tz, settings.invite_days,
+                                         pictos=media.pictos if media else None)
         self.media = media
         self.poll_timeout = poll_timeout
         request = HTTPXRequest(connection_pool_size=64, read_timeout=poll_timeout + 10)
@@ -137,6 +138,7 @@ class BotRunner:
         for attempt in range(attempts):
             try:
                 await self.app.initialize()
+                self.conversation.bot_username = self.bot.username
                 return
             except InvalidToken:
                 raise StartupError(

@@ -5,6 +5,7 @@ made (they are looked up after the text went out)."""
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import Any, Protocol
 
@@ -45,6 +46,16 @@ def keyboard(reply: Reply, media: MediaSource | None) -> InlineKeyboardMarkup | 
     return InlineKeyboardMarkup(rows)
 
 
+def qr_png(link: str) -> bytes:
+    """A QR code of an invite link, to show on a screen or print for the client."""
+    import qrcode
+
+    image = qrcode.make(link, box_size=10, border=4)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 class Sender:
     def __init__(self, bot: Bot, media: MediaSource | None = None) -> None:
         self.bot = bot
@@ -74,8 +85,15 @@ class Sender:
                 if "not modified" in str(error).lower():
                     return
                 log.info("edit failed (%s); sending anew", error)
+        if reply.document is not None:
+            await self.bot.send_document(chat_id, reply.document.data,
+                                         filename=reply.document.filename,
+                                         caption=reply.text[:1024], parse_mode=ParseMode.HTML)
+            return
         await self.bot.send_message(chat_id, reply.text, reply_markup=markup,
                                     parse_mode=ParseMode.HTML)
+        if reply.qr is not None:
+            await self.bot.send_photo(chat_id, qr_png(reply.qr))
         if reply.media is not None:
             await self._send_media(chat_id, reply)
         if self.media is not None and reply.picto:

@@ -1,0 +1,129 @@
+"""Who may see what of a client: role × the client's own sharing choices.
+
+Every read of a client's data asks `read()` here, which writes one audit row per part asked
+(allowed or not). Nothing reads client data around it; ids that come from buttons are
+checked against the viewer's relations on every press (a forged id is simply "not yours").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from bot.state.models import Admin, AuditLog, Begeleider, Client, Naaste, Person, Share, utcnow
+from bot.state.store import Unit
+
+# What the client can share with a naaste, one yes/no each (default: nothing).
+SHAREABLE: tuple[str, ...] = (
+    "agenda", "good_at", "appreciated", "good_day", "bad_day", "works", "not_works",
+    "important", "future", "learn", "meeting", "voice",
+)
+# Everything the compiled agenda can hold, plus the facts around it.
+ALL_PARTS: tuple[str, ...] = (*SHAREABLE, "naasten", "begeleider", "meeting_date", "progress")
+ROLES = ("client", "begeleider", "naaste", "admin")
+
+
+@dataclass(frozen=True)
+class Relation:
+    """How a viewer stands to a client. `role` "none" sees nothing."""
+
+    role: str
+    naaste_id: int | None = None
+
+
+async def relation(unit: Unit, viewer_person_id: int, client_id: int) -> Relation:
+    session = unit.session
+    client = await session.get(Client, client_id)
+    if client is None:
+        return Relation("none")
+    if client.person_id == viewer_person_id:
+        return Relation("client")
+    if client.begeleider_id is not None:
+        begeleider = await session.get(Begeleider, client.begeleider_id)
+        if begeleider is not None and begeleider.person_id == viewer_person_id:
+            return Relation("begeleider")
+    naaste = (await session.execute(select(Naaste).where(
+        Naaste.client_id == client_id, Naaste.person_id == viewer_person_id,
+        Naaste.removed_at.is_(None)))).scalar_one_or_none()
+    if naaste is not None:
+        return Relation("naaste", naaste.id)
+    admin = (await session.execute(select(Admin).where(
+        Admin.person_id == viewer_person_id,
+        Admin.organisation_id == client.organisation_id))).scalar_one_or_none()
+    return Relation("admin") if admin is not None else Relation("none")
+
+
+async def allowed(unit: Unit, rel: Relation, client_id: int) -> set[str]:
+    """The parts this relation may see (no audit: call `read` for an actual read)."""
+    if rel.role in {"client", "begeleider"}:
+        return set(ALL_PARTS)
+    if rel.role == "admin":
+        return {"progress"}
+    if rel.role == "naaste" and rel.naaste_id is not None:
+        shared = await unit.session.execute(select(Share.part).where(
+            Share.client_id == client_id, Share.naaste_id == rel.naaste_id,
+            Share.allowed.is_(True)))
+        return {"meeting_date"} | {row[0] for row in shared}
+    return set()
+
+
+async def read(unit: Unit, viewer_person_id: int, client_id: int,
+               parts: Iterable[str], at: datetime | None = None) -> set[str]:
+    """The parts of `parts` the viewer may read now; one audit row per part asked."""
+    rel = await relation(unit, viewer_person_id, client_id)
+    may = await allowed(unit, rel, client_id)
+    at = at or utcnow()
+    granted = set()
+    for part in dict.fromkeys(parts):  # in order, once each
+        ok = part in may
+        unit.session.add(AuditLog(viewer_person_id=viewer_person_id, client_id=client_id,
+                                  part=part, allowed=ok, at=at))
+        if ok:
+            granted.add(part)
+    return granted
+
+
+async def can(unit: Unit, viewer_person_id: int, client_id: int, part: str) -> bool:
+    return part in await read(unit, viewer_person_id, client_id, [part])
+
+
+@dataclass(frozen=True)
+class Look:
+    name: str
+    role: str
+    at: datetime
+
+
+async def who_looked(unit: Unit, client_id: int, limit: int = 20) -> list[Look]:
+    """Other people's allowed reads of this client, newest first, one line per person
+    per day (what `/wie_keek` tells the client)."""
+    client = await unit.session.get(Client, client_id)
+    rows = await unit.session.execute(
+        select(AuditLog.viewer_person_id, AuditLog.at, Person.name)
+        .join(Person, Person.id == AuditLog.viewer_person_id)
+        .where(AuditLog.client_id == client_id, AuditLog.allowed.is_(True),
+               AuditLog.part != "progress")
+        .order_by(AuditLog.at.desc()))
+    looks: list[Look] = []
+    seen: set[tuple[int, str]] = set()
+    for person_id, at, name in rows:
+        if person_id is None or (client is not None and person_id == client.person_id):
+            continue
+        day = (person_id, at.date().isoformat())
+        if day in seen:
+            continue
+        seen.add(day)
+        rel = await relation(unit, person_id, client_id)
+        looks.append(Look(name, rel.role, at))
+        if len(looks) >= limit:
+            break
+    return looks
+
+
+async def audit_rows(unit: Unit, client_id: int) -> list[AuditLog]:
+    result = await unit.session.execute(
+        select(AuditLog).where(AuditLog.client_id == client_id).order_by(AuditLog.id))
+    return list(result.scalars())

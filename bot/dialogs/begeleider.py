@@ -1,0 +1,244 @@
+"""The begeleider's conversation: their clients with progress, a new client (link + QR),
+and per client: plan the meeting, invite a naaste (link + QR), add own topics, see the
+agenda (text, PDFs, exports) and who looked (CSV)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from html import escape
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from transitions import EventData
+
+from bot.dialogs.menu import MenuFlow, MenuOutcome, MenuTurn, arg_of, button
+from bot.dialogs.texts import t
+from bot.dialogs.types import Button, Document, Input, Reply, Session
+
+RELATIONS = ("ouder", "broer_zus", "partner", "kind", "vriend", "mentor", "curator",
+             "bewindvoerder", "anders")
+
+
+@dataclass(frozen=True)
+class ClientLine:
+    id: int
+    name: str
+    done: int
+    total: int
+    items: int
+    last: str  # already formatted
+    meeting: str | None
+    place_hint: str | None = None
+
+
+@dataclass
+class View:
+    """What the replies show; `results` holds what applying the effects produced."""
+
+    tz: ZoneInfo
+    now: datetime
+    clients: list[ClientLine] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, client_id: int | None) -> ClientLine | None:
+        return next((c for c in self.clients if c.id == client_id), None)
+
+
+class Turn(MenuTurn):
+    context: View
+
+    def is_date(self, event: EventData) -> bool:
+        return parse_when(arg_of(event), self.context.now, self.context.tz) is not None
+
+    def pick_client(self, event: EventData) -> None:
+        self.session.data["client"] = int(arg_of(event))
+
+    def create_client(self, event: EventData) -> None:
+        self.do("new_client", name=arg_of(event).strip()[:100])
+
+    def set_date(self, event: EventData) -> None:
+        when = parse_when(arg_of(event), self.context.now, self.context.tz)
+        assert when is not None
+        self.do("set_meeting", client_id=self._client(), starts_at=when.isoformat())
+
+    def bad_date(self, event: EventData) -> None:
+        self.out.notes.append("b_bad_date")
+
+    def set_place(self, event: EventData) -> None:
+        self.do("set_place", client_id=self._client(), place=arg_of(event).strip()[:300])
+
+    def same_place(self, event: EventData) -> None:
+        line = self.context.client(self._client())
+        self.do("set_place", client_id=self._client(), place=line.place_hint if line else "")
+
+    def remember_name(self, event: EventData) -> None:
+        self.session.data["naaste_name"] = arg_of(event).strip()[:100]
+
+    def create_naaste(self, event: EventData) -> None:
+        self.do("new_naaste", client_id=self._client(), relation=arg_of(event),
+                name=self.session.data.pop("naaste_name", ""))
+
+    def add_topic(self, event: EventData) -> None:
+        self.do("add_topic", client_id=self._client(), text=arg_of(event).strip())
+        self.out.notes.append("b_topic_added")
+
+    def show_agenda(self, event: EventData) -> None:
+        self.do("agenda", client_id=self._client())
+
+    def send_exports(self, event: EventData) -> None:
+        self.do("exports", client_id=self._client())
+
+    def send_audit(self, event: EventData) -> None:
+        self.do("audit_csv", client_id=self._client())
+
+    def _client(self) -> int:
+        return int(self.session.data.get("client", 0))
+
+
+ASKING = ["ask_client_name", "ask_date", "ask_place", "ask_naaste_name", "ask_relation",
+          "ask_topic"]
+FLOW = MenuFlow("begeleider", ["home", "client", *ASKING], [
+    {"trigger": "home", "source": "*", "dest": "home"},
+    {"trigger": "open", "source": ["home", "client"], "dest": "client",
+     "before": "pick_client"},
+    {"trigger": "new_client", "source": "*", "dest": "ask_client_name"},
+    {"trigger": "answer", "source": "ask_client_name", "dest": "home",
+     "before": "create_client"},
+    {"trigger": "plan", "source": "client", "dest": "ask_date"},
+    {"trigger": "answer", "source": "ask_date", "dest": "ask_place", "conditions": "is_date",
+     "before": "set_date"},
+    {"trigger": "answer", "source": "ask_date", "dest": None, "before": "bad_date"},
+    {"trigger": "answer", "source": "ask_place", "dest": "client", "before": "set_place"},
+    {"trigger": "same_place", "source": "ask_place", "dest": "client", "before": "same_place"},
+    {"trigger": "invite_naaste", "source": "client", "dest": "ask_naaste_name"},
+    {"trigger": "answer", "source": "ask_naaste_name", "dest": "ask_relation",
+     "before": "remember_name"},
+    {"trigger": "relation", "source": "ask_relation", "dest": "client",
+     "before": "create_naaste"},
+    {"trigger": "topic", "source": "client", "dest": "ask_topic"},
+    {"trigger": "answer", "source": "ask_topic", "dest": "client", "before": "add_topic"},
+    {"trigger": "agenda", "source": "client", "dest": None, "before": "show_agenda"},
+    {"trigger": "exports", "source": "client", "dest": None, "before": "send_exports"},
+    {"trigger": "audit", "source": "client", "dest": None, "before": "send_audit"},
+    {"trigger": "back", "source": ["ask_date", "ask_place", "ask_naaste_name", "ask_relation",
+                                   "ask_topic"], "dest": "client"},
+    {"trigger": "back", "source": ["client", "ask_client_name"], "dest": "home"},
+], Turn)
+
+BUTTONS = {"hm": "home", "op": "open", "nc": "new_client", "pl": "plan", "nv": "invite_naaste",
+           "tp": "topic", "ag": "agenda", "ex": "exports", "au": "audit", "rl": "relation",
+           "sp": "same_place", "bk": "back"}
+COMMANDS = {"clienten": "home", "start": "home", "nieuwe_client": "new_client",
+            "verder": "home"}
+# Buttons whose argument is a client id: the service checks it through the access module.
+CLIENT_ID_ACTIONS = {"op"}
+
+
+def decide(session: Session, inp: Input, view: View) -> MenuOutcome:
+    if (inp.kind == "button" and inp.data.split(":")[1:2] == ["rl"]
+            and inp.data.split(":", 2)[-1] not in RELATIONS):
+        return MenuOutcome(stale=True)
+    return FLOW.decide(session, inp, BUTTONS, COMMANDS, view)
+
+
+def render(session: Session, out: MenuOutcome, view: View) -> list[Reply]:
+    if out.stale:
+        return [Reply(t("stale_button"))]
+    replies = [Reply(t(n)) for n in out.notes]
+    replies += _results(view)
+    if out.ask:
+        replies += ask(session, view)
+    return replies
+
+
+def _results(view: View) -> list[Reply]:
+    results = view.results
+    replies: list[Reply] = []
+    if "client_link" in results:
+        name, link, days = results["client_link"]
+        replies.append(Reply(f"{t('b_invite_client', name=escape(name), days=days)}\n{link}",
+                             qr=link))
+    if "naaste_link" in results:
+        name, client, link, days = results["naaste_link"]
+        replies.append(Reply(t("b_invite_naaste", name=escape(name), client=escape(client),
+                               days=days) + f"\n{link}", qr=link))
+    if "meeting" in results:
+        when, note = results["meeting"]
+        replies.append(Reply("\n".join(filter(None, [t("b_meeting_set", date=when), note]))))
+    for message in results.get("agenda", []):
+        replies.append(Reply(message))
+    for document in results.get("documents", []):
+        assert isinstance(document, Document)
+        replies.append(Reply(escape(document.filename), document=document))
+    return replies
+
+
+def ask(session: Session, view: View) -> list[Reply]:
+    state = session.step
+    current = view.client(int(session.data.get("client", 0)))
+    if state == "home" or (current is None and state != "ask_client_name"):
+        return [_home(session, view)]
+    if state == "client" and current is not None:
+        return [_client(session, current)]
+    back = (button(session, t("btn_back"), "bk"),)
+    if state == "ask_place" and current is not None and current.place_hint:
+        hint = t("b_place_hint", name=escape(current.name), place=escape(current.place_hint))
+        return [Reply(f"{t('b_ask_place')}\n{hint}",
+                      buttons=((button(session, t("btn_b_place_same"), "sp"),), back))]
+    if state == "ask_relation" and current is not None:
+        name = escape(str(session.data.get("naaste_name", "")))
+        rows = [tuple(button(session, t(f"relation_{r}"), "rl", r) for r in RELATIONS[i:i + 3])
+                for i in range(0, len(RELATIONS), 3)]
+        return [Reply(t("b_ask_relation", name=name, client=escape(current.name)),
+                      buttons=(*rows, back))]
+    key = {"ask_client_name": "b_ask_client_name", "ask_date": "b_ask_date",
+           "ask_place": "b_ask_place", "ask_naaste_name": "b_ask_naaste_name",
+           "ask_topic": "b_ask_topic"}[state]
+    return [Reply(t(key), buttons=(back,))]
+
+
+def _home(session: Session, view: View) -> Reply:
+    lines = [t("b_home") if view.clients else t("b_home_empty")]
+    for c in view.clients:
+        lines.append("• " + t("b_client_line", name=escape(c.name), done=c.done, total=c.total,
+                              items=c.items, last=c.last, meeting=c.meeting or t("b_no_meeting")))
+    rows = [(button(session, c.name, "op", c.id, "begeleider"),) for c in view.clients]
+    return Reply("\n".join(lines), buttons=(*rows, (button(session, t("btn_b_new_client"),
+                                                           "nc"),)))
+
+
+def _client(session: Session, c: ClientLine) -> Reply:
+    text = t("b_client", name=escape(c.name)) + "\n" + t(
+        "b_client_detail", done=c.done, total=c.total, items=c.items, last=c.last,
+        meeting=c.meeting or t("b_no_meeting"))
+    rows: tuple[tuple[Button, ...], ...] = (
+        (button(session, t("btn_b_date"), "pl"), button(session, t("btn_b_naaste"), "nv")),
+        (button(session, t("btn_b_topic"), "tp"), button(session, t("btn_b_agenda"), "ag")),
+        (button(session, t("btn_b_pdf"), "ex"), button(session, t("btn_b_audit"), "au")),
+        (button(session, t("btn_b_back"), "hm"),),
+    )
+    return Reply(text, buttons=rows)
+
+
+_DATE = re.compile(
+    r"^\s*(\d{1,2})[-/.](\d{1,2})(?:[-/.](\d{2,4}))?(?:\s+(\d{1,2})[:.](\d{2}))?\s*$")
+
+
+def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime | None:
+    """"15-12-2026 14:00", "15-12 14:00", "15/12/26" → an aware datetime (UTC)."""
+    match = _DATE.match(text)
+    if not match:
+        return None
+    day, month, year, hour, minute = match.groups()
+    local_now = now.astimezone(tz)
+    year_value = int(year) + (2000 if year and len(year) == 2 else 0) if year else local_now.year
+    try:
+        moment = datetime(year_value, int(month), int(day), int(hour or 10), int(minute or 0),
+                          tzinfo=tz)
+    except ValueError:
+        return None
+    if not year and moment < local_now - timedelta(days=1):
+        moment = moment.replace(year=moment.year + 1)  # "15-1" in December: next year
+    return moment.astimezone(ZoneInfo("UTC"))

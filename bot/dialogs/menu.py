@@ -1,0 +1,121 @@
+"""A small engine for the menu-like flows of begeleider, naaste and admin: the states and
+transitions are data, run by ONE shared `transitions` machine per flow (like the client's).
+
+The dialog decides (triggers, effects), the service applies the effects and loads a `view`
+(the data the replies show), then the dialog renders. Ids in buttons are only proposals:
+the service checks them against the person's relations before anything happens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from transitions import EventData, Machine, MachineError
+
+from bot.dialogs.types import Button, Input, Session
+
+MENU_ACTIONS = {"ans": "answer"}
+
+
+@dataclass(frozen=True)
+class Do:
+    """An effect of a menu flow: `what` names it, `args` carries plain values."""
+
+    what: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class MenuOutcome:
+    effects: list[Do] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    ask: bool = False
+    stale: bool = False
+
+
+class MenuTurn:
+    state: str
+
+    def __init__(self, session: Session, inp: Input, context: Any = None) -> None:
+        self.session = session
+        self.input = inp
+        self.context = context
+        self.out = MenuOutcome()
+
+    def do(self, what: str, **args: Any) -> None:
+        self.out.effects.append(Do(what, args))
+
+
+class MenuFlow:
+    def __init__(self, name: str, states: list[str], transitions: list[dict[str, Any]],
+                 model_class: type[MenuTurn]) -> None:
+        self.name = name
+        self.model_class = model_class
+        self.machine = Machine(model=None, states=states, initial=states[0],
+                               auto_transitions=False, send_event=True)
+        for transition in transitions:
+            self.machine.add_transition(**transition)
+
+    def fire(self, turn: MenuTurn, trigger: str, **kwargs: Any) -> bool:
+        self.machine.add_model(turn, initial=turn.session.step)
+        try:
+            if trigger not in self.machine.get_triggers(turn.state):
+                return False
+            try:
+                fired = bool(turn.trigger(trigger, **kwargs))  # type: ignore[attr-defined]
+            except MachineError:
+                return False
+            if fired:
+                turn.session.step = turn.state
+                turn.out.ask = True
+            return fired
+        finally:
+            self.machine.remove_model(turn)
+
+    def decide(self, session: Session, inp: Input, buttons: dict[str, str],
+               commands: dict[str, str], context: Any = None) -> MenuOutcome:
+        """Map an input to a trigger: a message answers, a button names its trigger, a
+        command jumps. `buttons`: action → trigger; `commands`: command → trigger."""
+        turn = self.model_class(session, inp, context)
+        if inp.kind == "button":
+            parts = inp.data.split(":", 2)
+            if len(parts) < 2 or parts[0] != str(session.seq) or parts[1] not in buttons:
+                turn.out.stale = True
+                return turn.out
+            arg = parts[2] if len(parts) == 3 else ""
+            if not self.fire(turn, buttons[parts[1]], arg=arg):
+                turn.out.stale = True
+            return turn.out
+        if inp.kind == "command":
+            trigger = commands.get(inp.command)
+            if trigger is None or not self.fire(turn, trigger, arg=inp.arg):
+                turn.out.notes.append("unknown_command")
+                turn.out.ask = True
+            return turn.out
+        if inp.kind == "text":
+            if not self.fire(turn, "answer", arg=inp.text):
+                turn.out.ask = True
+            return turn.out
+        turn.out.notes.append("not_usable")
+        return turn.out
+
+    def mermaid(self) -> str:
+        lines = ["stateDiagram-v2", f"    [*] --> {self.machine.initial}"]
+        for name, event in self.machine.events.items():
+            for source, transitions in event.transitions.items():
+                for transition in transitions:
+                    line = f"    {source} --> {transition.dest or source} : {name}"
+                    if line not in lines:
+                        lines.append(line)
+        return "\n".join(lines) + "\n"
+
+
+def button(session: Session, label: str, action: str, arg: object = "",
+           picto: str | None = None) -> Button:
+    data = f"{session.seq}:{action}:{arg}" if arg != "" else f"{session.seq}:{action}"
+    return Button(label, data, picto)
+
+
+def arg_of(event: EventData) -> str:
+    return str(event.kwargs.get("arg", ""))

@@ -1,0 +1,378 @@
+"""The service side of the begeleider's, naaste's and admin's conversations: load what the
+dialog shows (every read of client data through `bot.access`), apply its effects.
+
+Same shape as the client's turn: decide → apply → load the view → render, in one
+transaction; ids that come from buttons are checked against the person's relations first.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from bot import access
+from bot.agenda import export_json, fhir, pdf
+from bot.agenda.compile import compile_agenda
+from bot.agenda.telegram_text import telegram_messages
+from bot.dialogs import admin as admin_dialog
+from bot.dialogs import begeleider as begeleider_dialog
+from bot.dialogs import naaste as naaste_dialog
+from bot.dialogs.client_prep import FLOW as CLIENT_FLOW
+from bot.dialogs.menu import Do, MenuOutcome
+from bot.dialogs.texts import t
+from bot.dialogs.types import Document, Input, Reply, Session
+from bot.state.models import (
+    Admin,
+    AgendaItem,
+    Answer,
+    Begeleider,
+    Client,
+    DialogSession,
+    Meeting,
+    Naaste,
+    Organisation,
+    Person,
+    utcnow,
+)
+from bot.state.store import Unit
+from pictos import PictoLibrary
+
+QUESTION_STEPS = [s.key for s in CLIENT_FLOW.question_steps if s.kind != "share"]
+
+
+@dataclass(frozen=True)
+class RoleContext:
+    """What every role turn needs from the running bot."""
+
+    tz: ZoneInfo
+    invite_days: int
+    link: Any  # (token) -> deep link
+    pictos: PictoLibrary | None
+    date: Any  # (datetime) -> Dutch date text
+
+
+def session_of(row: DialogSession) -> Session:
+    return Session(step=row.step, status=row.status, seq=row.seq,
+                   data=copy.deepcopy(row.data or {}))
+
+
+def save(row: DialogSession, session: Session, pending: bool) -> None:
+    row.step, row.status, row.seq, row.data = (session.step, session.status, session.seq,
+                                               session.data)
+    row.reply_pending = pending
+    row.updated_at = utcnow()
+
+
+def refused(session: Session) -> list[Reply]:
+    return [Reply(t("b_not_yours"))]
+
+
+# ----------------------------------------------------------------------- begeleider
+async def begeleider_turn(unit: Unit, ctx: RoleContext, person: Person, begeleider: Begeleider,
+                          inp: Input, now: datetime) -> list[Reply]:
+    row = await unit.load_session(person.id, "begeleider", None, "home")
+    session = session_of(row)
+    pressed = _pressed(inp)
+    if pressed and pressed[0] in begeleider_dialog.CLIENT_ID_ACTIONS and pressed[1].isdigit() \
+            and not await access.can(unit, person.id, int(pressed[1]), "progress"):
+        return refused(session)
+    view = await begeleider_view(unit, person, begeleider, ctx, now)
+    out = begeleider_dialog.decide(session, inp, view)
+    results = await _apply_begeleider(unit, ctx, person, begeleider, out, now)
+    if out.ask:
+        session.seq += 1
+    view = await begeleider_view(unit, person, begeleider, ctx, now)
+    view.results = results
+    replies = begeleider_dialog.render(session, out, view)
+    save(row, session, bool(replies))
+    return replies
+
+
+async def begeleider_view(unit: Unit, person: Person, begeleider: Begeleider,
+                          ctx: RoleContext, now: datetime) -> begeleider_dialog.View:
+    view = begeleider_dialog.View(ctx.tz, now)
+    clients = (await unit.session.execute(select(Client).where(
+        Client.begeleider_id == begeleider.id).order_by(Client.name))).scalars()
+    for client in clients:
+        await access.read(unit, person.id, client.id, ["progress"], now)
+        view.clients.append(await _client_line(unit, client, ctx))
+    return view
+
+
+async def _client_line(unit: Unit, client: Client,
+                       ctx: RoleContext) -> begeleider_dialog.ClientLine:
+    steps = set((await unit.session.execute(select(Answer.step).where(
+        Answer.client_id == client.id, Answer.removed_at.is_(None)).distinct())).scalars())
+    items = await unit.session.scalar(select(func.count(func.distinct(Answer.item))).where(
+        Answer.client_id == client.id, Answer.step == "agenda", Answer.removed_at.is_(None)))
+    last = await unit.session.scalar(select(DialogSession.updated_at).where(
+        DialogSession.client_id == client.id))
+    meeting = await unit.meeting(client.id)
+    place = (await unit.session.execute(select(Answer.text).where(
+        Answer.client_id == client.id, Answer.step == "meeting_where", Answer.kind == "text",
+        Answer.removed_at.is_(None)).order_by(Answer.id))).scalars().first()
+    return begeleider_dialog.ClientLine(
+        client.id, client.name, len(steps & set(QUESTION_STEPS)), len(QUESTION_STEPS),
+        int(items or 0), ctx.date(last) if last else t("b_never"),
+        ctx.date(meeting.starts_at) if meeting and meeting.starts_at else None, place)
+
+
+async def _apply_begeleider(unit: Unit, ctx: RoleContext, person: Person, begeleider: Begeleider,
+                            out: MenuOutcome, now: datetime) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for effect in out.effects:
+        args = effect.args
+        client_id = int(args.get("client_id", 0))
+        if client_id and not await access.can(unit, person.id, client_id, "progress"):
+            continue  # the client moved to another begeleider meanwhile
+        await _begeleider_effect(unit, ctx, person, begeleider, effect, client_id, now,
+                                 results)
+    return results
+
+
+async def _begeleider_effect(unit: Unit, ctx: RoleContext, person: Person,
+                             begeleider: Begeleider, effect: Do, client_id: int,
+                             now: datetime, results: dict[str, Any]) -> None:
+    args = effect.args
+    if effect.what == "new_client" and args["name"]:
+        client = Client(organisation_id=begeleider.organisation_id, name=args["name"],
+                        begeleider_id=begeleider.id)
+        unit.session.add(client)
+        await unit.session.flush()
+        token = await unit.create_invite("client", begeleider.organisation_id,
+                                         ctx.invite_days, now, person.id, client_id=client.id)
+        results["client_link"] = (client.name, ctx.link(token), ctx.invite_days)
+    elif effect.what == "set_meeting":
+        starts_at = datetime.fromisoformat(args["starts_at"])
+        meeting = await unit.meeting(client_id)
+        if meeting is None:
+            unit.session.add(Meeting(client_id=client_id, starts_at=starts_at))
+        else:
+            meeting.starts_at = starts_at
+        days = (starts_at - now).total_seconds() / 86400
+        note = t("b_meeting_past") if days < 0 else t("b_meeting_soon") if days < 14 else ""
+        results["meeting"] = (ctx.date(starts_at), note)
+    elif effect.what == "set_place":
+        meeting = await unit.meeting(client_id)
+        if meeting is not None:
+            meeting.place = args["place"]
+    elif effect.what == "new_naaste":
+        owner = await unit.session.get(Client, client_id)
+        assert owner is not None
+        naaste = Naaste(client_id=client_id, name=args["name"] or "?", relation=args["relation"])
+        unit.session.add(naaste)
+        await unit.session.flush()
+        token = await unit.create_invite("naaste", owner.organisation_id, ctx.invite_days,
+                                         now, person.id, naaste_id=naaste.id)
+        results["naaste_link"] = (naaste.name, owner.name, ctx.link(token), ctx.invite_days)
+    elif effect.what == "add_topic" and args["text"]:
+        await add_agenda_item(unit, client_id, "begeleider", person.id, "topic", args["text"])
+    elif effect.what == "agenda":
+        agenda = await _agenda(unit, person.id, client_id, "begeleider", now, ctx)
+        results["agenda"] = telegram_messages(agenda, _emoji(ctx)) or [t("b_agenda_empty")]
+    elif effect.what == "exports":
+        results["documents"] = await _exports(unit, person.id, client_id, now, ctx)
+    elif effect.what == "audit_csv":
+        results["documents"] = [await audit_csv(unit, client_id)]
+
+
+async def _agenda(unit: Unit, viewer_id: int, client_id: int, role: str, now: datetime,
+                  ctx: RoleContext) -> Any:
+    parts = await access.read(unit, viewer_id, client_id, access.ALL_PARTS, now)
+    agenda_parts = parts & set(_agenda_parts())
+    return await compile_agenda(unit.session, client_id, agenda_parts, role, now,
+                                tz_name=str(ctx.tz))
+
+
+def _agenda_parts() -> tuple[str, ...]:
+    from bot.agenda.model import PARTS
+
+    return PARTS
+
+
+def _emoji(ctx: RoleContext) -> Any:
+    pictos = ctx.pictos
+    if pictos is None:
+        return None
+    return lambda key: pictos.emoji(key) if pictos.has(key) else ""
+
+
+async def _exports(unit: Unit, viewer_id: int, client_id: int, now: datetime,
+                   ctx: RoleContext) -> list[Document]:
+    agenda = await _agenda(unit, viewer_id, client_id, "begeleider", now, ctx)
+    stamp = now.astimezone(ctx.tz).strftime("%Y-%m-%d")
+    documents = [Document(f"gesprek-{stamp}-begeleider.json", export_json.to_json(
+        agenda).encode())]
+    if ctx.pictos is not None:
+        documents = [
+            Document(f"gesprek-{stamp}-begeleider.pdf", pdf.begeleider_pdf(agenda, ctx.pictos)),
+            Document(f"gesprek-{stamp}-client.pdf", pdf.client_pdf(agenda, ctx.pictos)),
+            *documents,
+            Document(f"gesprek-{stamp}-fhir.json", fhir.bundle(
+                agenda, ctx.pictos.card).model_dump_json(indent=2).encode()),
+        ]
+    return documents
+
+
+async def audit_csv(unit: Unit, client_id: int) -> Document:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["at", "viewer_person_id", "viewer", "part", "allowed"])
+    names = {p.id: p.name for p in (await unit.session.execute(select(Person))).scalars()}
+    for row in await access.audit_rows(unit, client_id):
+        writer.writerow([row.at.isoformat(), row.viewer_person_id,
+                         names.get(row.viewer_person_id or 0, ""), row.part,
+                         "yes" if row.allowed else "no"])
+    return Document(f"toegang-client-{client_id}.csv", buffer.getvalue().encode())
+
+
+async def add_agenda_item(unit: Unit, client_id: int, role: str, person_id: int, kind: str,
+                          text: str) -> None:
+    top = await unit.session.scalar(select(func.max(AgendaItem.position)).where(
+        AgendaItem.client_id == client_id))
+    unit.session.add(AgendaItem(client_id=client_id, owner_role=role, owner_person_id=person_id,
+                                kind=kind, text=text, position=(top or 0) + 1))
+
+
+# ----------------------------------------------------------------------- naaste
+async def naaste_turn(unit: Unit, ctx: RoleContext, person: Person, naaste: Naaste,
+                      inp: Input, now: datetime) -> list[Reply]:
+    row = await unit.load_session(person.id, f"naaste:{naaste.id}", naaste.client_id, "home")
+    session = session_of(row)
+    pressed = _pressed(inp)
+    if pressed and pressed[0] in naaste_dialog.ITEM_ID_ACTIONS:
+        item = await _own_item(unit, person, naaste, pressed[1])
+        if item is None:
+            await _deny_item(unit, person, pressed[1], now)
+            return refused(session)
+    if inp.kind == "command" and inp.command == "stop":
+        session.status = "stopped"
+        save(row, session, True)
+        return [Reply(t("n_stopped"))]
+    session.status = "active"
+    out = naaste_dialog.decide(session, inp, naaste_dialog.View(person.name, "", None))
+    for effect in out.effects:
+        await _naaste_effect(unit, person, naaste, effect)
+    if out.ask:
+        session.seq += 1
+    view = await naaste_view(unit, ctx, person, naaste, now,
+                             with_shared=out.ask and session.step == "home")
+    replies = naaste_dialog.render(session, out, view)
+    save(row, session, bool(replies))
+    return replies
+
+
+async def naaste_view(unit: Unit, ctx: RoleContext, person: Person, naaste: Naaste,
+                      now: datetime, with_shared: bool) -> naaste_dialog.View:
+    client = await unit.session.get(Client, naaste.client_id)
+    assert client is not None
+    parts = await access.read(unit, person.id, client.id, ["meeting_date"], now)
+    meeting = await unit.meeting(client.id) if "meeting_date" in parts else None
+    view = naaste_dialog.View(naaste.name, client.name, ctx.date(meeting.starts_at)
+                              if meeting and meeting.starts_at else None)
+    if with_shared:
+        agenda = await _agenda(unit, person.id, client.id, "naaste", now, ctx)
+        shared = any(p.items for p in agenda.parts) or agenda.meeting is not None
+        view.shared = telegram_messages(agenda, _emoji(ctx)) if shared else []
+    mine = await unit.session.execute(select(AgendaItem).where(
+        AgendaItem.client_id == client.id, AgendaItem.owner_person_id == person.id,
+        AgendaItem.removed_at.is_(None)).order_by(AgendaItem.position))
+    view.mine = [naaste_dialog.Item(i.id, i.kind, i.text) for i in mine.scalars()]
+    return view
+
+
+async def _naaste_effect(unit: Unit, person: Person, naaste: Naaste, effect: Do) -> None:
+    args = effect.args
+    if effect.what == "add_item" and args["text"]:
+        await add_agenda_item(unit, naaste.client_id, "naaste", person.id, args["kind"],
+                              args["text"])
+        return
+    item = await _own_item(unit, person, naaste, str(args.get("item_id", "")))
+    if item is None:
+        return
+    if effect.what == "edit_item" and args["text"]:
+        item.text = args["text"]
+    elif effect.what == "remove_item":
+        item.removed_at = utcnow()
+
+
+async def _own_item(unit: Unit, person: Person, naaste: Naaste, item_id: str) -> AgendaItem | None:
+    if not item_id.isdigit():
+        return None
+    item = await unit.session.get(AgendaItem, int(item_id))
+    if (item is None or item.owner_person_id != person.id or item.client_id != naaste.client_id
+            or item.removed_at is not None):
+        return None
+    return item
+
+
+async def _deny_item(unit: Unit, person: Person, item_id: str, now: datetime) -> None:
+    """A forged item id: log the denial against the client it belongs to."""
+    item = await unit.session.get(AgendaItem, int(item_id)) if item_id.isdigit() else None
+    if item is not None:
+        await access.read(unit, person.id, item.client_id, ["naasten"], now)
+
+
+# ----------------------------------------------------------------------- admin
+async def admin_turn(unit: Unit, ctx: RoleContext, person: Person, admin: Admin, inp: Input,
+                     now: datetime) -> list[Reply]:
+    row = await unit.load_session(person.id, "admin", None, "home")
+    session = session_of(row)
+    view = await admin_view(unit, admin)
+    out = admin_dialog.decide(session, inp, view)
+    for effect in out.effects:
+        await _admin_effect(unit, ctx, person, admin, effect, view, now)
+    if out.ask:
+        session.seq += 1
+    results = view.results
+    view = await admin_view(unit, admin)
+    view.results = results
+    replies = admin_dialog.render(session, out, view)
+    save(row, session, bool(replies))
+    return replies
+
+
+async def admin_view(unit: Unit, admin: Admin) -> admin_dialog.View:
+    organisation = await unit.session.get(Organisation, admin.organisation_id)
+    clients = await unit.session.execute(select(Client.id, Client.name).where(
+        Client.organisation_id == admin.organisation_id).order_by(Client.name))
+    begeleiders = await unit.session.execute(select(Begeleider.id, Begeleider.name).where(
+        Begeleider.organisation_id == admin.organisation_id).order_by(Begeleider.name))
+    return admin_dialog.View(organisation.name if organisation else "",
+                             [(i, n) for i, n in clients], [(i, n) for i, n in begeleiders])
+
+
+async def _admin_effect(unit: Unit, ctx: RoleContext, person: Person, admin: Admin, effect: Do,
+                        view: admin_dialog.View, now: datetime) -> None:
+    args = effect.args
+    if effect.what == "new_begeleider" and args["name"]:
+        begeleider = Begeleider(organisation_id=admin.organisation_id, name=args["name"])
+        unit.session.add(begeleider)
+        await unit.session.flush()
+        token = await unit.create_invite("begeleider", admin.organisation_id, ctx.invite_days,
+                                         now, person.id, begeleider_id=begeleider.id)
+        view.results["begeleider_link"] = (begeleider.name, ctx.link(token),
+                                           str(ctx.invite_days))
+    elif effect.what == "move_client":
+        client = await unit.session.get(Client, int(args["client_id"]))
+        target = await unit.session.get(Begeleider, int(args["begeleider_id"]))
+        if (client is None or target is None or client.organisation_id != admin.organisation_id
+                or target.organisation_id != admin.organisation_id):
+            return
+        client.begeleider_id = target.id
+        view.results["moved"] = (client.name, target.name)
+
+
+def _pressed(inp: Input) -> tuple[str, str] | None:
+    """(action, argument) of a pressed button."""
+    if inp.kind != "button":
+        return None
+    parts = inp.data.split(":", 2)
+    return (parts[1], parts[2] if len(parts) == 3 else "") if len(parts) >= 2 else None
