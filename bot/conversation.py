@@ -318,9 +318,11 @@ class Conversation:
             person.blocked_bot = False
         row = await unit.load_session(person.id, FLOW, client.id, "welcome")
         session = _session(row)
-        if inp.kind == "command" and inp.command == "wie_keek":
-            return _Result(Outgoing(chat_id, await self._who_looked(unit, client), person.id),
-                           who=f"p{person.id}", step=session.step)
+        if inp.kind == "command" and inp.command in {"wie_keek", "mijnlijst"}:
+            replies = (await self._who_looked(unit, client) if inp.command == "wie_keek"
+                       else await roles.client_copy(unit, self.role_context(), person, client))
+            return _Result(Outgoing(chat_id, replies, person.id), who=f"p{person.id}",
+                           step=session.step)
         answers = await self._answers(unit, client.id)
         out = client_prep.decide(session, answers, inp)
         await _apply(unit, client.id, person.id, out.effects, update_id)

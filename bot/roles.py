@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from bot import access
 from bot.agenda import export_json, fhir, pdf
 from bot.agenda.compile import compile_agenda
-from bot.agenda.telegram_text import telegram_messages
+from bot.agenda.telegram_text import spoken_text, telegram_messages
 from bot.dialogs import admin as admin_dialog
 from bot.dialogs import begeleider as begeleider_dialog
 from bot.dialogs import naaste as naaste_dialog
@@ -219,6 +219,21 @@ async def _exports(unit: Unit, viewer_id: int, client_id: int, now: datetime,
                 agenda, ctx.pictos.card).model_dump_json(indent=2).encode()),
         ]
     return documents
+
+
+async def client_copy(unit: Unit, ctx: RoleContext, person: Person,
+                      client: Client) -> list[Reply]:
+    """`/mijnlijst`: the client's own agenda as messages, read aloud, and the easy-read PDF."""
+    now = utcnow()
+    agenda = await _agenda(unit, person.id, client.id, "client", now, ctx)
+    replies = [Reply(message) for message in telegram_messages(agenda, _emoji(ctx))]
+    if replies:
+        replies[0] = Reply(replies[0].text, speak=spoken_text(agenda))
+    if ctx.pictos is not None:
+        stamp = now.astimezone(ctx.tz).strftime("%Y-%m-%d")
+        replies.append(Reply(t("my_list_pdf"), document=Document(
+            f"mijn-gesprek-{stamp}.pdf", pdf.client_pdf(agenda, ctx.pictos))))
+    return replies
 
 
 async def audit_csv(unit: Unit, client_id: int) -> Document:

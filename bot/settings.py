@@ -40,6 +40,11 @@ class Settings(BaseSettings):
             raise ValueError("it should look like 123456789:AA... (from @BotFather)")
         return value
 
+    @field_validator("picto_manifest", "picto_cache_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("tz_name")
     @classmethod
     def _known_zone(cls, value: str) -> str:

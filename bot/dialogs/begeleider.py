@@ -131,7 +131,7 @@ BUTTONS = {"hm": "home", "op": "open", "nc": "new_client", "pl": "plan", "nv": "
            "tp": "topic", "ag": "agenda", "ex": "exports", "au": "audit", "rl": "relation",
            "sp": "same_place", "bk": "back"}
 COMMANDS = {"clienten": "home", "start": "home", "nieuwe_client": "new_client",
-            "verder": "home"}
+            "verder": "home", "agenda": "agenda"}
 # Buttons whose argument is a client id: the service checks it through the access module.
 CLIENT_ID_ACTIONS = {"op"}
 

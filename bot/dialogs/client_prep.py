@@ -24,6 +24,7 @@ from bot.dialogs.types import (
     Button,
     EditByMessage,
     Input,
+    Media,
     Reply,
     Session,
 )
@@ -118,6 +119,9 @@ def _command(turn: Turn) -> Outcome:
         session.status = "active"
         out.notes.append("already_linked")
         out.ask = True
+    elif command == "instellingen":
+        out.changed = False
+        out.show = "settings"
     else:
         out.changed = False
         out.notes.append("unknown_command")
@@ -139,6 +143,15 @@ def _button(turn: Turn) -> Outcome:
         return out
     if action == "ag":
         out.ask = True
+        return out
+    if action == "st" and arg in PREFERENCES:
+        session.data[arg] = not preference(session, arg)
+        out.show = "settings"
+        out.changed = True
+        return out
+    if action == "pl" and arg.isdigit() and any(
+            r.id == int(arg) and r.file_id for r in turn.answers.rows):
+        out.show = f"play:{arg}"
         return out
     if action in {"oq", "cq"}:
         target = (session.data.get("skipped") or [None])[0] if action == "oq" else (
@@ -183,6 +196,11 @@ def render(session: Session, answers: Answers, out: Outcome, ctx: Context,
     """The replies for this outcome. `session.seq` is already the seq of new buttons."""
     if out.stale:
         return [Reply(t("stale_button"))]
+    if out.show == "settings":
+        return [_settings(session, edit=inp.kind == "button")]
+    if out.show.startswith("play:"):
+        row = next(r for r in answers.rows if r.id == int(out.show[5:]))
+        return [Reply(_part_text(row), media=Media(row.kind, row.file_id or ""))]
     replies: list[Reply] = []
     state = session.step
     kind = FLOW.step_of(state).kind
@@ -346,8 +364,13 @@ def _review(session: Session, answers: Answers) -> list[Reply]:
         body = _items_text(items) if items else t("review_empty")
         action = "it" if step.kind == "list" else "cg"
         arg = "" if step.kind == "list" else step.key
+        plays = tuple(Button(t("play_voice", length=_length(p.duration) or "▶️"),
+                             _data(session, "pl", str(p.id)))
+                      for parts_ in items for p in parts_ if p.file_id and p.kind in PLAYABLE)
+        rows = [plays[i:i + 3] for i in range(0, len(plays), 3)]
         parts.append(Reply(f"<b>{t('title_' + step.key)}</b>\n{body}", picto=step.key,
-                           buttons=((Button(t("btn_change"), _data(session, action, arg)),),)))
+                           buttons=(*rows, (Button(t("btn_change"),
+                                                   _data(session, action, arg)),))))
         spoken.append(f"{t('title_' + step.key)}: {plain(body)}")
     replies.insert(0, Reply(t("review_intro"), picto="review", speak=" ".join(spoken)))
     replies.extend(parts)
@@ -369,6 +392,20 @@ def _review_items(session: Session, answers: Answers) -> list[Reply]:
     replies.append(Reply(t("review_question"), buttons=(
         _row(session, ("btn_add", "ad"), ("btn_to_list", "ls")),)))
     return replies
+
+
+PREFERENCES = {"speech": True, "slow": False, "reminders": True}
+
+
+def preference(session: Session, name: str) -> bool:
+    """The client's choice in /instellingen (kept in the session data), else the default."""
+    return bool(session.data.get(name, PREFERENCES[name]))
+
+
+def _settings(session: Session, edit: bool) -> Reply:
+    rows = tuple((Button(t(f"set_{name}_{'on' if preference(session, name) else 'off'}"),
+                         _data(session, "st", name)),) for name in PREFERENCES)
+    return Reply(t("settings"), buttons=rows, edit=edit)
 
 
 def fixed_spoken_texts() -> list[str]:
@@ -413,16 +450,23 @@ def _items_text(items: list[list[AnswerView]]) -> str:
     return "\n".join(f"• {_item_text(parts)}" for parts in items)
 
 
+PLAYABLE = {"voice", "audio", "video", "video_note"}
+
+
+def _length(seconds: float | None) -> str:
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}" if seconds else ""
+
+
 def _part_text(part: AnswerView) -> str:
     if part.kind == "choice":
         return escape(t(part.text)) if part.text else ""
     if part.kind == "text":
         return escape(part.text)
     media = t(f"media_{part.kind}")
-    length = f", {int(part.duration) // 60}:{int(part.duration) % 60:02d}" if (
-        part.duration) else ""
+    length = f", {_length(part.duration)}" if part.duration else ""
+    kept = f" {t('media_not_kept')}" if part.tag == "not_kept" else ""
     caption = f" {escape(part.text)}" if part.text else ""
-    return f"[{media}{length}]{caption}"
+    return f"[{media}{length}]{kept}{caption}"
 
 
 def plain(html_text: str) -> str:

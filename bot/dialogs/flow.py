@@ -68,6 +68,7 @@ class Outcome:
     ask: bool = False  # (re)ask the current question with fresh buttons
     stale: bool = False
     changed: bool = False  # anything for the store besides the session
+    show: str = ""  # an extra screen: "settings", or "play:<answer id>"
 
 
 class Turn:
