@@ -77,6 +77,8 @@ class Outgoing:
     replies: list[Reply] = field(default_factory=list)
     person_id: int | None = None
     stale: bool = False
+    speech: bool = True  # the person's choices in /instellingen
+    slow: bool = False
 
 
 @dataclass
@@ -172,6 +174,9 @@ class Conversation:
             client = await unit.client_of(person) if person else None
             if client is None or not await self._is_client_token(unit, inp.arg):
                 return await self._redeem(unit, incoming, inp)
+        if inp.kind == "command" and inp.command == "over":
+            return _Result(Outgoing(incoming.chat_id, [self._about()]), forget=person is None,
+                           who="about")
         mine = await self._roles(unit, person) if person else []
         if person is None or not mine:
             return _Result(Outgoing(incoming.chat_id, [Reply(t("stranger"))]), forget=True,
@@ -207,6 +212,12 @@ class Conversation:
             replies = await roles.admin_turn(unit, ctx, person, admin, inp, now)
         stale = bool(replies) and replies[0].text == t("stale_button")
         return _Result(Outgoing(incoming.chat_id, replies, person.id, stale=stale), who=who)
+
+    def _about(self) -> Reply:
+        lines = self.pictos.attribution() if self.pictos is not None else []
+        lines = [t("over_openmoji") if "OpenMoji" in line else escape(line) for line in lines]
+        text = t("over") + "\n" + "\n".join(lines)
+        return Reply(text.strip(), speak=client_prep.plain(t("over")))
 
     async def _roles(self, unit: Unit, person: Person) -> list[Role]:
         found: list[Role] = []
@@ -333,7 +344,9 @@ class Conversation:
         replies = client_prep.render(session, answers, out, await self._context(unit, client),
                                      inp)
         _save(row, session, reply_pending=bool(replies))
-        return _Result(Outgoing(chat_id, replies, person.id, stale=out.stale),
+        return _Result(Outgoing(chat_id, replies, person.id, stale=out.stale,
+                                speech=client_prep.preference(session, "speech"),
+                                slow=client_prep.preference(session, "slow")),
                        who=f"p{person.id}", step=session.step)
 
     async def _answers(self, unit: Unit, client_id: int) -> Answers:
@@ -398,7 +411,7 @@ def _save(row: DialogSession, session: Session, reply_pending: bool) -> None:
 
 def _answers(rows: list[Answer]) -> Answers:
     return Answers([AnswerView(a.id, a.step, a.item, a.part, a.kind, a.text, a.tag,
-                               a.duration, a.file_id) for a in rows])
+                               a.duration, a.file_id, a.file_state) for a in rows])
 
 
 async def _apply(unit: Unit, client_id: int, person_id: int, effects: list[Effect],

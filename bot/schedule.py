@@ -59,7 +59,7 @@ class ScheduleSettings:
     reminder_every: timedelta = timedelta(days=3)
     reminder_max: int = 3
     # Reminders only in the last two weeks: earlier they are forgotten before the meeting.
-    reminder_window: timedelta = timedelta(days=14)
+    reminder_window_days: int = 14
     # No reminder on the last half day: then it would only press.
     reminder_stop_before: timedelta = timedelta(hours=12)
     after_meeting_at: time = time(10, 0)
@@ -184,7 +184,8 @@ def plan(meeting: MeetingInfo | None, client: ClientState, naasten: Sequence[Naa
              *_begeleider_send(meeting, client, done_at, now, s),
              *_reminder(meeting, client, done, now, s),
              *_after_meeting(meeting, client, done_at, now, s)]
-    return Plan(tuple(sends), _note(meeting, sends, done, now, s))
+    nudges = any(n.person_id is not None and not n.added_something for n in naasten)
+    return Plan(tuple(sends), _note(meeting, sends, done, now, s, nudges))
 
 
 def _naaste_sends(meeting: MeetingInfo, naasten: Sequence[NaasteInfo],
@@ -231,7 +232,8 @@ def _reminder(meeting: MeetingInfo, client: ClientState, done: Sequence[Done], n
     sent = sorted(d.at for d in done if d.kind == CLIENT_REMINDER)
     if len(sent) >= s.reminder_max:
         return []
-    anchor = max([meeting.set_at, meeting.starts_at - s.reminder_window, *sent[-1:],
+    window = days_before(meeting.starts_at, s.reminder_window_days, s)
+    anchor = max([meeting.set_at, window, *sent[-1:],
                   *([client.last_activity] if client.last_activity else [])])
     due, asap = _when(anchor + s.reminder_every, now, s)
     if due > meeting.starts_at - s.reminder_stop_before:
@@ -256,7 +258,7 @@ def _after_meeting(meeting: MeetingInfo, client: ClientState,
 
 # --------------------------------------------------------------------------- the note
 def _note(meeting: MeetingInfo, sends: Sequence[Send], done: Sequence[Done], now: datetime,
-          s: ScheduleSettings) -> str:
+          s: ScheduleSettings, nudges: bool) -> str:
     """Only when the date is late or past: what will still go out, and what not."""
     start = meeting.starts_at
     if start - now >= timedelta(days=s.naaste_days):
@@ -273,7 +275,8 @@ def _note(meeting: MeetingInfo, sends: Sequence[Send], done: Sequence[Done], now
         lines.append(schedule_text("note_will_none"))
     went = {d.kind for d in done}
     skipped = [kind for kind in (NAASTE_AGENDA, NAASTE_NUDGE, BEGELEIDER_AGENDA, AFTER_MEETING)
-               if kind not in planned and kind not in went and _was_expected(kind, start, now, s)]
+               if kind not in planned and kind not in went
+               and _was_expected(kind, start, now, s, nudges)]
     if skipped:
         lines.append(schedule_text("note_wont"))
         lines += [schedule_text(f"note_skip_{kind}") for kind in skipped]
@@ -289,10 +292,13 @@ def _note_head(start: datetime, now: datetime, s: ScheduleSettings) -> str:
     return schedule_text("note_soon_one") if days == 1 else schedule_text("note_soon", days=days)
 
 
-def _was_expected(kind: str, start: datetime, now: datetime, s: ScheduleSettings) -> bool:
-    """Would this kind normally have gone out by now (so its absence is worth a word)?"""
+def _was_expected(kind: str, start: datetime, now: datetime, s: ScheduleSettings,
+                  nudges: bool) -> bool:
+    """Would this kind normally have gone out (so its absence is worth a word)?"""
     if kind == AFTER_MEETING:
         return start <= now
+    if kind == NAASTE_NUDGE:  # skipped when the agenda itself is late
+        return nudges and days_before(start, s.naaste_days, s) < now
     days = {NAASTE_AGENDA: s.naaste_days, NAASTE_NUDGE: s.nudge_days,
             BEGELEIDER_AGENDA: s.begeleider_days}[kind]
     return days_before(start, days, s) < now

@@ -132,6 +132,12 @@ def _command(turn: Turn) -> Outcome:
 def _button(turn: Turn) -> Outcome:
     session, out = turn.session, turn.out
     parsed = parse_button(turn.input.data)
+    if parsed is not None and parsed[1] == "st" and parsed[2] in PREFERENCES:
+        # Settings are not tied to a question: their buttons stay valid.
+        session.data[parsed[2]] = not preference(session, parsed[2])
+        out.show = "settings"
+        out.changed = True
+        return out
     if parsed is None or parsed[0] != session.seq:
         out.stale = True
         return out
@@ -143,11 +149,6 @@ def _button(turn: Turn) -> Outcome:
         return out
     if action == "ag":
         out.ask = True
-        return out
-    if action == "st" and arg in PREFERENCES:
-        session.data[arg] = not preference(session, arg)
-        out.show = "settings"
-        out.changed = True
         return out
     if action == "pl" and arg.isdigit() and any(
             r.id == int(arg) and r.file_id for r in turn.answers.rows):
@@ -464,7 +465,7 @@ def _part_text(part: AnswerView) -> str:
         return escape(part.text)
     media = t(f"media_{part.kind}")
     length = f", {_length(part.duration)}" if part.duration else ""
-    kept = f" {t('media_not_kept')}" if part.tag == "not_kept" else ""
+    kept = f" {t('media_not_kept')}" if part.file_state == "not_kept" else ""
     caption = f" {escape(part.text)}" if part.text else ""
     return f"[{media}{length}]{kept}{caption}"
 

@@ -75,6 +75,7 @@ class AnswerView:
     tag: str | None = None
     duration: float | None = None
     file_id: str | None = None
+    file_state: str | None = None  # "kept", "not_kept", or None (not yet)
 
 
 @dataclass(frozen=True)

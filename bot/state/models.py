@@ -153,6 +153,11 @@ class Answer(Base):
     file_id: Mapped[str | None] = mapped_column(String(200), default=None)
     file_unique_id: Mapped[str | None] = mapped_column(String(100), default=None)
     duration: Mapped[float | None] = mapped_column(Float, default=None)
+    # A voice answer, photo or video kept on disk: None (not yet), "kept" or "not_kept".
+    file_state: Mapped[str | None] = mapped_column(String(12), default=None)
+    file_path: Mapped[str | None] = mapped_column(String(500), default=None)
+    file_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    checksum: Mapped[str | None] = mapped_column(String(64), default=None)
     message_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     update_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     entered_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"))

@@ -19,6 +19,7 @@ from bot.dialogs.client_prep import fixed_spoken_texts
 from bot.faults import checkpoint
 from bot.settings import Settings
 from bot.state.store import Store
+from bot.telegram.answer_files import AnswerFiles
 from bot.telegram.inbox import DurableUpdateQueue
 from bot.telegram.inputs import to_incoming
 from bot.telegram.media import TelegramMedia
@@ -83,6 +84,7 @@ class BotRunner:
         self.app.add_handler(TypeHandler(Update, self._on_update))
         self.app.add_error_handler(self._on_error)
         self.sender = Sender(self.bot, media)
+        self.files = AnswerFiles(self.bot, store, settings.data_dir / "answers")
         # Called with each update id once it is handled and its replies are out (tests,
         # the sandbox and the benchmark wait on this instead of on the clock).
         self.listeners: list[Any] = []
@@ -109,9 +111,15 @@ class BotRunner:
         if outgoing is None or not outgoing.replies:
             return
         pressed = query.message.message_id if query is not None and query.message else None
-        delivered = await self.sender.send(outgoing.chat_id, outgoing.replies, pressed)
+        delivered = await self.sender.send(outgoing.chat_id, outgoing.replies, pressed,
+                                           speech=outgoing.speech, slow=outgoing.slow)
         if delivered and outgoing.person_id is not None:
             await self.conversation.replies_sent(outgoing.person_id)
+        await self._keep_files(update.update_id)
+
+    async def _keep_files(self, update_id: int | None) -> None:
+        for chat_id, reply in await self.files.keep(update_id):
+            await self.sender.send(chat_id, [reply])
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else "-"
@@ -131,6 +139,7 @@ class BotRunner:
             if outgoing is not None and await self.sender.send(outgoing.chat_id,
                                                                outgoing.replies):
                 await self.conversation.replies_sent(outgoing.person_id or 0)
+        await self._keep_files(None)  # files of answers stored before a crash
 
     async def initialize(self, attempts: int = 5) -> None:
         """Connect to Telegram: a wrong token is final, an outage is retried a few times."""

@@ -62,10 +62,10 @@ class TelegramMedia:
         await self._send(PictoCache, cache_key, path,
                          lambda file: bot.send_photo(chat_id, file, caption=caption))
 
-    async def send_voice(self, bot: Bot, chat_id: int, text: str) -> None:
+    async def send_voice(self, bot: Bot, chat_id: int, text: str, slow: bool = False) -> None:
         if self.speech is None:
             return
-        clip = await self.speech.clip(text)
+        clip = await self.speech.clip(text, slow=slow)
         if clip is None:  # no engine works: text and pictos still went out
             return
         duration = max(1, round(clip.duration))

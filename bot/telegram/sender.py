@@ -28,7 +28,8 @@ class MediaSource(Protocol):
 
     async def send_picto(self, bot: Bot, chat_id: int, key: str) -> None: ...
 
-    async def send_voice(self, bot: Bot, chat_id: int, text: str) -> None: ...
+    async def send_voice(self, bot: Bot, chat_id: int, text: str, slow: bool = False) -> None:
+        ...
 
 
 def keyboard(reply: Reply, media: MediaSource | None) -> InlineKeyboardMarkup | None:
@@ -62,18 +63,21 @@ class Sender:
         self.media = media
 
     async def send(self, chat_id: int, replies: list[Reply],
-                   pressed_message_id: int | None = None) -> bool:
-        """Send all replies in order. False if Telegram refused the chat (blocked)."""
+                   pressed_message_id: int | None = None, speech: bool = True,
+                   slow: bool = False) -> bool:
+        """Send all replies in order. False if Telegram refused the chat (blocked).
+        `speech`/`slow`: the person's choice in /instellingen."""
         for reply in replies:
             try:
-                await self._send_one(chat_id, reply, pressed_message_id)
+                await self._send_one(chat_id, reply, pressed_message_id, speech, slow)
                 checkpoint("sent_one")
             except Forbidden:
                 log.info("chat=%d blocked the bot; replies dropped", chat_id)
                 return False
         return True
 
-    async def _send_one(self, chat_id: int, reply: Reply, pressed: int | None) -> None:
+    async def _send_one(self, chat_id: int, reply: Reply, pressed: int | None, speech: bool,
+                        slow: bool) -> None:
         markup = keyboard(reply, self.media)
         if reply.edit and pressed is not None:
             try:
@@ -98,8 +102,8 @@ class Sender:
             await self._send_media(chat_id, reply)
         if self.media is not None and reply.picto:
             await self._quietly(self.media.send_picto(self.bot, chat_id, reply.picto))
-        if self.media is not None and reply.speak:
-            await self._quietly(self.media.send_voice(self.bot, chat_id, reply.speak))
+        if self.media is not None and reply.speak and speech:
+            await self._quietly(self.media.send_voice(self.bot, chat_id, reply.speak, slow))
 
     async def _send_media(self, chat_id: int, reply: Reply) -> None:
         assert reply.media is not None

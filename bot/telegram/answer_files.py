@@ -1,0 +1,105 @@
+"""Keep the files of answers (voice messages, video notes, photos, videos) on disk.
+
+Runs after the commit and the replies: the answer itself (with Telegram's file id) is
+already stored, so a failed download loses nothing; it marks the answer "not_kept" so the
+begeleider still knows something was said, and tells the client kindly."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Bot
+from telegram.error import TelegramError
+
+from bot.dialogs.texts import t
+from bot.dialogs.types import Reply
+from bot.state.models import Answer, Person
+from bot.state.store import Store
+from voice import MediaError, probe_audio
+
+log = logging.getLogger("gespreksmaatje.files")
+
+LIMIT = 20 * 1024 * 1024  # the Bot API's download limit
+EXTENSIONS = {"voice": ".ogg", "audio": ".audio", "video_note": ".mp4", "video": ".mp4",
+              "photo": ".jpg"}
+
+
+class AnswerFiles:
+    def __init__(self, bot: Bot, store: Store, folder: Path) -> None:
+        self.bot = bot
+        self.store = store
+        self.folder = folder
+
+    async def keep(self, update_id: int | None = None) -> list[tuple[int, Reply]]:
+        """Download the files of this update's answers (all pending ones when None);
+        returns (chat id, reply) for each file that could not be kept."""
+        async with self.store.unit() as unit:
+            query = select(Answer.id).where(Answer.file_id.is_not(None),
+                                            Answer.file_state.is_(None))
+            if update_id is not None:
+                query = query.where(Answer.update_id == update_id)
+            ids = list((await unit.session.execute(query)).scalars())
+        notes = []
+        for answer_id in ids:
+            note = await self._keep_one(answer_id)
+            if note is not None:
+                notes.append(note)
+        return notes
+
+    async def _keep_one(self, answer_id: int) -> tuple[int, Reply] | None:
+        async with self.store.unit() as unit:
+            answer = await unit.session.get(Answer, answer_id)
+            assert answer is not None and answer.file_id is not None
+            file_id, kind, client_id = answer.file_id, answer.kind, answer.client_id
+            chat_id = await _chat_of(unit.session, answer.entered_by)
+        try:
+            data = await self._download(file_id)
+        except (TelegramError, OSError) as error:
+            log.warning("answer=%d file not kept: %s", answer_id, error)
+            await self._mark(answer_id, state="not_kept")
+            return (chat_id, Reply(t("voice_not_kept"))) if chat_id else None
+        path = self.folder / str(client_id) / f"{answer_id}{EXTENSIONS.get(kind, '.bin')}"
+        await asyncio.to_thread(_write, path, data)
+        duration = None
+        if kind in {"voice", "audio", "video_note", "video"}:
+            try:
+                duration, _mime = await asyncio.to_thread(probe_audio, data)
+            except MediaError:
+                duration = None
+        await self._mark(answer_id, state="kept", path=str(path), size=len(data),
+                         checksum=hashlib.sha256(data).hexdigest(), duration=duration)
+        return None
+
+    async def _download(self, file_id: str) -> bytes:
+        telegram_file = await self.bot.get_file(file_id)
+        if telegram_file.file_size and telegram_file.file_size > LIMIT:
+            raise OSError(f"{telegram_file.file_size} bytes is over the 20 MB download limit")
+        return bytes(await telegram_file.download_as_bytearray())
+
+    async def _mark(self, answer_id: int, state: str, path: str | None = None,
+                    size: int | None = None, checksum: str | None = None,
+                    duration: float | None = None) -> None:
+        async with self.store.unit() as unit:
+            answer = await unit.session.get(Answer, answer_id)
+            assert answer is not None
+            answer.file_state, answer.file_path = state, path
+            answer.file_size, answer.checksum = size, checksum
+            if duration and not answer.duration:
+                answer.duration = duration
+
+
+async def _chat_of(session: AsyncSession, person_id: int | None) -> int | None:
+    person = await session.get(Person, person_id) if person_id else None
+    return person.chat_id if person else None
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".part")
+    partial.write_bytes(data)
+    partial.replace(path)  # never a half-written file under the real name

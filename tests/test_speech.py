@@ -1,0 +1,143 @@
+"""Every question is spoken; speech is cached and uploaded once; voice answers are kept on
+disk. gTTS is reached only through a fake endpoint on localhost."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.state.models import Answer
+from tests.fake_gtts import FakeGtts
+from tests.harness import Harness, harness, texts
+from voice import probe_audio, to_voice_ogg
+
+
+@pytest.fixture
+def fake_gtts() -> Iterator[FakeGtts]:
+    fake = FakeGtts().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+async def hs(db_url: str, tmp_path: Path, fake_gtts: FakeGtts) -> AsyncIterator[Harness]:
+    async with harness(db_url, tmp_path) as h:
+        h.settings = h.settings.model_copy(update={"speech_enabled": True,
+                                                   "gtts_base_url": fake_gtts.url})
+        await h.start_bot()
+        yield h
+
+
+def voices(messages: list) -> list:  # type: ignore[type-arg]
+    return [m for m in messages if m.kind == "voice"]
+
+
+async def test_questions_are_spoken_synthesised_once_and_uploaded_once(
+        hs: Harness, fake_gtts: FakeGtts) -> None:
+    h = hs
+    assert h.runner is not None and h.runner.media is not None
+    speech = h.runner.media.speech
+    assert speech is not None
+    synthesised: list[str] = []
+    real = speech.primary.synthesize
+
+    def spy(text: str, slow: bool) -> tuple[bytes, str]:
+        synthesised.append(text)
+        return real(text, slow)
+
+    speech.primary.synthesize = spy  # type: ignore[method-assign]
+    people = [await h.join(1001, "Sam"), await h.join(1002, "Noor")]
+    for person in people:
+        out = await h.tap(person, "▶️ Beginnen")
+        assert [m.kind for m in out][:3] == ["text", "photo", "voice"], "text first"
+        for answer in ["Tekenen", "Luisteren"]:
+            await h.say(person, answer)
+            await h.tap(person, "➡️ Verder")
+        await h.say(person, "Wonen")
+        await h.tap(person, "➡️ Nee, verder")
+        await h.tap(person, "🔁 Opnieuw")  # the voice comes again
+    sent = [m for person in people for m in voices(person.messages)]
+    assert len(sent) >= 12
+    assert synthesised and len(synthesised) == len(set(synthesised)), "synthesised twice"
+    assert fake_gtts.calls >= len(synthesised)  # all through the fake endpoint
+    uploads = [f for f in h.server.uploads if f.as_object().get("file_id") in {
+        m.file_id for m in sent}]
+    assert len(uploads) == len({m.file_id for m in sent}), "a clip uploaded twice"
+    for upload in uploads:
+        data = upload.read_bytes()
+        assert data.startswith(b"OggS") and b"OpusHead" in data
+        duration, _mime = probe_audio(data)
+        assert duration > 0
+
+
+async def test_speech_service_down_text_still_arrives(hs: Harness, fake_gtts: FakeGtts) -> None:
+    h = hs
+    fake_gtts.mode = "error"
+    sam = await h.join(1001, "Sam")
+    out = await h.tap(sam, "▶️ Beginnen")
+    assert "Waar ben jij goed in?" in texts(out)
+    assert out[0].kind == "text"
+    # espeak-ng stands in when it is installed; otherwise text and picto go out alone.
+    assert len(voices(out)) <= 1
+
+
+async def test_voice_answer_is_kept_on_disk_and_played_back(hs: Harness) -> None:
+    h = hs
+    sam = await h.join(1001, "Sam")
+    await h.tap(sam, "▶️ Beginnen")
+    from tests.fake_gtts import make_mp3
+
+    clip = to_voice_ogg(make_mp3(seconds=2.0), "mp3")
+    out = await h.act(sam, sam.send_voice(clip.ogg, duration=2))
+    assert "spraakbericht bewaard" in texts(out)
+    (answer,) = await h.rows(Answer)
+    assert answer.file_state == "kept" and answer.file_path is not None
+    assert Path(answer.file_path).read_bytes() == clip.ogg
+    assert answer.checksum == hashlib.sha256(clip.ogg).hexdigest()
+    assert answer.file_size == len(clip.ogg)
+
+    await h.stop_bot()
+    await h.start_bot()  # a restart keeps it
+    out = await h.act(sam, sam.send_command("/lijst"))
+    assert "[spraakbericht, 0:02]" in texts(out)
+    out = await h.tap(sam, "▶️ 0:02")
+    assert [m.kind for m in out if m.kind == "voice"] == ["voice"]
+    assert out[-1].file_id == answer.file_id
+    assert Path(answer.file_path).read_bytes() == clip.ogg
+
+
+async def test_a_file_that_cannot_be_downloaded_is_still_recorded(hs: Harness) -> None:
+    h = hs
+    sam = await h.join(1001, "Sam")
+    await h.tap(sam, "▶️ Beginnen")
+    h.server.fail_next("getFile", error_code=400, description="Bad Request: file is too big")
+    out = await h.act(sam, sam.send_voice(b"OggS" + b"\0" * 100, duration=300))
+    assert "Je bericht is te groot om te bewaren." in texts(out)
+    (answer,) = await h.rows(Answer)
+    assert answer.file_state == "not_kept" and answer.file_id
+    out = await h.act(sam, sam.send_command("/lijst"))
+    assert "[spraakbericht, 5:00] (niet bewaard)" in texts(out)
+
+
+async def test_speech_can_be_turned_off_and_slowed(hs: Harness) -> None:
+    h = hs
+    sam = await h.join(1001, "Sam")
+    await h.tap(sam, "▶️ Beginnen")
+    out = await h.act(sam, sam.send_command("/instellingen"))
+    assert "🔊 Voorlezen staat aan" in [b for m in out for b in m.button_texts()]
+    await h.tap(sam, "🔊 Voorlezen staat aan")
+    settings = [m for m in sam.messages if m.text and m.text.startswith("Je instellingen")][-1]
+    assert "🔇 Voorlezen staat uit" in settings.button_texts() and settings.edited
+    out = await h.tap(sam, "🔁 Opnieuw")
+    assert voices(out) == [] and "Waar ben jij goed in?" in texts(out)
+    await h.tap(sam, "🔇 Voorlezen staat uit")
+    await h.tap(sam, "🐇 Langzaam voorlezen staat uit")
+    out = await h.tap(sam, "🔁 Opnieuw")
+    assert len(voices(out)) == 1
+    from bot.state.models import DialogSession
+
+    (session,) = await h.rows(DialogSession)
+    assert session.data["speech"] is True and session.data["slow"] is True
