@@ -16,7 +16,7 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import literal, select, union_all
 
 from bot import access, roles
 from bot.dialogs import client_prep
@@ -220,23 +220,23 @@ class Conversation:
         return Reply(text.strip(), speak=client_prep.plain(t("over")))
 
     async def _roles(self, unit: Unit, person: Person) -> list[Role]:
-        found: list[Role] = []
-        client = await unit.client_of(person)
-        if client is not None:
-            found.append(Role("client", client.id, t("role_pick_client")))
-        session = unit.session
-        for b in (await session.execute(select(Begeleider).where(
-                Begeleider.person_id == person.id))).scalars():
-            found.append(Role("begeleider", b.id, t("role_pick_begeleider")))
-        naasten = await session.execute(select(Naaste, Client.name).join(
-            Client, Client.id == Naaste.client_id).where(
-            Naaste.person_id == person.id, Naaste.removed_at.is_(None)))
-        for naaste, client_name in naasten:
-            found.append(Role("naaste", naaste.id, t("role_pick_naaste", name=client_name)))
-        for a in (await session.execute(select(Admin).where(
-                Admin.person_id == person.id))).scalars():
-            found.append(Role("admin", a.id, t("role_pick_admin")))
-        return found
+        """Every role of this person, in one round trip (this runs on every update)."""
+        pid = person.id
+        query = union_all(
+            select(literal("client"), Client.id, literal("")).where(Client.person_id == pid),
+            select(literal("begeleider"), Begeleider.id, literal("")).where(
+                Begeleider.person_id == pid),
+            select(literal("naaste"), Naaste.id, Client.name).join(
+                Client, Client.id == Naaste.client_id).where(
+                Naaste.person_id == pid, Naaste.removed_at.is_(None)),
+            select(literal("admin"), Admin.id, literal("")).where(Admin.person_id == pid),
+        )
+        labels = {"client": "role_pick_client", "begeleider": "role_pick_begeleider",
+                  "naaste": "role_pick_naaste", "admin": "role_pick_admin"}
+        order = list(labels)
+        rows = sorted((await unit.session.execute(query)).all(),
+                      key=lambda r: (order.index(r[0]), r[1]))
+        return [Role(kind, int(ref), t(labels[kind], name=name)) for kind, ref, name in rows]
 
     async def _active_role(self, unit: Unit, person: Person, mine: list[Role],
                            inp: Input) -> Role | None:
@@ -334,14 +334,17 @@ class Conversation:
                        else await roles.client_copy(unit, self.role_context(), person, client))
             return _Result(Outgoing(chat_id, replies, person.id), who=f"p{person.id}",
                            step=session.step)
-        answers = await self._answers(unit, client.id)
+        sharing = session.step.startswith("sharing") or (
+            inp.kind == "command" and inp.command == "delen")
+        answers = await self._answers(unit, client.id, sharing)
         out = client_prep.decide(session, answers, inp)
         await _apply(unit, client.id, person.id, out.effects, update_id)
         if out.ask:
             session.seq += 1
-        if out.effects:
-            answers = await self._answers(unit, client.id)
-        replies = client_prep.render(session, answers, out, await self._context(unit, client),
+        if out.effects or session.step.startswith("sharing") != sharing:
+            answers = await self._answers(unit, client.id, session.step.startswith("sharing"))
+        replies = client_prep.render(session, answers, out,
+                                     await self._context(unit, client, session.step),
                                      inp)
         _save(row, session, reply_pending=bool(replies))
         return _Result(Outgoing(chat_id, replies, person.id, stale=out.stale,
@@ -349,8 +352,12 @@ class Conversation:
                                 slow=client_prep.preference(session, "slow")),
                        who=f"p{person.id}", step=session.step)
 
-    async def _answers(self, unit: Unit, client_id: int) -> Answers:
+    async def _answers(self, unit: Unit, client_id: int, with_naasten: bool = True) -> Answers:
+        """The client's answers; with the naasten and shares only where a screen shows them
+        (the sharing step), to keep the other updates cheap."""
         answers = _answers(await unit.answers(client_id))
+        if not with_naasten:
+            return answers
         naasten = (await unit.session.execute(select(Naaste).where(
             Naaste.client_id == client_id, Naaste.removed_at.is_(None))
             .order_by(Naaste.id))).scalars()
@@ -383,7 +390,11 @@ class Conversation:
             if row.status == "active":
                 row.status = "paused"
 
-    async def _context(self, unit: Unit, client: Client) -> client_prep.Context:
+    async def _context(self, unit: Unit, client: Client,
+                       step: str = "welcome") -> client_prep.Context:
+        """Only the welcome shows the meeting date: other steps skip that query."""
+        if step != "welcome":
+            return client_prep.Context(client.name)
         meeting = await unit.meeting(client.id)
         when = meeting.starts_at if meeting else None
         return client_prep.Context(client.name, dutch_date(when, self.tz) if when else None)

@@ -68,7 +68,7 @@ class SendLater(Exception):
 
 class Undeliverable(Exception):
     """Raised by the send callback: this row can never go out (the person blocked the bot,
-    the chat is gone). The row is cancelled."""
+    the chat is gone). The row is cancelled (its claim kept: not planned again)."""
 
 
 # --------------------------------------------------------------------------- the flag
@@ -111,7 +111,7 @@ async def plan_for_client(unit: Unit, client_id: int, now: datetime,
     else:
         since = _round_start(meeting, rows)
         done = [Done(r.kind, r.person_id, r.sent_at or r.due_at) for r in rows
-                if r.state in ("sent", "claimed") and (r.sent_at or r.due_at) >= since]
+                if _went(r) and (r.sent_at or r.due_at) >= since]
         info = MeetingInfo(meeting.starts_at, since)
         result = plan(info, await _client_state(unit, client), await _naasten(unit, client_id),
                       done, now, s)
@@ -125,6 +125,12 @@ async def _lock_client(unit: Unit, client_id: int) -> Client | None:
     if unit.is_postgres:
         query = query.with_for_update()
     return (await unit.session.execute(query)).scalar_one_or_none()
+
+
+def _went(row: PlannedSend) -> bool:
+    """Sent, being sent, or tried and given up (cancelled after a claim): not again."""
+    return row.state in ("sent", "claimed") or (row.state == "cancelled"
+                                                and row.claimed_by is not None)
 
 
 def _round_start(meeting: Meeting, rows: Sequence[PlannedSend]) -> datetime:

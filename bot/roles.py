@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from bot import access
-from bot.agenda import export_json, fhir, pdf
 from bot.agenda.compile import compile_agenda
 from bot.agenda.telegram_text import spoken_text, telegram_messages
 from bot.dialogs import admin as admin_dialog
@@ -206,6 +205,9 @@ def _emoji(ctx: RoleContext) -> Any:
 
 async def _exports(unit: Unit, viewer_id: int, client_id: int, now: datetime,
                    ctx: RoleContext) -> list[Document]:
+    # Imported here: the PDF and FHIR libraries are large and most updates never need them.
+    from bot.agenda import export_json, fhir, pdf
+
     agenda = await _agenda(unit, viewer_id, client_id, "begeleider", now, ctx)
     stamp = now.astimezone(ctx.tz).strftime("%Y-%m-%d")
     documents = [Document(f"gesprek-{stamp}-begeleider.json", export_json.to_json(
@@ -230,6 +232,8 @@ async def client_copy(unit: Unit, ctx: RoleContext, person: Person,
     if replies:
         replies[0] = Reply(replies[0].text, speak=spoken_text(agenda))
     if ctx.pictos is not None:
+        from bot.agenda import pdf
+
         stamp = now.astimezone(ctx.tz).strftime("%Y-%m-%d")
         replies.append(Reply(t("my_list_pdf"), document=Document(
             f"mijn-gesprek-{stamp}.pdf", pdf.client_pdf(agenda, ctx.pictos))))

@@ -8,27 +8,7 @@
     fhir.bundle(agenda, lib.card)          # Questionnaire + QuestionnaireResponse (R5)
 
 No Telegram imports here: the bot's handlers send what these functions return.
+
+The submodules are imported where they are used: the PDF and FHIR libraries are large, and
+the bot loads them only when somebody asks for a PDF or an export.
 """
-
-from bot.agenda.compile import MediaLookup, UnknownClient, compile_agenda
-from bot.agenda.export_json import SCHEMA_PATH, SCHEMA_VERSION, to_dict, to_json
-from bot.agenda.model import PARTS, Agenda
-from bot.agenda.pdf import begeleider_pdf, client_pdf
-from bot.agenda.telegram_text import media_to_send, spoken_text, telegram_messages
-
-__all__ = [
-    "PARTS",
-    "SCHEMA_PATH",
-    "SCHEMA_VERSION",
-    "Agenda",
-    "MediaLookup",
-    "UnknownClient",
-    "begeleider_pdf",
-    "client_pdf",
-    "compile_agenda",
-    "media_to_send",
-    "spoken_text",
-    "telegram_messages",
-    "to_dict",
-    "to_json",
-]

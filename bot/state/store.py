@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -48,7 +50,10 @@ def make_engine(url: str) -> AsyncEngine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # A few long-lived connections: opening one costs a thread and three PRAGMAs, and
+        # SQLite has one writer at a time anyway, so waiting beats opening more.
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=4,
+                                     max_overflow=0, pool_timeout=60)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -91,11 +96,13 @@ class Store:
     async def inbox_add(self, update_id: int, chat_id: int | None,
                         payload: dict[str, Any]) -> bool:
         """Store a fetched update (committed). False if it was there already."""
+        insert = postgresql_insert if self.is_postgres else sqlite_insert
+        statement = insert(Inbox).values(
+            update_id=update_id, chat_id=chat_id, payload=payload, state="new",
+            received_at=utcnow()).on_conflict_do_nothing(index_elements=["update_id"])
         async with self.unit() as unit:
-            if await unit.session.get(Inbox, update_id) is not None:
-                return False
-            unit.session.add(Inbox(update_id=update_id, chat_id=chat_id, payload=payload))
-        return True
+            result = await unit.session.execute(statement)
+        return bool(getattr(result, "rowcount", 1))
 
     async def inbox_pending(self) -> list[tuple[int, dict[str, Any]]]:
         async with self.unit() as unit:
