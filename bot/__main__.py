@@ -1,4 +1,4 @@
-"""`python -m bot [run|sandbox|migrate|invite client --name N]`: the command line.
+"""`python -m bot [run|sandbox|migrate|invite ROLE --name N|pictos check|sheet]`: the CLI.
 
 Without a command: the bot on Telegram when a token is set, else the local sandbox.
 
@@ -19,6 +19,11 @@ log = logging.getLogger("gespreksmaatje")
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["pictos"]:  # `python -m bot pictos check|sheet …`: the picto tool
+        from pictos.__main__ import main as pictos_main
+
+        return pictos_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bot", description="Gespreksmaatje")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="run the bot on Telegram (long polling)")
@@ -26,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     sandbox.add_argument("--port", type=int, default=None, help="page port (default 8080)")
     sandbox.add_argument("--demo", action="store_true", help="seed a demo organisation")
     commands.add_parser("migrate", help="bring the database up to date")
+    commands.add_parser("pictos", help="check a picto manifest, or draw a contact sheet")
     invite = commands.add_parser("invite", help="make a one-time start link")
     invite.add_argument("role", choices=["client", "begeleider", "admin"])
     invite.add_argument("--name", required=True)

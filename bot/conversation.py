@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import literal, select, union_all
 
-from bot import access, roles
+from bot import access, reminders, roles, schedule
 from bot.dialogs import client_prep
 from bot.dialogs.texts import t
 from bot.dialogs.types import (
@@ -79,6 +79,7 @@ class Outgoing:
     stale: bool = False
     speech: bool = True  # the person's choices in /instellingen
     slow: bool = False
+    also: list[tuple[int, Reply]] = field(default_factory=list)  # to other chats
 
 
 @dataclass
@@ -104,11 +105,12 @@ class Role:
 
 class Conversation:
     def __init__(self, store: Store, tz: ZoneInfo, invite_days: int = 30,
-                 pictos: Any = None) -> None:
+                 pictos: Any = None, settings: Any = None) -> None:
         self.store = store
         self.tz = tz
         self.invite_days = invite_days
         self.pictos = pictos
+        self.settings = settings  # for the schedule: quiet hours
         self.bot_username = "<bot username>"  # set once the bot knows its name (getMe)
 
     def link(self, token: str) -> str:
@@ -116,7 +118,7 @@ class Conversation:
 
     def role_context(self) -> roles.RoleContext:
         return roles.RoleContext(self.tz, self.invite_days, self.link, self.pictos,
-                                 lambda moment: dutch_date(moment, self.tz))
+                                 lambda moment: dutch_date(moment, self.tz), self.settings)
 
     async def handle(self, incoming: Incoming) -> Outgoing | None:
         """Handle one update exactly once. None: nothing to send (or handled before)."""
@@ -149,6 +151,60 @@ class Conversation:
             replies = client_prep.ask(session, answers, await self._context(unit, client))
             _save(row, session, reply_pending=True)
             return Outgoing(person.chat_id, replies, person.id)
+
+    async def scheduled(self, kind: str, client_id: int,
+                        person_id: int | None) -> Outgoing | None:
+        """A planned message (bot/reminders.py) as replies, in one transaction; None when
+        there is nothing to send (anymore)."""
+        async with self.store.unit() as unit:
+            person = await unit.session.get(Person, person_id) if person_id else None
+            client = await unit.session.get(Client, client_id)
+            if person is None or person.chat_id is None or client is None:
+                return None
+            meeting = await unit.meeting(client_id)
+            date = dutch_date(meeting.starts_at, self.tz) if meeting and meeting.starts_at \
+                else ""
+            if kind in {"client_reminder", "after_meeting"}:
+                replies = await self._scheduled_client(unit, kind, person, client, date)
+            elif kind in {"naaste_agenda", "naaste_nudge"}:
+                replies = await self._scheduled_naaste(unit, kind, person, client, date)
+            else:
+                replies = await roles.begeleider_agenda(unit, self.role_context(), person,
+                                                        client, date)
+            return Outgoing(person.chat_id, replies, person.id) if replies else None
+
+    async def _scheduled_client(self, unit: Unit, kind: str, person: Person, client: Client,
+                                date: str) -> list[Reply]:
+        row = await unit.load_session(person.id, FLOW, client.id, "welcome")
+        session = _session(row)
+        session.seq += 1
+        if kind == "client_reminder":
+            number = await reminders.reminder_number(unit, client.id)
+            text = schedule.reminder_text(number, name=escape(client.name), date=date)
+            replies = [Reply(f"{text}\n{t('client_reminder_how')}", speak=client_prep.plain(text),
+                             buttons=client_prep.reminder_buttons(session))]
+        else:
+            answers = await self._answers(unit, client.id, False)
+            out = client_prep.start_after_meeting(session, answers)
+            replies = client_prep.render(session, answers, out, client_prep.Context(
+                client.name), Input("command", utcnow(), command="check"))
+        _save(row, session, reply_pending=False)
+        return replies
+
+    async def _scheduled_naaste(self, unit: Unit, kind: str, person: Person, client: Client,
+                                date: str) -> list[Reply]:
+        naaste = (await unit.session.execute(select(Naaste).where(
+            Naaste.client_id == client.id, Naaste.person_id == person.id,
+            Naaste.removed_at.is_(None)))).scalar_one_or_none()
+        if naaste is None:
+            return []
+        key = "naaste_agenda_intro" if kind == "naaste_agenda" else "naaste_nudge"
+        intro = t(key, name=escape(naaste.name), client=escape(client.name), date=date)
+        start = Input("command", utcnow(), command="start")
+        home = await roles.naaste_turn(unit, self.role_context(), person, naaste, start,
+                                       utcnow())
+        extra = [Reply(t("naaste_agenda_invite"))] if kind == "naaste_agenda" else []
+        return [Reply(intro, speak=client_prep.plain(intro)), *home[:-1], *extra, *home[-1:]]
 
     async def replies_sent(self, person_id: int) -> None:
         await self.store.reply_sent(person_id, FLOW)
@@ -312,6 +368,11 @@ class Conversation:
             return _Result(Outgoing(incoming.chat_id, replies, person.id),
                            who=f"p{person.id}", step=session.step)
         role = Role(redeemed.role, redeemed.ref_id, "")
+        if role.kind == "naaste":  # a naaste who joins late still gets the agenda
+            naaste = await unit.session.get(Naaste, role.id)
+            if naaste is not None:
+                await unit.session.flush()
+                await reminders.plan_for_client(unit, naaste.client_id, utcnow(), self.settings)
         roles_row = await unit.load_session(person.id, "roles", None, "menu")
         roles_row.data = {"active": role.key}  # the new role is the one in use now
         start = Input("command", inp.sent_at, command="start")
@@ -346,10 +407,16 @@ class Conversation:
         replies = client_prep.render(session, answers, out,
                                      await self._context(unit, client, session.step),
                                      inp)
+        also = []
+        if session.data.pop("feedback_given", False):
+            chat = await self._begeleider_chat(unit, client)
+            if chat is not None:
+                also.append((chat, Reply(client_prep.after_meeting_report(client.name,
+                                                                          answers))))
         _save(row, session, reply_pending=bool(replies))
         return _Result(Outgoing(chat_id, replies, person.id, stale=out.stale,
                                 speech=client_prep.preference(session, "speech"),
-                                slow=client_prep.preference(session, "slow")),
+                                slow=client_prep.preference(session, "slow"), also=also),
                        who=f"p{person.id}", step=session.step)
 
     async def _answers(self, unit: Unit, client_id: int, with_naasten: bool = True) -> Answers:
@@ -380,6 +447,14 @@ class Conversation:
                      for look in looks]
             text = t("wie_keek_intro") + "\n" + "\n".join(lines)
         return [Reply(text, speak=client_prep.plain(text))]
+
+    async def _begeleider_chat(self, unit: Unit, client: Client) -> int | None:
+        if client.begeleider_id is None:
+            return None
+        begeleider = await unit.session.get(Begeleider, client.begeleider_id)
+        person = await unit.session.get(Person, begeleider.person_id) if (
+            begeleider and begeleider.person_id) else None
+        return person.chat_id if person else None
 
     async def _blocked(self, unit: Unit, person: Person, blocked: bool) -> None:
         """A person who blocks the bot: pause the session, send nothing."""

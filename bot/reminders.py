@@ -243,14 +243,17 @@ def _claimed_at(tag: str | None) -> datetime | None:
 async def claim_due(store: Store, now: datetime, worker_id: str,
                     limit: int = 25) -> list[PlannedSend]:
     """Claim up to `limit` due rows for this worker, oldest first. One statement: on
-    PostgreSQL the subquery skips rows another process holds, and the outer WHERE re-checks
+    PostgreSQL the picking skips rows another process holds, and the outer WHERE re-checks
     the state after the lock; on SQLite one statement is atomic by itself."""
+    # MATERIALIZED: PostgreSQL may otherwise run the subquery more than once and claim
+    # more than `limit` rows.
     pick = (select(PlannedSend.id)
             .where(PlannedSend.state == "planned", PlannedSend.due_at <= now)
             .order_by(PlannedSend.due_at, PlannedSend.id).limit(limit)
-            .with_for_update(skip_locked=True))
+            .with_for_update(skip_locked=True)
+            .cte("picked").prefix_with("MATERIALIZED"))
     claim = (update(PlannedSend)
-             .where(PlannedSend.id.in_(pick.scalar_subquery()), PlannedSend.state == "planned")
+             .where(PlannedSend.id.in_(select(pick.c.id)), PlannedSend.state == "planned")
              .values(state="claimed", claimed_by=_claim_tag(worker_id, now))
              .returning(PlannedSend)
              .execution_options(synchronize_session=False))

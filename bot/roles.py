@@ -12,12 +12,13 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime
+from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from bot import access
+from bot import access, reminders
 from bot.agenda.compile import compile_agenda
 from bot.agenda.telegram_text import spoken_text, telegram_messages
 from bot.dialogs import admin as admin_dialog
@@ -55,6 +56,7 @@ class RoleContext:
     link: Any  # (token) -> deep link
     pictos: PictoLibrary | None
     date: Any  # (datetime) -> Dutch date text
+    settings: Any = None  # bot.settings.Settings, for the schedule (quiet hours)
 
 
 def session_of(row: DialogSession) -> Session:
@@ -155,9 +157,9 @@ async def _begeleider_effect(unit: Unit, ctx: RoleContext, person: Person,
             unit.session.add(Meeting(client_id=client_id, starts_at=starts_at))
         else:
             meeting.starts_at = starts_at
-        days = (starts_at - now).total_seconds() / 86400
-        note = t("b_meeting_past") if days < 0 else t("b_meeting_soon") if days < 14 else ""
-        results["meeting"] = (ctx.date(starts_at), note)
+        await unit.session.flush()
+        plan = await reminders.plan_for_client(unit, client_id, now, ctx.settings)
+        results["meeting"] = (ctx.date(starts_at), plan.note)
     elif effect.what == "set_place":
         meeting = await unit.meeting(client_id)
         if meeting is not None:
@@ -221,6 +223,19 @@ async def _exports(unit: Unit, viewer_id: int, client_id: int, now: datetime,
                 agenda, ctx.pictos.card).model_dump_json(indent=2).encode()),
         ]
     return documents
+
+
+async def begeleider_agenda(unit: Unit, ctx: RoleContext, person: Person, client: Client,
+                            date: str) -> list[Reply]:
+    """Two days before the meeting: the agenda and both PDFs, unasked."""
+    now = utcnow()
+    agenda = await _agenda(unit, person.id, client.id, "begeleider", now, ctx)
+    replies = [Reply(t("begeleider_agenda_intro", client=escape(client.name), date=date))]
+    replies += [Reply(m) for m in telegram_messages(agenda, _emoji(ctx))]
+    documents = await _exports(unit, person.id, client.id, now, ctx)
+    replies += [Reply(escape(d.filename), document=d) for d in documents
+                if d.filename.endswith(".pdf")]
+    return replies
 
 
 async def client_copy(unit: Unit, ctx: RoleContext, person: Person,

@@ -1,7 +1,7 @@
 """The two-week schedule, as a pure function: meeting + people + progress + what went out +
 now → the planned sends. No SQL, no Telegram: `bot/reminders.py` stores and sends the plan.
 
-Kinds (the bot decides what each message says; texts in `schedule_texts.yaml`):
+Kinds (the bot decides what each message says; texts in `bot/dialogs/texts/nl.yaml`):
 - `naaste_agenda`: 14 days before, per naaste (what the client shares, and an invitation);
 - `naaste_nudge`: 3 days before, once, only to a naaste who added nothing;
 - `begeleider_agenda`: 2 days before, the compiled agenda;
@@ -16,12 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, tzinfo
-from functools import cache
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
+from bot.dialogs.texts import t
 
 NAASTE_AGENDA = "naaste_agenda"
 NAASTE_NUDGE = "naaste_nudge"
@@ -30,7 +28,6 @@ CLIENT_REMINDER = "client_reminder"
 AFTER_MEETING = "after_meeting"
 KINDS = (NAASTE_AGENDA, NAASTE_NUDGE, BEGELEIDER_AGENDA, CLIENT_REMINDER, AFTER_MEETING)
 
-_TEXTS = Path(__file__).with_name("schedule_texts.yaml")
 
 
 # --------------------------------------------------------------------------- settings
@@ -309,24 +306,15 @@ def say_when(at: datetime, now: datetime, settings: ScheduleSettings) -> str:
     if at <= now + timedelta(minutes=1):
         return schedule_text("when_now")
     local = at.astimezone(settings.tz)
-    texts = _texts()
-    return schedule_text("when_at", weekday=texts["weekdays"][local.weekday()], day=local.day,
-                         month=texts["months"][local.month - 1],
+    return schedule_text("when_at", weekday=t("weekdays").split()[local.weekday()],
+                         day=local.day, month=t("months").split()[local.month - 1],
                          time=local.strftime("%H:%M"))
 
 
 # --------------------------------------------------------------------------- texts
-@cache
-def _texts() -> dict[str, Any]:
-    with _TEXTS.open(encoding="utf-8") as handle:
-        loaded: dict[str, Any] = yaml.safe_load(handle)
-    return loaded
-
-
 def schedule_text(key: str, **values: object) -> str:
-    """The text for `key` from `schedule_texts.yaml`, with `{name}`-style values filled in."""
-    text = str(_texts()[key])
-    return text.format(**values) if values else text
+    """The text for `key` (all texts live in `bot/dialogs/texts/nl.yaml`)."""
+    return t(key, **values)
 
 
 def reminder_text(number: int, **values: object) -> str:

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     picto_manifest: Path | None = None
     picto_cache_dir: Path | None = None  # default: <data_dir>/pictos
     sandbox_port: int = Field(default=8080, ge=1, le=65535)
+    # No reminders at night: nothing planned is sent between these local times.
+    quiet_start: str = "21:00"
+    quiet_end: str = "09:00"
 
     @field_validator("telegram_bot_token")
     @classmethod
@@ -44,6 +47,15 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("quiet_start", "quiet_end")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        hours, _, minutes = value.strip().partition(":")
+        if not (hours.isdigit() and int(hours) < 24 and (minutes or "0").isdigit()
+                and int(minutes or "0") < 60):
+            raise ValueError("use a time like 21:00")
+        return value.strip()
 
     @field_validator("tz_name")
     @classmethod

@@ -39,9 +39,11 @@ class Harness:
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     # --- the bot ----------------------------------------------------------------------
-    async def start_bot(self, with_media: bool = True) -> BotRunner:
+    async def start_bot(self, with_media: bool = True,
+                        runner: BotRunner | None = None) -> BotRunner:
         media = build_media(self.settings, self.store) if with_media else None
-        self.runner = BotRunner(self.settings, self.store, media=media, poll_timeout=1)
+        self.runner = runner or BotRunner(self.settings, self.store, media=media,
+                                          poll_timeout=1)
         self.runner.listeners.append(self._on_handled)
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self.runner.serve(self._stop))

@@ -14,7 +14,8 @@ from localbotapi import BotApiServer
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_bot(tmp: Path, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+def run_bot(tmp: Path, *args: str, timeout: float = 60,
+            **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith(("TELEGRAM_", "DATABASE_", "TZ_NAME", "GESPREKSMAATJE"))}
     clean.update(PYTHONPATH=str(ROOT), DATA_DIR=str(tmp / "data"), SPEECH_ENABLED="false", **env)
@@ -79,3 +80,12 @@ def test_invite_prints_a_deep_link_and_the_token(tmp_path: Path) -> None:
     lines = result.stdout.strip().splitlines()
     token = lines[-1]
     assert lines[-2] == f"https://t.me/gm_bot?start={token}" and len(token) >= 20
+
+
+def test_broken_picto_manifest_is_refused_at_start(tmp_path: Path) -> None:
+    (tmp_path / "manifest.yaml").write_text("pictos:\n  good_at: {file: missing.png}\n",
+                                            encoding="utf-8")
+    line = one_clear_line(run_bot(tmp_path, "run", TELEGRAM_BOT_TOKEN="111:X",
+                                  TELEGRAM_API_URL="http://127.0.0.1:9/bot",
+                                  PICTO_MANIFEST=str(tmp_path / "manifest.yaml")))
+    assert "PICTO_MANIFEST" in line and "missing.png" in line

@@ -31,6 +31,10 @@ async def hs(db_url: str, tmp_path: Path, fake_gtts: FakeGtts) -> AsyncIterator[
         yield h
 
 
+def read(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
 def voices(messages: list) -> list:  # type: ignore[type-arg]
     return [m for m in messages if m.kind == "voice"]
 
@@ -95,7 +99,7 @@ async def test_voice_answer_is_kept_on_disk_and_played_back(hs: Harness) -> None
     assert "spraakbericht bewaard" in texts(out)
     (answer,) = await h.rows(Answer)
     assert answer.file_state == "kept" and answer.file_path is not None
-    assert Path(answer.file_path).read_bytes() == clip.ogg
+    assert read(answer.file_path) == clip.ogg
     assert answer.checksum == hashlib.sha256(clip.ogg).hexdigest()
     assert answer.file_size == len(clip.ogg)
 
@@ -106,7 +110,7 @@ async def test_voice_answer_is_kept_on_disk_and_played_back(hs: Harness) -> None
     out = await h.tap(sam, "▶️ 0:02")
     assert [m.kind for m in out if m.kind == "voice"] == ["voice"]
     assert out[-1].file_id == answer.file_id
-    assert Path(answer.file_path).read_bytes() == clip.ogg
+    assert read(answer.file_path) == clip.ogg
 
 
 async def test_a_file_that_cannot_be_downloaded_is_still_recorded(hs: Harness) -> None:

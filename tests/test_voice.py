@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.fake_gtts import FakeGtts, make_mp3
 
+from tests.fake_gtts import FakeGtts, make_mp3
 from voice import (
     EspeakSynthesizer,
     GttsSynthesizer,

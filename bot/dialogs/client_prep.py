@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from html import escape, unescape
 
 from bot.dialogs.flow import (
@@ -57,7 +58,9 @@ STEPS = [
     Step("meeting_how", "multi", options=HOW),
     Step("sharing", "share", in_review=False),
     Step("review", "review", in_review=False),
+    Step("talked", "check", in_review=False),  # the day after the meeting
 ]
+TALKED = ("talked_yes", "talked_bit", "talked_no")
 
 FLOW = Flow("client_prep", STEPS, shareable=SHARE_PARTS)
 
@@ -180,6 +183,8 @@ def _arg_fits(session: Session, answers: Answers, trigger: str, arg: str) -> boo
         return arg in FLOW.step_of(state).options
     if trigger == "toggle":
         return arg in FLOW.step_of(state).options
+    if trigger == "talk":
+        return arg in TALKED
     if trigger == "pick":
         return arg.isdigit() and any(n.id == int(arg) for n in answers.naasten)
     if trigger == "toggle_share":
@@ -242,9 +247,15 @@ def ask(session: Session, answers: Answers, ctx: Context) -> list[Reply]:
         key = "review_edit_item" if state == "review_edit" else "review_add_item"
         return [_question(session, key, "agenda", _row(session, ("btn_to_list", "bk")))]
     if state == "done":
-        return [Reply(t("done"), picto="done", speak=t("done"))]
+        key = "after_done" if session.data.get("feedback_given") else "done"
+        return [Reply(t(key), picto="done", speak=plain(t(key)))]
     if state == "sharing":
         return [_sharing(session, answers)]
+    if state == "talked":
+        return [_talked(session, answers)]
+    if state == "feedback":
+        return [_question(session, "q_feedback", "feedback",
+                          _row(session, ("btn_skip", "sk")))]
     if state == "sharing_naaste":
         return [_share_naaste(session, answers)]
     replies = []
@@ -313,6 +324,14 @@ def _multi(session: Session, answers: Answers, edit: bool = False) -> Reply:
     text = t(f"q_{step.key}")
     return Reply(text, picto=step.key, speak=None if edit else plain(text), edit=edit,
                  buttons=(*rows, _row(session, ("btn_done", "nx")), *_moves(session)))
+
+
+def _talked(session: Session, answers: Answers) -> Reply:
+    pending = session.data.get("check") or [0]
+    parts = next((p for p in answers.items("agenda") if p[0].item == pending[0]), [])
+    text = t("q_talked", item=_item_text(parts))
+    buttons = tuple((Button(t(o), _data(session, "tk", o), o),) for o in TALKED)
+    return Reply(text, picto="talked", speak=plain(text), buttons=buttons)
 
 
 def _sharing(session: Session, answers: Answers) -> Reply:
@@ -409,6 +428,34 @@ def _settings(session: Session, edit: bool) -> Reply:
     return Reply(t("settings"), buttons=rows, edit=edit)
 
 
+def start_after_meeting(session: Session, answers: Answers) -> Outcome:
+    """The day after the meeting: per own topic "was it talked about?", then feedback."""
+    turn = Turn(FLOW, session, answers, Input("command", _now(), command="check"))
+    session.status = "active"
+    FLOW.fire(turn, "check")
+    return turn.out
+
+
+def reminder_buttons(session: Session) -> tuple[tuple[Button, ...], ...]:
+    """Under a gentle reminder: go on where you were, or no more reminders."""
+    return ((Button(t("button_reminder_go_on"), _data(session, "ag")),),
+            (Button(t("button_reminder_off"), _data(session, "st", "reminders")),))
+
+
+def after_meeting_report(name: str, answers: Answers) -> str:
+    """What the client said after the meeting, for the begeleider."""
+    topics = {parts[0].item: _item_text(parts) for parts in answers.items("agenda")}
+    lines = [t("after_to_begeleider", name=escape(name))]
+    for parts in answers.items("talked"):
+        answer = parts[0].text
+        lines.append(t("after_line", item=topics.get(parts[0].item, "?"),
+                       answer=t(answer) if answer in TALKED else escape(answer)))
+    feedback = answers.items("meeting_feedback")
+    if feedback:
+        lines.append(t("after_feedback", name=escape(name), feedback=_item_text(feedback[-1])))
+    return "\n".join(lines)
+
+
 def fixed_spoken_texts() -> list[str]:
     """Every spoken text that does not depend on a person (to warm the speech cache)."""
     keys = [f"q_{s.key}" for s in FLOW.question_steps if s.kind != "list"]
@@ -468,6 +515,10 @@ def _part_text(part: AnswerView) -> str:
     kept = f" {t('media_not_kept')}" if part.file_state == "not_kept" else ""
     caption = f" {escape(part.text)}" if part.text else ""
     return f"[{media}{length}]{kept}{caption}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def plain(html_text: str) -> str:

@@ -30,7 +30,7 @@ from bot.dialogs.types import (
     SetShare,
 )
 
-StepKind = Literal["intro", "open", "list", "choice", "multi", "share", "review"]
+StepKind = Literal["intro", "open", "list", "choice", "multi", "share", "review", "check"]
 
 # Telegram splits a long text at 4,096 characters; the rest follows at once.
 SPLIT_LENGTH = 4000
@@ -56,6 +56,8 @@ class Step:
             return ("review", "review_items", "review_edit", "review_add", "done")
         if self.kind == "share":
             return (self.key, f"{self.key}_naaste")
+        if self.kind == "check":
+            return (self.key, "feedback")
         return (self.key,)
 
 
@@ -209,6 +211,28 @@ class Turn:
     def finish(self, event: EventData) -> None:
         self.session.data.pop("return_to", None)
 
+    # --- after the meeting: per own topic "was it talked about?", then feedback -------
+    def start_check(self, event: EventData) -> None:
+        self.session.data["check"] = [parts[0].item for parts in self.answers.items("agenda")]
+
+    def has_topics(self, event: EventData) -> bool:
+        return bool(self.session.data.get("check"))
+
+    def record_talk(self, event: EventData) -> None:
+        pending = self.session.data.get("check") or [0]
+        item = int(pending.pop(0))
+        option = str(event.kwargs.get("arg", "")) or "talked_text"
+        text = option if option != "talked_text" else self.input.text
+        kind = "choice" if option != "talked_text" else self.input.kind
+        self.out.effects.append(AddPart("talked", item, kind, text, tag=option, replace=True))
+
+    def more_topics(self, event: EventData) -> bool:
+        return len(self.session.data.get("check") or []) > 1
+
+    def record_feedback(self, event: EventData) -> None:
+        self._add("meeting_feedback", None)
+        self.session.data["feedback_given"] = True
+
     # --- helpers ----------------------------------------------------------------------
     def _add(self, step: str, item: int | None, tag: str | None = None,
              replace: bool = False) -> None:
@@ -248,7 +272,7 @@ BUTTON_TRIGGERS = {
     "ch": "choose", "tg": "toggle", "cf": "confirm", "cg": "change", "it": "items",
     "ed": "edit", "rm": "remove", "up": "up", "ad": "add", "ls": "to_list",
     "pk": "pick", "ts": "toggle_share", "sa": "share_all", "sn": "share_none",
-    "rn": "remove_naaste",
+    "rn": "remove_naaste", "tk": "talk",
 }
 
 
@@ -277,7 +301,7 @@ class Flow:
 
     @property
     def question_steps(self) -> list[Step]:
-        return [s for s in self.steps if s.kind not in {"intro", "review"}]
+        return [s for s in self.steps if s.kind not in {"intro", "review", "check"}]
 
     def _transitions(self) -> Iterator[dict[str, Any]]:
         review_steps = [s for s in self.steps if s.kind == "review"]
@@ -342,6 +366,21 @@ class Flow:
             yield from self._leave("next", key, nxt)
             yield from self._leave("skip", key, nxt, "mark_skipped")
             yield from back
+        elif step.kind == "check":
+            for trigger in ("talk", "answer"):
+                yield {"trigger": trigger, "source": key, "dest": None,
+                       "conditions": "more_topics", "before": "record_talk"}
+                yield {"trigger": trigger, "source": key, "dest": "feedback",
+                       "before": "record_talk"}
+            yield {"trigger": "answer", "source": "feedback", "dest": "done",
+                   "before": "record_feedback"}
+            yield {"trigger": "skip", "source": "feedback", "dest": "done"}
+            entry = [s for s in self._by_state if s not in step.states]
+            yield {"trigger": "check", "source": entry, "dest": key,
+                   "conditions": "has_topics", "before": "stop_returning",
+                   "prepare": "start_check"}
+            yield {"trigger": "check", "source": entry, "dest": "feedback",
+                   "before": "stop_returning"}
         elif step.kind == "list":
             more, domains, domain = f"{key}_more", f"{key}_domains", f"{key}_domain"
             yield {"trigger": "answer", "source": [key, more, domains, domain], "dest": more,

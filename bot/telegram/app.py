@@ -14,10 +14,13 @@ from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, ExtBot, TypeHandler
 from telegram.request import HTTPXRequest
 
+from bot.clock import Clock, SystemClock
 from bot.conversation import Conversation
 from bot.dialogs.client_prep import fixed_spoken_texts
 from bot.faults import checkpoint
+from bot.reminders import Dispatcher, SendLater, Undeliverable, startup
 from bot.settings import Settings
+from bot.state.models import Person, PlannedSend
 from bot.state.store import Store
 from bot.telegram.answer_files import AnswerFiles
 from bot.telegram.inbox import DurableUpdateQueue
@@ -61,13 +64,16 @@ class BotRunner:
     """Everything the running bot needs, wired once."""
 
     def __init__(self, settings: Settings, store: Store, media: TelegramMedia | None = None,
-                 poll_timeout: int = 10) -> None:
+                 poll_timeout: int = 10, clock: Clock | None = None,
+                 schedule_every: float = 30.0) -> None:
         self.settings = settings
         self.store = store
         self.conversation = Conversation(store, settings.tz, settings.invite_days,
-                                         pictos=media.pictos if media else None)
+                                         pictos=media.pictos if media else None,
+                                         settings=settings)
         self.media = media
         self.poll_timeout = poll_timeout
+        self.schedule_every = schedule_every
         request = HTTPXRequest(connection_pool_size=64, read_timeout=poll_timeout + 10)
         updates_request = HTTPXRequest(connection_pool_size=2, read_timeout=poll_timeout + 10)
         self.bot = OutageAwareBot(
@@ -85,6 +91,9 @@ class BotRunner:
         self.app.add_error_handler(self._on_error)
         self.sender = Sender(self.bot, media)
         self.files = AnswerFiles(self.bot, store, settings.data_dir / "answers")
+        self.processor: PerChatUpdateProcessor = self.app.update_processor  # type: ignore[assignment]
+        self.dispatcher = Dispatcher(store, clock or SystemClock(), self.send_planned,
+                                     settings=settings)
         # Called with each update id once it is handled and its replies are out (tests,
         # the sandbox and the benchmark wait on this instead of on the clock).
         self.listeners: list[Any] = []
@@ -115,11 +124,33 @@ class BotRunner:
                                            speech=outgoing.speech, slow=outgoing.slow)
         if delivered and outgoing.person_id is not None:
             await self.conversation.replies_sent(outgoing.person_id)
+        for chat_id, reply in outgoing.also:
+            await self.sender.send(chat_id, [reply])
         await self._keep_files(update.update_id)
 
     async def _keep_files(self, update_id: int | None) -> None:
         for chat_id, reply in await self.files.keep(update_id):
             await self.sender.send(chat_id, [reply])
+
+    async def send_planned(self, row: PlannedSend) -> None:
+        """The dispatcher's callback: one planned message, under the chat's lock (so it
+        never interleaves with that person's own updates)."""
+        async with self.store.unit() as unit:
+            person = await unit.session.get(Person, row.person_id) if row.person_id else None
+            chat_id = person.chat_id if person else None
+        if chat_id is None:
+            raise Undeliverable("no chat")
+        async with self.processor.lock_for(chat_id):
+            outgoing = await self.conversation.scheduled(row.kind, row.client_id,
+                                                         row.person_id)
+            if outgoing is None:
+                return
+            try:
+                delivered = await self.sender.send(outgoing.chat_id, outgoing.replies)
+            except (NetworkError, TimedOut) as error:
+                raise SendLater(60) from error
+            if not delivered:
+                raise Undeliverable("blocked")
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else "-"
@@ -175,6 +206,11 @@ class BotRunner:
                 timeout=self.poll_timeout, allowed_updates=Update.ALL_TYPES,
                 error_callback=polling_error(self.bot))
             await self.app.start()
+            await startup(self.store, self.dispatcher.clock, self.dispatcher)
+            if self.app.job_queue is not None and self.schedule_every > 0:
+                self.app.job_queue.run_repeating(self.dispatcher.tick,
+                                                 interval=self.schedule_every,
+                                                 first=self.schedule_every)
             log.info("bot @%s is running (long polling)", self.bot.username)
             await stop.wait()
         finally:
