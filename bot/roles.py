@@ -365,9 +365,9 @@ async def admin_turn(unit: Unit, ctx: RoleContext, person: Person, admin: Admin,
         await _admin_effect(unit, ctx, person, admin, effect, view, now)
     if out.ask:
         session.seq += 1
-    results = view.results
+    results, documents = view.results, view.documents
     view = await admin_view(unit, admin)
-    view.results = results
+    view.results, view.documents = results, documents
     replies = admin_dialog.render(session, out, view)
     save(row, session, bool(replies))
     return replies
@@ -394,6 +394,10 @@ async def _admin_effect(unit: Unit, ctx: RoleContext, person: Person, admin: Adm
                                          now, person.id, begeleider_id=begeleider.id)
         view.results["begeleider_link"] = (begeleider.name, ctx.link(token),
                                            str(ctx.invite_days))
+    elif effect.what == "audit_csv":
+        client = await unit.session.get(Client, int(args["client_id"]))
+        if client is not None and await access.can(unit, person.id, client.id, "progress"):
+            view.documents.append(await audit_csv(unit, client.id))
     elif effect.what == "move_client":
         client = await unit.session.get(Client, int(args["client_id"]))
         target = await unit.session.get(Begeleider, int(args["begeleider_id"]))

@@ -69,12 +69,13 @@ async def test_whole_preparation_start_to_review(h: Harness) -> None:
         await h.tap(sam, "➡️ Verder")
     out = await h.tap(sam, "Samen met iemand")
     assert "Hoe wil je dat het gesprek gaat?" in texts(out)
-    out = await h.tap(sam, "⬜ Met een pauze")
+    out = await h.tap(sam, "Met een pauze")
     assert out == []  # toggled in place: the same message, edited
     how = [m for m in sam.messages if m.text and m.text.startswith("Hoe wil je")][-1]
-    assert how.edited and "✅ Met een pauze" in how.button_texts()
-    await h.tap(sam, "⬜ Kort")
-    await h.tap(sam, "✅ Kort")  # and off again
+    ticked = [b for b in how.button_texts() if b.startswith("✅ ") and b != "✅ Klaar"]
+    assert how.edited and ticked == ["✅ ☕ Met een pauze"]  # the tick first, then the picto
+    await h.tap(sam, "Kort")
+    await h.tap(sam, "Kort")  # and off again
     out = await h.tap(sam, "✅ Klaar")
     assert "Er zijn nog geen naasten bij Gespreksmaatje." in texts(out)
     out = await h.tap(sam, "➡️ Verder")

@@ -65,7 +65,7 @@ async def invite_naaste(h: Harness, bram: UserHandle, client: str, name: str,
 
 
 async def test_begeleider_full_flow(h: Harness) -> None:
-    _fatima, bram = await admin_and_begeleider(h)
+    fatima, bram = await admin_and_begeleider(h)
     sam = await new_client(h, bram, "Sam", 1001)
     await h.tap(sam, "▶️ Beginnen")
     await h.tap(sam, "🤷 Weet ik nog niet")
@@ -119,6 +119,13 @@ async def test_begeleider_full_flow(h: Harness) -> None:
 
     out = await h.act(sam, sam.send_command("/wie_keek"))
     assert "Anja (naaste)" in texts(out) and "Bram (begeleider)" in texts(out)
+
+    await h.tap(fatima, "📜 Toegangslog")  # the admin exports the access log as CSV
+    out = await h.tap(fatima, "Sam")
+    (csv_file,) = [m for m in out if m.kind == "document"]
+    log = h.server.file_bytes(csv_file.file_id).decode()
+    assert log.startswith("at,viewer_person_id,viewer,part,allowed")
+    assert ",Anja,agenda,yes" in log and ",Anja,good_day,no" in log
 
 
 async def test_revoking_a_share_or_removing_a_naaste_denies_the_next_read(h: Harness) -> None:

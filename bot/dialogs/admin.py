@@ -9,7 +9,7 @@ from transitions import EventData
 
 from bot.dialogs.menu import MenuFlow, MenuOutcome, MenuTurn, arg_of, button
 from bot.dialogs.texts import t
-from bot.dialogs.types import Input, Reply, Session
+from bot.dialogs.types import Document, Input, Reply, Session
 
 
 @dataclass
@@ -18,6 +18,7 @@ class View:
     clients: list[tuple[int, str]] = field(default_factory=list)
     begeleiders: list[tuple[int, str]] = field(default_factory=list)
     results: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    documents: list[Document] = field(default_factory=list)
 
 
 class Turn(MenuTurn):
@@ -28,6 +29,9 @@ class Turn(MenuTurn):
 
     def pick_client(self, event: EventData) -> None:
         self.session.data["client"] = int(arg_of(event))
+
+    def audit(self, event: EventData) -> None:
+        self.do("audit_csv", client_id=int(arg_of(event)))
 
     def move(self, event: EventData) -> None:
         self.do("move_client", client_id=int(self.session.data.pop("client", 0)),
@@ -40,7 +44,8 @@ class Turn(MenuTurn):
         return any(str(b) == arg_of(event) for b, _ in self.context.begeleiders)
 
 
-FLOW = MenuFlow("admin", ["home", "ask_begeleider", "pick_client", "pick_begeleider"], [
+FLOW = MenuFlow("admin", ["home", "ask_begeleider", "pick_client", "pick_begeleider",
+                         "pick_audit"], [
     {"trigger": "home", "source": "*", "dest": "home"},
     {"trigger": "invite", "source": "home", "dest": "ask_begeleider"},
     {"trigger": "answer", "source": "ask_begeleider", "dest": "home", "before": "invite"},
@@ -49,11 +54,15 @@ FLOW = MenuFlow("admin", ["home", "ask_begeleider", "pick_client", "pick_begelei
      "conditions": "client_known", "before": "pick_client"},
     {"trigger": "choose", "source": "pick_begeleider", "dest": "home",
      "conditions": "begeleider_known", "before": "move"},
-    {"trigger": "back", "source": ["ask_begeleider", "pick_client", "pick_begeleider"],
-     "dest": "home"},
+    {"trigger": "log", "source": "home", "dest": "pick_audit"},
+    {"trigger": "choose", "source": "pick_audit", "dest": "home",
+     "conditions": "client_known", "before": "audit"},
+    {"trigger": "back", "source": ["ask_begeleider", "pick_client", "pick_begeleider",
+                                   "pick_audit"], "dest": "home"},
 ], Turn)
 
-BUTTONS = {"hm": "home", "ib": "invite", "mv": "move", "ch": "choose", "bk": "back"}
+BUTTONS = {"hm": "home", "ib": "invite", "mv": "move", "ch": "choose", "bk": "back",
+           "lg": "log"}
 COMMANDS = {"start": "home", "verder": "home", "begeleider_uitnodigen": "invite",
             "beheer": "home"}
 
@@ -73,6 +82,7 @@ def render(session: Session, out: MenuOutcome, view: View) -> list[Reply]:
     if "moved" in view.results:
         client, begeleider = view.results["moved"]
         replies.append(Reply(t("a_moved", name=escape(client), begeleider=escape(begeleider))))
+    replies += [Reply(escape(d.filename), document=d) for d in view.documents]
     if out.ask:
         replies += ask(session, view)
     return replies
@@ -83,15 +93,16 @@ def ask(session: Session, view: View) -> list[Reply]:
     back = (button(session, t("btn_a_home"), "bk"),)
     if state == "ask_begeleider":
         return [Reply(t("a_ask_begeleider"), buttons=(back,))]
-    if state in {"pick_client", "pick_begeleider"}:
-        people = view.clients if state == "pick_client" else view.begeleiders
+    if state in {"pick_client", "pick_begeleider", "pick_audit"}:
+        people = view.begeleiders if state == "pick_begeleider" else view.clients
         if not people:
             return [Reply(t("a_nobody"), buttons=(back,))]
         name = next((n for c, n in view.clients if c == session.data.get("client")), "")
-        text = t("a_pick_client") if state == "pick_client" else t(
-            "a_pick_begeleider", name=escape(name))
+        text = {"pick_client": t("a_pick_client"), "pick_audit": t("a_pick_audit")}.get(
+            state) or t("a_pick_begeleider", name=escape(name))
         rows = [(button(session, n, "ch", i),) for i, n in people]
         return [Reply(text, buttons=(*rows, back))]
     return [Reply(t("a_home", organisation=escape(view.organisation)), picto="admin",
                   buttons=((button(session, t("btn_a_invite"), "ib"),),
-                           (button(session, t("btn_a_move"), "mv"),)))]
+                           (button(session, t("btn_a_move"), "mv"),),
+                           (button(session, t("btn_a_audit"), "lg"),)))]

@@ -319,7 +319,7 @@ def _list_question(session: Session, answers: Answers, state: str) -> list[Reply
 def _multi(session: Session, answers: Answers, edit: bool = False) -> Reply:
     step = FLOW.step_of(session.step)
     chosen = answers.tags(step.key)
-    rows = [(Button(("✅ " if o in chosen else "⬜ ") + t(o), _data(session, "tg", o)),)
+    rows = [(Button(("✅ " if o in chosen else "⬜ ") + t(o), _data(session, "tg", o), o),)
             for o in step.options]
     text = t(f"q_{step.key}")
     return Reply(text, picto=step.key, speak=None if edit else plain(text), edit=edit,

@@ -17,6 +17,7 @@ from telegram.request import HTTPXRequest
 from bot.clock import Clock, SystemClock
 from bot.conversation import Conversation
 from bot.dialogs.client_prep import fixed_spoken_texts
+from bot.dialogs.texts import t
 from bot.faults import checkpoint
 from bot.reminders import Dispatcher, SendLater, Undeliverable, startup
 from bot.settings import Settings
@@ -196,6 +197,8 @@ class BotRunner:
     async def serve(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         await self.initialize()
+        with contextlib.suppress(TelegramError):  # the menu is a help, not a must
+            await self.bot.set_my_commands(menu_commands())
         warming = None
         if self.media is not None:
             warming = asyncio.create_task(self.media.warm(fixed_spoken_texts()))
@@ -221,6 +224,13 @@ class BotRunner:
             if self.app.running:
                 await self.app.stop()
             await self.app.shutdown()
+
+
+def menu_commands() -> list[tuple[str, str]]:
+    """The commands in Telegram's menu: the client's (begeleiders know theirs)."""
+    names = ["verder", "lijst", "mijnlijst", "delen", "wie_keek", "instellingen", "over",
+             "stop"]
+    return [(name, t(f"command_{name}")) for name in names]
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

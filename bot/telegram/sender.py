@@ -32,6 +32,17 @@ class MediaSource(Protocol):
         ...
 
 
+def with_emoji(label: str, emoji: str) -> str:
+    """Put a picto's emoji in a button label; after a leading tick box, so the box stays
+    first ("✅ 🐢 Rustig aan")."""
+    if not emoji:
+        return label
+    for box in ("✅ ", "⬜ "):
+        if label.startswith(box):
+            return f"{box}{emoji} {label[len(box):]}"
+    return f"{emoji} {label}"
+
+
 def keyboard(reply: Reply, media: MediaSource | None) -> InlineKeyboardMarkup | None:
     if not reply.buttons:
         return None
@@ -41,7 +52,7 @@ def keyboard(reply: Reply, media: MediaSource | None) -> InlineKeyboardMarkup | 
         for button in row:
             label = button.label
             if media is not None and button.picto:
-                label = f"{media.label(button.picto)} {label}".strip()
+                label = with_emoji(label, media.label(button.picto))
             buttons.append(InlineKeyboardButton(label, callback_data=button.data))
         rows.append(buttons)
     return InlineKeyboardMarkup(rows)
