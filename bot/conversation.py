@@ -7,7 +7,6 @@ update done, commit. Only after the commit does the caller send the replies.
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from dataclasses import dataclass, field
@@ -207,7 +206,7 @@ class Conversation:
         return [Reply(intro, speak=client_prep.plain(intro)), *home[:-1], *extra, *home[-1:]]
 
     async def replies_sent(self, person_id: int) -> None:
-        await self.store.reply_sent(person_id, FLOW)
+        await self.store.reply_sent(person_id)
 
     # ------------------------------------------------------------------ routing
     async def _route(self, unit: Unit, incoming: Incoming) -> _Result:
@@ -481,18 +480,12 @@ def dutch_date(moment: datetime, tz: ZoneInfo) -> str:
              month=t("months").split()[local.month - 1], time=local.strftime("%H:%M"))
 
 
-def _session(row: DialogSession) -> Session:
-    # A deep copy: SQLAlchemy sees a JSON change only when the new value differs from the
-    # loaded one, so the loaded one must never be mutated in place.
-    return Session(step=row.step, status=row.status, seq=row.seq,
-                   data=copy.deepcopy(row.data or {}))
+# One way to read and write a dialog session, shared with the other roles' turns.
+_session = roles.session_of
 
 
 def _save(row: DialogSession, session: Session, reply_pending: bool) -> None:
-    row.step, row.status, row.seq = session.step, session.status, session.seq
-    row.data = session.data
-    row.reply_pending = reply_pending
-    row.updated_at = utcnow()
+    roles.save(row, session, reply_pending)
 
 
 def _answers(rows: list[Answer]) -> Answers:

@@ -60,6 +60,8 @@ class RoleContext:
 
 
 def session_of(row: DialogSession) -> Session:
+    # A deep copy: SQLAlchemy sees a JSON change only when the new value differs from the
+    # loaded one, so the loaded one must never be mutated in place.
     return Session(step=row.step, status=row.status, seq=row.seq,
                    data=copy.deepcopy(row.data or {}))
 

@@ -7,7 +7,7 @@ from html import escape
 
 from transitions import EventData
 
-from bot.dialogs.menu import MenuFlow, MenuOutcome, MenuTurn, arg_of, button
+from bot.dialogs.menu import MenuFlow, MenuOutcome, MenuTurn, arg_of, button, render_outcome
 from bot.dialogs.texts import t
 from bot.dialogs.types import Document, Input, Reply, Session
 
@@ -72,9 +72,7 @@ def decide(session: Session, inp: Input, view: View) -> MenuOutcome:
 
 
 def render(session: Session, out: MenuOutcome, view: View) -> list[Reply]:
-    if out.stale:
-        return [Reply(t("stale_button"))]
-    replies = [Reply(t(n)) for n in out.notes]
+    replies: list[Reply] = []
     if "begeleider_link" in view.results:
         name, link, days = view.results["begeleider_link"]
         replies.append(Reply(f"{t('a_invite_begeleider', name=escape(name), days=days)}\n{link}",
@@ -83,9 +81,7 @@ def render(session: Session, out: MenuOutcome, view: View) -> list[Reply]:
         client, begeleider = view.results["moved"]
         replies.append(Reply(t("a_moved", name=escape(client), begeleider=escape(begeleider))))
     replies += [Reply(escape(d.filename), document=d) for d in view.documents]
-    if out.ask:
-        replies += ask(session, view)
-    return replies
+    return render_outcome(out, replies, lambda: ask(session, view))
 
 
 def ask(session: Session, view: View) -> list[Reply]:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from transitions import EventData
 
-from bot.dialogs.menu import MenuFlow, MenuOutcome, MenuTurn, arg_of, button
+from bot.dialogs.menu import MenuFlow, MenuOutcome, MenuTurn, arg_of, button, render_outcome
 from bot.dialogs.texts import t
 from bot.dialogs.types import Button, Document, Input, Reply, Session
 
@@ -144,13 +144,7 @@ def decide(session: Session, inp: Input, view: View) -> MenuOutcome:
 
 
 def render(session: Session, out: MenuOutcome, view: View) -> list[Reply]:
-    if out.stale:
-        return [Reply(t("stale_button"))]
-    replies = [Reply(t(n)) for n in out.notes]
-    replies += _results(view)
-    if out.ask:
-        replies += ask(session, view)
-    return replies
+    return render_outcome(out, _results(view), lambda: ask(session, view))
 
 
 def _results(view: View) -> list[Reply]:

@@ -8,12 +8,14 @@ the service checks them against the person's relations before anything happens.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from transitions import EventData, Machine, MachineError
 
-from bot.dialogs.types import Button, Input, Session
+from bot.dialogs.texts import t
+from bot.dialogs.types import Button, Input, Reply, Session
 
 MENU_ACTIONS = {"ans": "answer"}
 
@@ -109,6 +111,18 @@ class MenuFlow:
                     if line not in lines:
                         lines.append(line)
         return "\n".join(lines) + "\n"
+
+
+def render_outcome(out: MenuOutcome, extra: list[Reply],
+                   ask: Callable[[], list[Reply]]) -> list[Reply]:
+    """The common shape of a menu flow's replies: notes, what the effects produced, then
+    the current screen again when the state moved."""
+    if out.stale:
+        return [Reply(t("stale_button"))]
+    replies = [Reply(t(note)) for note in out.notes] + extra
+    if out.ask:
+        replies += ask()
+    return replies
 
 
 def button(session: Session, label: str, action: str, arg: object = "",

@@ -8,7 +8,7 @@ from html import escape
 
 from transitions import EventData
 
-from bot.dialogs.menu import MenuFlow, MenuOutcome, MenuTurn, arg_of, button
+from bot.dialogs.menu import MenuFlow, MenuOutcome, MenuTurn, arg_of, button, render_outcome
 from bot.dialogs.texts import t
 from bot.dialogs.types import Input, Reply, Session
 
@@ -78,12 +78,7 @@ def decide(session: Session, inp: Input, view: View) -> MenuOutcome:
 
 
 def render(session: Session, out: MenuOutcome, view: View) -> list[Reply]:
-    if out.stale:
-        return [Reply(t("stale_button"))]
-    replies = [Reply(t(n)) for n in out.notes]
-    if out.ask:
-        replies += ask(session, view)
-    return replies
+    return render_outcome(out, [], lambda: ask(session, view))
 
 
 def ask(session: Session, view: View) -> list[Reply]:

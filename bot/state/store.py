@@ -120,11 +120,13 @@ class Store:
                 .where(DialogSession.reply_pending.is_(True)))
             return [r[0] for r in rows if r[0] is not None]
 
-    async def reply_sent(self, person_id: int, flow: str) -> None:
+    async def reply_sent(self, person_id: int) -> None:
+        """The replies of this person's last update are out (whatever flow they were in)."""
         async with self.unit() as unit:
             await unit.session.execute(
                 update(DialogSession)
-                .where(DialogSession.person_id == person_id, DialogSession.flow == flow)
+                .where(DialogSession.person_id == person_id,
+                       DialogSession.reply_pending.is_(True))
                 .values(reply_pending=False))
 
     # --- caches of Telegram file ids --------------------------------------------------
