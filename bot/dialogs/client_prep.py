@@ -95,7 +95,6 @@ def decide(session: Session, answers: Answers, inp: Input) -> Outcome:
     if session.status != "active":  # paused or blocked: any message or button resumes
         session.status = "active"
         out.notes.append("resumed")
-        out.changed = True
     if inp.kind == "button":
         return _button(turn)
     if not FLOW.fire(turn, "answer"):
@@ -105,7 +104,6 @@ def decide(session: Session, answers: Answers, inp: Input) -> Outcome:
 
 def _command(turn: Turn) -> Outcome:
     session, out, command = turn.session, turn.out, turn.input.command
-    out.changed = True
     if command == "stop":
         session.status = "stopped"
         out.notes.append("stopped")
@@ -123,10 +121,8 @@ def _command(turn: Turn) -> Outcome:
         out.notes.append("already_linked")
         out.ask = True
     elif command == "instellingen":
-        out.changed = False
         out.show = "settings"
     else:
-        out.changed = False
         out.notes.append("unknown_command")
         out.ask = True
     return out
@@ -139,7 +135,6 @@ def _button(turn: Turn) -> Outcome:
         # Settings are not tied to a question: their buttons stay valid.
         session.data[parsed[2]] = not preference(session, parsed[2])
         out.show = "settings"
-        out.changed = True
         return out
     if parsed is None or parsed[0] != session.seq:
         out.stale = True
@@ -148,7 +143,6 @@ def _button(turn: Turn) -> Outcome:
     if action == "ps":
         session.status = "paused"
         out.notes.append("paused")
-        out.changed = True
         return out
     if action == "ag":
         out.ask = True

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal
 
 from transitions import EventData, Machine, MachineError
@@ -69,7 +68,6 @@ class Outcome:
     notes: list[str] = field(default_factory=list)  # text keys, said before the question
     ask: bool = False  # (re)ask the current question with fresh buttons
     stale: bool = False
-    changed: bool = False  # anything for the store besides the session
     show: str = ""  # an extra screen: "settings", or "play:<answer id>"
 
 
@@ -431,40 +429,46 @@ class Flow:
     # --- running ----------------------------------------------------------------------
     def fire(self, turn: Turn, trigger: str, **kwargs: Any) -> bool:
         """Fire `trigger` for this turn at its stored step. False if it does not apply."""
-        self.machine.add_model(turn, initial=turn.session.step)
-        try:
-            if trigger not in self.machine.get_triggers(turn.state):
-                return False
-            before = turn.state
-            try:
-                fired = bool(turn.trigger(trigger, **kwargs))  # type: ignore[attr-defined]
-            except MachineError:
-                return False
-            if fired:
-                turn.session.step = turn.state
-                turn.out.ask = True
-                turn.out.changed = turn.out.changed or bool(turn.out.effects) or (
-                    before != turn.state)
-            return fired
-        finally:
-            self.machine.remove_model(turn)
+        return fire(self.machine, turn, trigger, **kwargs)
 
     def triggers(self, state: str) -> list[str]:
         return list(self.machine.get_triggers(state))
 
     def mermaid(self) -> str:
         """The machine as a Mermaid state diagram (generated, so it cannot drift)."""
-        lines = ["stateDiagram-v2", f"    [*] --> {self.steps[0].key}"]
-        seen: set[tuple[str, str, str]] = set()
-        for name, event in self.machine.events.items():
-            for source, transitions in event.transitions.items():
-                for transition in transitions:
-                    dest = transition.dest or source
-                    edge = (source, dest, name)
-                    if edge not in seen:
-                        seen.add(edge)
-                        lines.append(f"    {source} --> {dest} : {name}")
-        return "\n".join(lines) + "\n"
+        return mermaid(self.machine, self.steps[0].key)
+
+
+def fire(machine: Machine, turn: Any, trigger: str, **kwargs: Any) -> bool:
+    """Attach `turn` to the shared machine at its stored step, fire one trigger, detach.
+    Sets `turn.session.step` and `turn.out.ask` when it moved."""
+    machine.add_model(turn, initial=turn.session.step)
+    try:
+        if trigger not in machine.get_triggers(turn.state):
+            return False
+        try:
+            fired = bool(turn.trigger(trigger, **kwargs))
+        except MachineError:
+            return False
+        if fired:
+            turn.session.step = turn.state
+            turn.out.ask = True
+        return fired
+    finally:
+        machine.remove_model(turn)
+
+
+def mermaid(machine: Machine, initial: str) -> str:
+    lines = ["stateDiagram-v2", f"    [*] --> {initial}"]
+    seen: set[str] = set()
+    for name, event in machine.events.items():
+        for source, transitions in event.transitions.items():
+            for transition in transitions:
+                line = f"    {source} --> {transition.dest or source} : {name}"
+                if line not in seen:
+                    seen.add(line)
+                    lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def _source(event: EventData) -> str:
@@ -482,7 +486,3 @@ def parse_button(data: str) -> tuple[int, str, str] | None:
     if len(parts) < 2 or not parts[0].isdigit() or len(data) > 64:
         return None
     return int(parts[0]), parts[1], parts[2] if len(parts) == 3 else ""
-
-
-def now_ts(moment: datetime) -> float:
-    return moment.timestamp()

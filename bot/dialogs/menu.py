@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from transitions import EventData, Machine, MachineError
+from transitions import EventData, Machine
 
+from bot.dialogs.flow import fire, mermaid
 from bot.dialogs.texts import t
 from bot.dialogs.types import Button, Input, Reply, Session
 
@@ -60,20 +61,7 @@ class MenuFlow:
             self.machine.add_transition(**transition)
 
     def fire(self, turn: MenuTurn, trigger: str, **kwargs: Any) -> bool:
-        self.machine.add_model(turn, initial=turn.session.step)
-        try:
-            if trigger not in self.machine.get_triggers(turn.state):
-                return False
-            try:
-                fired = bool(turn.trigger(trigger, **kwargs))  # type: ignore[attr-defined]
-            except MachineError:
-                return False
-            if fired:
-                turn.session.step = turn.state
-                turn.out.ask = True
-            return fired
-        finally:
-            self.machine.remove_model(turn)
+        return fire(self.machine, turn, trigger, **kwargs)
 
     def decide(self, session: Session, inp: Input, buttons: dict[str, str],
                commands: dict[str, str], context: Any = None) -> MenuOutcome:
@@ -103,14 +91,7 @@ class MenuFlow:
         return turn.out
 
     def mermaid(self) -> str:
-        lines = ["stateDiagram-v2", f"    [*] --> {self.machine.initial}"]
-        for name, event in self.machine.events.items():
-            for source, transitions in event.transitions.items():
-                for transition in transitions:
-                    line = f"    {source} --> {transition.dest or source} : {name}"
-                    if line not in lines:
-                        lines.append(line)
-        return "\n".join(lines) + "\n"
+        return mermaid(self.machine, str(self.machine.initial))
 
 
 def render_outcome(out: MenuOutcome, extra: list[Reply],

@@ -127,7 +127,8 @@ class BotRunner:
             await self.conversation.replies_sent(outgoing.person_id)
         for chat_id, reply in outgoing.also:
             await self.sender.send(chat_id, [reply])
-        await self._keep_files(update.update_id)
+        if incoming.input is not None and incoming.input.file_id:
+            await self._keep_files(update.update_id)
 
     async def _keep_files(self, update_id: int | None) -> None:
         for chat_id, reply in await self.files.keep(update_id):
