@@ -7,12 +7,16 @@ transaction; ids that come from buttons are checked against the person's relatio
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import copy
 import csv
+import hashlib
 import io
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -187,11 +191,24 @@ async def _begeleider_effect(unit: Unit, ctx: RoleContext, person: Person,
 
 
 async def _agenda(unit: Unit, viewer_id: int, client_id: int, role: str, now: datetime,
-                  ctx: RoleContext) -> Any:
+                  ctx: RoleContext, with_files: bool = False) -> Any:
     parts = await access.read(unit, viewer_id, client_id, access.ALL_PARTS, now)
     agenda_parts = parts & set(_agenda_parts())
+    lookup = _kept_file(unit) if with_files else None
     return await compile_agenda(unit.session, client_id, agenda_parts, role, now,
-                                tz_name=str(ctx.tz))
+                                tz_name=str(ctx.tz), media_lookup=lookup)
+
+
+def _kept_file(unit: Unit) -> Any:
+    """Size and SHA-1 (base64, as FHIR's Attachment.hash wants) of a kept answer file."""
+    async def lookup(media: Any) -> tuple[int, str] | None:
+        path = await unit.session.scalar(select(Answer.file_path).where(
+            Answer.file_id == media.file_id, Answer.file_state == "kept"))
+        if not path:
+            return None
+        data = await asyncio.to_thread(Path(path).read_bytes)
+        return len(data), base64.b64encode(hashlib.sha1(data).digest()).decode()
+    return lookup
 
 
 def _agenda_parts() -> tuple[str, ...]:
@@ -212,7 +229,7 @@ async def _exports(unit: Unit, viewer_id: int, client_id: int, now: datetime,
     # Imported here: the PDF and FHIR libraries are large and most updates never need them.
     from bot.agenda import export_json, fhir, pdf
 
-    agenda = await _agenda(unit, viewer_id, client_id, "begeleider", now, ctx)
+    agenda = await _agenda(unit, viewer_id, client_id, "begeleider", now, ctx, with_files=True)
     stamp = now.astimezone(ctx.tz).strftime("%Y-%m-%d")
     documents = [Document(f"gesprek-{stamp}-begeleider.json", export_json.to_json(
         agenda).encode())]

@@ -3,6 +3,8 @@ choices; every read through the access module, every read and denial in the audi
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import re
 from datetime import UTC, datetime, timedelta
@@ -71,6 +73,8 @@ async def test_begeleider_full_flow(h: Harness) -> None:
     await h.tap(sam, "🤷 Weet ik nog niet")
     await h.tap(sam, "🤷 Weet ik nog niet")
     await h.say(sam, "Ik wil op mezelf wonen")
+    voice = b"OggS" + bytes(range(256)) * 4
+    await h.act(sam, sam.send_voice(voice, duration=7))
 
     await h.act(bram, bram.send_command("/clienten"))
     await h.tap(bram, "Sam")
@@ -104,7 +108,7 @@ async def test_begeleider_full_flow(h: Harness) -> None:
 
     await h.act(bram, bram.send_command("/clienten"))
     clients = texts(bram.messages[-1:])
-    assert "Sam: 1 van 14 delen klaar, 1 onderwerpen" in clients
+    assert "Sam: 1 van 14 delen klaar, 2 onderwerpen" in clients
     await h.tap(bram, "Sam")
     await h.tap(bram, "➕ Eigen onderwerp")
     await h.say(bram, "Dagbesteding")
@@ -116,6 +120,12 @@ async def test_begeleider_full_flow(h: Harness) -> None:
     names = [m.raw.get("document", {}).get("file_name") for m in out if m.kind == "document"]
     assert {n.split("-")[-1] for n in names} == {"begeleider.pdf", "client.pdf",
                                                  "begeleider.json", "fhir.json"}
+    (fhir_doc,) = [m for m in out if m.kind == "document" and m.raw["document"][
+        "file_name"].endswith("fhir.json")]
+    bundle = h.server.file_bytes(fhir_doc.file_id).decode()
+    digest = base64.b64encode(hashlib.sha1(voice).digest()).decode()
+    assert '"contentType": "audio/ogg"' in bundle and digest in bundle  # the kept file
+    assert f'"size": "{len(voice)}"' in bundle or f'"size": {len(voice)}' in bundle
 
     out = await h.act(sam, sam.send_command("/wie_keek"))
     assert "Anja (naaste)" in texts(out) and "Bram (begeleider)" in texts(out)
