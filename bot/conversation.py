@@ -185,8 +185,10 @@ class Conversation:
         else:
             answers = await self._answers(unit, client.id, False)
             out = client_prep.start_after_meeting(session, answers)
-            replies = client_prep.render(session, answers, out, client_prep.Context(
-                client.name), Input("command", utcnow(), command="check"))
+            intro = t("after_meeting_intro", name=escape(client.name))
+            replies = [Reply(intro, speak=client_prep.plain(intro)), *client_prep.render(
+                session, answers, out, client_prep.Context(client.name),
+                Input("command", utcnow(), command="check"))]
         _save(row, session, reply_pending=False)
         return replies
 

@@ -36,3 +36,11 @@ def test_one_machine_is_shared_and_keeps_no_models() -> None:
     session = Session(step="good_at", seq=1)
     decide(session, Answers(), Input("text", datetime.now(UTC), text="Zingen"))
     assert FLOW.machine.models == []
+
+
+def test_every_fixed_spoken_text_exists() -> None:
+    """The speech cache is warmed with these at start-up: each must be a real text."""
+    from bot.dialogs.client_prep import fixed_spoken_texts
+
+    texts = fixed_spoken_texts()
+    assert len(texts) == len(set(texts)) >= 15 and all(texts)

@@ -452,9 +452,9 @@ def after_meeting_report(name: str, answers: Answers) -> str:
 
 def fixed_spoken_texts() -> list[str]:
     """Every spoken text that does not depend on a person (to warm the speech cache)."""
-    keys = [f"q_{s.key}" for s in FLOW.question_steps if s.kind != "list"]
+    keys = [f"q_{s.key}" for s in FLOW.question_steps if s.kind not in {"list", "share"}]
     keys += ["q_agenda", "q_agenda_next", "q_agenda_more", "q_agenda_domains", "done",
-             "review_question"]
+             "review_question", "sharing_nobody", "q_feedback", "after_done"]
     return [plain(t(key)) for key in keys]
 
 
