@@ -187,5 +187,5 @@ def test_texts_are_gentle_and_fill_in() -> None:
     first = reminder_text(1, name="Sam", date="dinsdag 8 juli")
     assert "Het mag, het hoeft niet." in first and "Sam" in first
     assert "laatste" in reminder_text(3, name="Sam", date="x")
-    assert schedule_text("after_meeting_item", topic="werk").endswith("Is daarover gepraat?")
+    assert schedule_text("q_talked", item="werk").endswith("Is daarover gepraat?")
     assert timedelta(days=3) == S.reminder_every
