@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot.dialogs.client_prep import FLOW
+from bot.dialogs.texts import t
 from bot.state.models import Answer, DialogSession, Inbox, Invite, Person
 from tests.harness import Harness, questions, texts
 
@@ -134,3 +135,28 @@ async def test_every_state_accepts_a_message_or_explains(h: Harness) -> None:
     """No state leaves a typed message without a place to go."""
     for state_name in FLOW.machine.states:
         assert "answer" in FLOW.triggers(state_name), state_name
+
+
+async def test_a_failing_update_is_kept_and_the_person_hears_it(h: Harness) -> None:
+    """A bug in handling one update: the raw update stays (marked failed, not replayed),
+    the person gets one kind line, and the next message works."""
+    sam = await joined(h)
+    assert h.runner is not None
+    conversation = h.runner.conversation
+    real = conversation._route
+
+    async def broken(unit, incoming):  # type: ignore[no-untyped-def]
+        if incoming.input is not None and incoming.input.text == "boem":
+            raise RuntimeError("a bug")
+        return await real(unit, incoming)
+
+    conversation._route = broken  # type: ignore[method-assign]
+    update_id = await sam.send_text("boem")
+    await h.handled(update_id)
+    assert sam.messages[-1].text == t("error_sorry")
+    (row,) = await h.rows(Inbox, Inbox.update_id == update_id)
+    assert row.state == "failed" and row.payload is not None
+    assert await h.rows(Answer) == []
+    out = await h.say(sam, "Tekenen")
+    assert "Ik heb het opgeschreven" in texts(out)
+    assert len(await h.rows(Answer)) == 1

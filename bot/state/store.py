@@ -104,6 +104,12 @@ class Store:
             result = await unit.session.execute(statement)
         return bool(getattr(result, "rowcount", 1))
 
+    async def inbox_failed(self, update_id: int) -> None:
+        """Handling failed: keep the update for the operator, do not replay it."""
+        async with self.unit() as unit:
+            await unit.session.execute(update(Inbox).where(
+                Inbox.update_id == update_id, Inbox.state == "new").values(state="failed"))
+
     async def inbox_pending(self) -> list[tuple[int, dict[str, Any]]]:
         async with self.unit() as unit:
             rows = await unit.session.execute(

@@ -105,9 +105,22 @@ class BotRunner:
     async def handle(self, update: Update) -> None:
         try:
             await self._handle(update)
+        except Exception as error:  # noqa: BLE001 - one bad update must not stop the rest
+            await self._failed(update, error)
         finally:
             for listener in self.listeners:
                 listener(update.update_id)
+
+    async def _failed(self, update: Update, error: Exception) -> None:
+        """A bug or a database hiccup: keep the raw update (marked failed, so a restart does
+        not replay it forever), tell the person kindly, log one line for the operator."""
+        log.error("update=%d failed: %r", update.update_id, error, exc_info=error)
+        with contextlib.suppress(Exception):
+            await self.store.inbox_failed(update.update_id)
+        chat = update.effective_chat
+        if chat is not None and chat.type == "private":
+            with contextlib.suppress(TelegramError):
+                await self.bot.send_message(chat.id, t("error_sorry"))
 
     async def _handle(self, update: Update) -> None:
         incoming = to_incoming(update)
