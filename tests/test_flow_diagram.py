@@ -44,3 +44,22 @@ def test_every_fixed_spoken_text_exists() -> None:
 
     texts = fixed_spoken_texts()
     assert len(texts) == len(set(texts)) >= 15 and all(texts)
+
+
+def test_no_callback_shadows_a_trigger(caplog: pytest.LogCaptureFixture) -> None:
+    """transitions skips binding a trigger whose name a model method already has."""
+    from datetime import UTC, datetime
+
+    from bot.dialogs import admin, begeleider, naaste
+    from bot.dialogs.flow import Turn
+    from bot.dialogs.types import Answers, Input, Session
+
+    now = datetime.now(UTC)
+    turns = [(m.FLOW.machine, m.FLOW.model_class(Session(step="home"), Input("text", now)))
+             for m in (begeleider, naaste, admin)]
+    turns.append((FLOW.machine, Turn(FLOW, Session(step="welcome"), Answers(),
+                                     Input("text", now))))
+    for machine, turn in turns:
+        machine.add_model(turn, initial=machine.initial)
+        machine.remove_model(turn)
+    assert "Skip binding" not in caplog.text

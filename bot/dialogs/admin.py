@@ -24,7 +24,7 @@ class View:
 class Turn(MenuTurn):
     context: View
 
-    def invite(self, event: EventData) -> None:
+    def create_begeleider(self, event: EventData) -> None:
         self.do("new_begeleider", name=arg_of(event).strip()[:100])
 
     def pick_client(self, event: EventData) -> None:
@@ -33,7 +33,7 @@ class Turn(MenuTurn):
     def audit(self, event: EventData) -> None:
         self.do("audit_csv", client_id=int(arg_of(event)))
 
-    def move(self, event: EventData) -> None:
+    def move_client(self, event: EventData) -> None:
         self.do("move_client", client_id=int(self.session.data.pop("client", 0)),
                 begeleider_id=int(arg_of(event)))
 
@@ -48,12 +48,13 @@ FLOW = MenuFlow("admin", ["home", "ask_begeleider", "pick_client", "pick_begelei
                          "pick_audit"], [
     {"trigger": "home", "source": "*", "dest": "home"},
     {"trigger": "invite", "source": "home", "dest": "ask_begeleider"},
-    {"trigger": "answer", "source": "ask_begeleider", "dest": "home", "before": "invite"},
+    {"trigger": "answer", "source": "ask_begeleider", "dest": "home",
+     "before": "create_begeleider"},
     {"trigger": "move", "source": "home", "dest": "pick_client"},
     {"trigger": "choose", "source": "pick_client", "dest": "pick_begeleider",
      "conditions": "client_known", "before": "pick_client"},
     {"trigger": "choose", "source": "pick_begeleider", "dest": "home",
-     "conditions": "begeleider_known", "before": "move"},
+     "conditions": "begeleider_known", "before": "move_client"},
     {"trigger": "log", "source": "home", "dest": "pick_audit"},
     {"trigger": "choose", "source": "pick_audit", "dest": "home",
      "conditions": "client_known", "before": "audit"},

@@ -69,7 +69,7 @@ class Turn(MenuTurn):
     def set_place(self, event: EventData) -> None:
         self.do("set_place", client_id=self._client(), place=arg_of(event).strip()[:300])
 
-    def same_place(self, event: EventData) -> None:
+    def use_place_hint(self, event: EventData) -> None:
         line = self.context.client(self._client())
         self.do("set_place", client_id=self._client(), place=line.place_hint if line else "")
 
@@ -111,7 +111,8 @@ FLOW = MenuFlow("begeleider", ["home", "client", *ASKING], [
      "before": "set_date"},
     {"trigger": "answer", "source": "ask_date", "dest": None, "before": "bad_date"},
     {"trigger": "answer", "source": "ask_place", "dest": "client", "before": "set_place"},
-    {"trigger": "same_place", "source": "ask_place", "dest": "client", "before": "same_place"},
+    {"trigger": "same_place", "source": "ask_place", "dest": "client",
+     "before": "use_place_hint"},
     {"trigger": "invite_naaste", "source": "client", "dest": "ask_naaste_name"},
     {"trigger": "answer", "source": "ask_naaste_name", "dest": "ask_relation",
      "before": "remember_name"},

@@ -127,7 +127,7 @@ class Turn:
     def pick_naaste(self, event: EventData) -> None:
         self.session.data["naaste"] = int(event.kwargs.get("arg", 0))
 
-    def toggle_share(self, event: EventData) -> None:
+    def flip_share(self, event: EventData) -> None:
         naaste = int(self.session.data.get("naaste", 0))
         part = str(event.kwargs.get("arg", ""))
         shared = self.answers.shares.get(naaste, set())
@@ -139,7 +139,7 @@ class Turn:
         for part in self.flow.shareable:
             self.out.effects.append(SetShare(naaste, part, allowed))
 
-    def remove_naaste(self, event: EventData) -> None:
+    def drop_naaste(self, event: EventData) -> None:
         naaste = int(self.session.data.pop("naaste", 0))
         self.out.effects.append(RemoveNaaste(naaste))
         self.out.notes.append("sharing_removed")
@@ -352,12 +352,12 @@ class Flow:
             one = f"{key}_naaste"
             yield {"trigger": "pick", "source": key, "dest": one, "before": "pick_naaste"}
             yield {"trigger": "toggle_share", "source": one, "dest": None,
-                   "before": "toggle_share"}
+                   "before": "flip_share"}
             for name in ("share_all", "share_none"):
                 yield {"trigger": name, "source": one, "dest": None,
                        "before": "share_everything"}
             yield {"trigger": "remove_naaste", "source": one, "dest": key,
-                   "before": "remove_naaste"}
+                   "before": "drop_naaste"}
             yield {"trigger": "next", "source": one, "dest": key}
             yield {"trigger": "back", "source": one, "dest": key}
             yield {"trigger": "answer", "source": [key, one], "dest": None, "before": "record"}

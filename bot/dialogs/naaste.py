@@ -45,7 +45,7 @@ class Turn(MenuTurn):
                 text=arg_of(event).strip())
         self.out.notes.append("ack_changed")
 
-    def remove(self, event: EventData) -> None:
+    def remove_item(self, event: EventData) -> None:
         self.do("remove_item", item_id=int(arg_of(event)))
         self.out.notes.append("ack_removed")
 
@@ -60,7 +60,7 @@ FLOW = MenuFlow("naaste", ["home", *KINDS, "mine", "ask_edit"], [
     {"trigger": "mine", "source": "*", "dest": "mine"},
     {"trigger": "edit", "source": "mine", "dest": "ask_edit", "before": "remember_item"},
     {"trigger": "answer", "source": "ask_edit", "dest": "mine", "before": "change"},
-    {"trigger": "remove", "source": "mine", "dest": None, "before": "remove"},
+    {"trigger": "remove", "source": "mine", "dest": None, "before": "remove_item"},
     {"trigger": "back", "source": [*KINDS, "mine"], "dest": "home"},
     {"trigger": "back", "source": "ask_edit", "dest": "mine"},
 ], Turn)
