@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
-import av.error
+if TYPE_CHECKING:  # PyAV (FFmpeg) is large: loaded on the first probe, not at import
+    import av
 
 # ffmpeg demuxer names (comma-separated lists) -> MIME type Telegram would use.
 _MIME_BY_FORMAT = {
@@ -27,6 +28,9 @@ class MediaError(ValueError):
 
 def probe_audio(source: str | Path | bytes) -> tuple[float, str]:
     """Return (duration in seconds, MIME type); raise MediaError for unreadable input."""
+    import av
+    import av.error
+
     label = "bytes" if isinstance(source, bytes) else str(source)
     target = io.BytesIO(source) if isinstance(source, bytes) else str(source)
     try:
@@ -56,6 +60,8 @@ def _mime(format_name: str, has_video: bool) -> str:
 
 def _duration(container: av.container.InputContainer) -> float:
     """Header duration when present; otherwise decode the audio and count samples."""
+    import av
+
     if container.duration is not None and container.duration > 0:
         return float(container.duration / av.time_base)
     if not container.streams.audio:

@@ -6,9 +6,10 @@ import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import av
-import av.error
+if TYPE_CHECKING:  # PyAV (FFmpeg) is large: loaded on the first conversion, not at import
+    import av
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,8 @@ class ConversionError(ValueError):
 
 def to_voice_ogg(audio: bytes, fmt: str | None = None) -> VoiceClip:
     """Decode `audio` (container `fmt`, e.g. "mp3"/"wav"; None = probe) into Ogg/Opus."""
+    import av.error
+
     try:
         return _convert(audio, fmt)
     except (av.error.FFmpegError, ValueError, IndexError) as exc:
@@ -35,6 +38,8 @@ def to_voice_ogg(audio: bytes, fmt: str | None = None) -> VoiceClip:
 
 
 def _convert(audio: bytes, fmt: str | None) -> VoiceClip:
+    import av
+
     out_buf = io.BytesIO()
     samples = 0
     with (
@@ -66,6 +71,8 @@ def _frames(src: av.container.InputContainer) -> Iterator[av.AudioFrame]:
     gTTS joins the MP3s of a long text's parts byte by byte; a tag or header in the
     middle would otherwise abort the whole clip.
     """
+    import av.error
+
     stream = src.streams.audio[0]
     skipped = 0
     for packet in src.demux(stream):

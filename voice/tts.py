@@ -9,8 +9,6 @@ import time
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
-from gtts import gTTS
-
 
 class SpeechError(RuntimeError):
     """An engine could not produce audio (network down, timeout, bad answer, no binary)."""
@@ -32,23 +30,24 @@ class Synthesizer(Protocol):
         ...
 
 
-class _RebasedGTTS(gTTS):
-    """gTTS whose requests go to `base_url` instead of translate.google.<tld>.
+def _rebased_gtts(text: str, base_url: str | None, **kwargs: Any) -> Any:
+    """A gTTS whose requests go to `base_url` instead of translate.google.<tld>.
 
     Rewriting the prepared requests per instance is safer than patching the
     module-level `_translate_url`, which would redirect every gTTS in the process.
+    gTTS (and requests) are imported here: a bot with speech off never loads them.
     """
+    from gtts import gTTS
 
-    def __init__(self, text: str, base_url: str | None, **kwargs: Any) -> None:
-        super().__init__(text, **kwargs)
-        self._base_url = base_url
+    class RebasedGTTS(gTTS):
+        def _prepare_requests(self) -> list[Any]:
+            prepared: list[Any] = super()._prepare_requests()
+            if base_url:
+                for request in prepared:
+                    request.prepare_url(_rebase(request.url, base_url), None)
+            return prepared
 
-    def _prepare_requests(self) -> list[Any]:
-        prepared: list[Any] = super()._prepare_requests()
-        if self._base_url:
-            for request in prepared:
-                request.prepare_url(_rebase(request.url, self._base_url), None)
-        return prepared
+    return RebasedGTTS(text, **kwargs)
 
 
 def _rebase(url: str, base_url: str) -> str:
@@ -86,7 +85,7 @@ class GttsSynthesizer:
         deadline = time.monotonic() + self.timeout
         try:
             # lang_check=False: the language list is not worth a network round trip.
-            tts = _RebasedGTTS(
+            tts = _rebased_gtts(
                 text,
                 self.base_url,
                 tld=self.tld,
