@@ -89,3 +89,24 @@ def test_broken_picto_manifest_is_refused_at_start(tmp_path: Path) -> None:
                                   TELEGRAM_API_URL="http://127.0.0.1:9/bot",
                                   PICTO_MANIFEST=str(tmp_path / "manifest.yaml")))
     assert "PICTO_MANIFEST" in line and "missing.png" in line
+
+
+async def test_a_telegram_outage_is_one_line_and_the_bot_carries_on(
+        h: object, caplog: pytest.LogCaptureFixture) -> None:
+    """getUpdates fails a few times (PTB retries with backoff): one line when it starts,
+    one when Telegram is back, and the next message is handled."""
+    from tests.harness import Harness, texts
+
+    assert isinstance(h, Harness)
+    sam = await h.join(1001, "Sam")
+    caplog.set_level("WARNING", logger="gespreksmaatje")
+    polls = h.server.call_count("getUpdates")
+    h.server.fail_next("getUpdates", times=3, error_code=502, description="Bad Gateway")
+    # The poll under way ends, three fail (PTB backs off between them), one succeeds.
+    await h.server.wait_for(lambda: h.server.call_count("getUpdates") >= polls + 5, 30,
+                            lambda: "the bot did not poll again after the outage")
+    out = await h.tap(sam, "▶️ Beginnen")
+    assert "Waar ben jij goed in?" in texts(out)
+    lines = [r.getMessage() for r in caplog.records if r.name == "gespreksmaatje"]
+    assert sum("Telegram unreachable" in line for line in lines) == 1
+    assert sum("Telegram reachable again" in line for line in lines) == 1

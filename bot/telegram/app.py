@@ -40,12 +40,12 @@ class StartupError(Exception):
 class OutageAwareBot(ExtBot[Any]):
     """Logs one line when polling starts failing and one when it works again."""
 
-    outage = False
+    _outage = False  # PTB freezes public attributes of a Bot; "_" ones stay settable
 
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
         updates = await super().get_updates(*args, **kwargs)
-        if self.outage:
-            self.outage = False
+        if self._outage:
+            self._outage = False
             log.warning("Telegram reachable again")
         return updates
 
@@ -55,8 +55,8 @@ def polling_error(bot: OutageAwareBot) -> Any:
         if isinstance(error, InvalidToken):
             log.error("Telegram refused the token (401 Unauthorized): check TELEGRAM_BOT_TOKEN")
             return
-        if not bot.outage:
-            bot.outage = True
+        if not bot._outage:
+            bot._outage = True
             log.warning("Telegram unreachable (%s); retrying with backoff", error)
     return on_error
 
