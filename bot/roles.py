@@ -166,6 +166,13 @@ async def _begeleider_effect(unit: Unit, ctx: RoleContext, person: Person,
         await unit.session.flush()
         plan = await reminders.plan_for_client(unit, client_id, now, ctx.settings)
         results["meeting"] = (ctx.date(starts_at), plan.note)
+    elif effect.what == "cancel_meeting":
+        meeting = await unit.meeting(client_id)
+        if meeting is not None:
+            meeting.cancelled_at = now
+            await unit.session.flush()
+            await reminders.plan_for_client(unit, client_id, now, ctx.settings)
+            results["cancelled"] = ctx.date(meeting.starts_at) if meeting.starts_at else ""
     elif effect.what == "set_place":
         meeting = await unit.meeting(client_id)
         if meeting is not None:

@@ -132,3 +132,25 @@ async def test_no_reminders_after_stop_or_when_turned_off(hc: tuple[Harness, Fak
     reminders = [m for m in sam.messages[sent_before:] if "hoeft niet" in m.content]
     assert reminders == []
     assert out is not None
+
+
+async def test_a_cancelled_meeting_sends_nothing(hc: tuple[Harness, FakeClock]) -> None:
+    h, clock = hc
+    _fatima, bram = await admin_and_begeleider(h)
+    sam = await new_client(h, bram, "Sam", 1001)
+    anja = await invite_naaste(h, bram, "Sam", "Anja", "Ouder", 2001)
+    meeting = (datetime.now(AMSTERDAM) + timedelta(days=20)).replace(hour=14, minute=0)
+    await h.act(bram, bram.send_command("/clienten"))
+    await h.tap(bram, "Sam")
+    await h.tap(bram, "📅 Gesprek plannen")
+    await h.say(bram, meeting.strftime("%d-%m-%Y %H:%M"))
+    await h.say(bram, "Thuis")
+    assert any(r.state == "planned" for r in await h.rows(PlannedSend))
+    out = await h.tap(bram, "❌ Gesprek afzeggen")
+    assert "is afgezegd" in texts(out)
+    assert {r.state for r in await h.rows(PlannedSend)} == {"cancelled"}
+    before = (len(sam.messages), len(anja.messages))
+    for _ in range(24 * 25):
+        clock.advance(timedelta(hours=1))
+        await tick(h)
+    assert (len(sam.messages), len(anja.messages)) == before

@@ -84,6 +84,9 @@ class Turn(MenuTurn):
         self.do("add_topic", client_id=self._client(), text=arg_of(event).strip())
         self.out.notes.append("b_topic_added")
 
+    def cancel_meeting(self, event: EventData) -> None:
+        self.do("cancel_meeting", client_id=self._client())
+
     def show_agenda(self, event: EventData) -> None:
         self.do("agenda", client_id=self._client())
 
@@ -121,6 +124,7 @@ FLOW = MenuFlow("begeleider", ["home", "client", *ASKING], [
     {"trigger": "topic", "source": "client", "dest": "ask_topic"},
     {"trigger": "answer", "source": "ask_topic", "dest": "client", "before": "add_topic"},
     {"trigger": "agenda", "source": "client", "dest": None, "before": "show_agenda"},
+    {"trigger": "cancel", "source": "client", "dest": None, "before": "cancel_meeting"},
     {"trigger": "exports", "source": "client", "dest": None, "before": "send_exports"},
     {"trigger": "audit", "source": "client", "dest": None, "before": "send_audit"},
     {"trigger": "back", "source": ["ask_date", "ask_place", "ask_naaste_name", "ask_relation",
@@ -130,7 +134,7 @@ FLOW = MenuFlow("begeleider", ["home", "client", *ASKING], [
 
 BUTTONS = {"hm": "home", "op": "open", "nc": "new_client", "pl": "plan", "nv": "invite_naaste",
            "tp": "topic", "ag": "agenda", "ex": "exports", "au": "audit", "rl": "relation",
-           "sp": "same_place", "bk": "back"}
+           "sp": "same_place", "bk": "back", "cx": "cancel"}
 COMMANDS = {"clienten": "home", "start": "home", "nieuwe_client": "new_client",
             "verder": "home", "agenda": "agenda"}
 # Buttons whose argument is a client id: the service checks it through the access module.
@@ -162,6 +166,8 @@ def _results(view: View) -> list[Reply]:
     if "meeting" in results:
         when, note = results["meeting"]
         replies.append(Reply("\n".join(filter(None, [t("b_meeting_set", date=when), note]))))
+    if "cancelled" in results:
+        replies.append(Reply(t("b_meeting_cancelled", date=results["cancelled"])))
     for message in results.get("agenda", []):
         replies.append(Reply(message))
     for document in results.get("documents", []):
@@ -212,6 +218,7 @@ def _client(session: Session, c: ClientLine) -> Reply:
         (button(session, t("btn_b_date"), "pl"), button(session, t("btn_b_naaste"), "nv")),
         (button(session, t("btn_b_topic"), "tp"), button(session, t("btn_b_agenda"), "ag")),
         (button(session, t("btn_b_pdf"), "ex"), button(session, t("btn_b_audit"), "au")),
+        *(((button(session, t("btn_b_cancel"), "cx"),),) if c.meeting else ()),
         (button(session, t("btn_b_back"), "hm"),),
     )
     return Reply(text, buttons=rows)
