@@ -81,13 +81,7 @@ def _first_line(error: BaseException) -> str:
 
 
 async def _migrate(settings: Settings) -> None:
-    from bot.state.migrate import upgrade
-
-    try:
-        await upgrade(settings.db_url)
-    except SQLAlchemyError as error:
-        raise OperatorError(f"cannot migrate the database ({_first_line(error)}); "
-                            "check DATABASE_URL.") from None
+    await _migrate_quietly(settings)
     print(f"database is up to date: {settings.db_url.split('@')[-1]}")
 
 

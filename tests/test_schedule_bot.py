@@ -17,7 +17,12 @@ from bot.telegram.app import BotRunner
 from bot.telegram.media import build_media
 from localbotapi.server import UserHandle
 from tests.harness import Harness, harness, texts
-from tests.test_triangle import admin_and_begeleider, invite_naaste, new_client
+from tests.test_triangle import (
+    admin_and_begeleider,
+    client_with_topic,
+    invite_naaste,
+    new_client,
+)
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
@@ -45,11 +50,7 @@ def arrived(user: UserHandle, since: int) -> str:
 async def test_a_month_of_schedule(hc: tuple[Harness, FakeClock]) -> None:
     h, clock = hc
     _fatima, bram = await admin_and_begeleider(h)
-    sam = await new_client(h, bram, "Sam", 1001)
-    await h.tap(sam, "▶️ Beginnen")
-    await h.tap(sam, "🤷 Weet ik nog niet")
-    await h.tap(sam, "🤷 Weet ik nog niet")
-    await h.say(sam, "Op mezelf wonen")
+    sam = await client_with_topic(h, bram, "Op mezelf wonen")
     anja = await invite_naaste(h, bram, "Sam", "Anja", "Ouder", 2001)
     await h.act(sam, sam.send_command("/delen"))
     await h.tap(sam, "Anja (Ouder)")

@@ -54,6 +54,16 @@ async def new_client(h: Harness, bram: UserHandle, name: str, user_id: int) -> U
     return client
 
 
+async def client_with_topic(h: Harness, bram: UserHandle, topic: str) -> UserHandle:
+    """Sam joins, skips the first two questions and names one topic."""
+    sam = await new_client(h, bram, "Sam", 1001)
+    await h.tap(sam, "▶️ Beginnen")
+    await h.tap(sam, "🤷 Weet ik nog niet")
+    await h.tap(sam, "🤷 Weet ik nog niet")
+    await h.say(sam, topic)
+    return sam
+
+
 async def invite_naaste(h: Harness, bram: UserHandle, client: str, name: str,
                         relation: str, user_id: int) -> UserHandle:
     await h.act(bram, bram.send_command("/clienten"))
@@ -68,11 +78,7 @@ async def invite_naaste(h: Harness, bram: UserHandle, client: str, name: str,
 
 async def test_begeleider_full_flow(h: Harness) -> None:
     fatima, bram = await admin_and_begeleider(h)
-    sam = await new_client(h, bram, "Sam", 1001)
-    await h.tap(sam, "▶️ Beginnen")
-    await h.tap(sam, "🤷 Weet ik nog niet")
-    await h.tap(sam, "🤷 Weet ik nog niet")
-    await h.say(sam, "Ik wil op mezelf wonen")
+    sam = await client_with_topic(h, bram, "Ik wil op mezelf wonen")
     voice = b"OggS" + bytes(range(256)) * 4
     await h.act(sam, sam.send_voice(voice, duration=7))
 
@@ -140,11 +146,7 @@ async def test_begeleider_full_flow(h: Harness) -> None:
 
 async def test_revoking_a_share_or_removing_a_naaste_denies_the_next_read(h: Harness) -> None:
     _fatima, bram = await admin_and_begeleider(h)
-    sam = await new_client(h, bram, "Sam", 1001)
-    await h.tap(sam, "▶️ Beginnen")
-    await h.tap(sam, "🤷 Weet ik nog niet")
-    await h.tap(sam, "🤷 Weet ik nog niet")
-    await h.say(sam, "Geheim onderwerp")
+    sam = await client_with_topic(h, bram, "Geheim onderwerp")
     anja = await invite_naaste(h, bram, "Sam", "Anja", "Ouder", 2001)
     await h.act(sam, sam.send_command("/delen"))
     await h.tap(sam, "Anja (Ouder)")
