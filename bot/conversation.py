@@ -141,15 +141,21 @@ class Conversation:
             client = await unit.client_of(person) if person else None
             if person is None or client is None or person.chat_id is None:
                 return None
-            row = await unit.load_session(person.id, FLOW, client.id, "welcome")
-            session = _session(row)
-            if session.status != "active":
-                return None
-            session.seq += 1
-            answers = await self._answers(unit, client.id)
-            replies = client_prep.ask(session, answers, await self._context(unit, client))
-            _save(row, session, reply_pending=True)
-            return Outgoing(person.chat_id, replies, person.id)
+            replies, _step = await self._ask_current(unit, person, client, only_active=True)
+            return Outgoing(person.chat_id, replies, person.id) if replies else None
+
+    async def _ask_current(self, unit: Unit, person: Person, client: Client,
+                           only_active: bool = False) -> tuple[list[Reply], str]:
+        """The client's current question with fresh buttons (stored before it is sent)."""
+        row = await unit.load_session(person.id, FLOW, client.id, "welcome")
+        session = _session(row)
+        if only_active and session.status != "active":
+            return [], session.step
+        session.seq += 1
+        replies = client_prep.ask(session, await self._answers(unit, client.id),
+                                  await self._context(unit, client, session.step))
+        _save(row, session, reply_pending=True)
+        return replies, session.step
 
     async def scheduled(self, kind: str, client_id: int,
                         person_id: int | None) -> Outgoing | None:
@@ -360,14 +366,9 @@ class Conversation:
         assert person is not None
         person.chat_id = incoming.chat_id
         if redeemed.client is not None:
-            row = await unit.load_session(person.id, FLOW, redeemed.client.id, "welcome")
-            session = _session(row)
-            session.seq += 1
-            replies = client_prep.ask(session, await self._answers(unit, redeemed.client.id),
-                                      await self._context(unit, redeemed.client))
-            _save(row, session, reply_pending=True)
+            replies, step = await self._ask_current(unit, person, redeemed.client)
             return _Result(Outgoing(incoming.chat_id, replies, person.id),
-                           who=f"p{person.id}", step=session.step)
+                           who=f"p{person.id}", step=step)
         role = Role(redeemed.role, redeemed.ref_id, "")
         if role.kind == "naaste":  # a naaste who joins late still gets the agenda
             naaste = await unit.session.get(Naaste, role.id)

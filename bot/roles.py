@@ -77,7 +77,7 @@ def save(row: DialogSession, session: Session, pending: bool) -> None:
     row.updated_at = utcnow()
 
 
-def refused(session: Session) -> list[Reply]:
+def refused() -> list[Reply]:
     return [Reply(t("b_not_yours"))]
 
 
@@ -89,7 +89,7 @@ async def begeleider_turn(unit: Unit, ctx: RoleContext, person: Person, begeleid
     pressed = _pressed(inp)
     if pressed and pressed[0] in begeleider_dialog.CLIENT_ID_ACTIONS and pressed[1].isdigit() \
             and not await access.can(unit, person.id, int(pressed[1]), "progress"):
-        return refused(session)
+        return refused()
     view = await begeleider_view(unit, person, begeleider, ctx, now)
     out = begeleider_dialog.decide(session, inp, view)
     results = await _apply_begeleider(unit, ctx, person, begeleider, out, now)
@@ -311,7 +311,7 @@ async def naaste_turn(unit: Unit, ctx: RoleContext, person: Person, naaste: Naas
         item = await _own_item(unit, person, naaste, pressed[1])
         if item is None:
             await _deny_item(unit, person, pressed[1], now)
-            return refused(session)
+            return refused()
     if inp.kind == "command" and inp.command == "stop":
         session.status = "stopped"
         save(row, session, True)

@@ -178,30 +178,25 @@ def test_switch_persona_has_its_own_chat(sandbox: SandboxHandle, browser: Any,
     wait_text(browser, "Ik kan goed tekenen", who="me")
 
 
-def test_picto_image_appears(sandbox: SandboxHandle, browser: Any,
-                             first_steps: list[tuple[str, str]]) -> None:
+# Pictos and speech have landed: the client's first steps must show both in the page.
+SHOWN = {
+    "photo": ("#messages img.photo", "i => i.complete && i.naturalWidth > 0",
+              "no picto image loaded"),
+    "voice": ("#messages audio", "a => a.readyState >= 1 && a.duration > 0",
+              "no playable voice message (OGG/Opus) on the page"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SHOWN))
+def test_pictos_and_voice_appear(sandbox: SandboxHandle, browser: Any,
+                                 first_steps: list[tuple[str, str]], kind: str) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    client = sandbox.server.user(1001)
-    if not any(m.kind == "photo" for m in client.messages):
-        pytest.skip("pictos not wired yet: the bot sent no photo")
+    selector, loaded, problem = SHOWN[kind]
+    assert any(m.kind == kind for m in sandbox.server.user(1001).messages), (
+        f"the bot sent the client no {kind}")
     browser.find_element(By.CSS_SELECTOR, '.persona[data-persona="client"]').click()
     WebDriverWait(browser, WAIT).until(lambda d: d.execute_script(
-        "return [...document.querySelectorAll('#messages img.photo')]"
-        ".some(i => i.complete && i.naturalWidth > 0);"), message="no picto image loaded")
-
-
-def test_voice_player_appears(sandbox: SandboxHandle, browser: Any,
-                              first_steps: list[tuple[str, str]]) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    client = sandbox.server.user(1001)
-    if not any(m.kind == "voice" for m in client.messages):
-        pytest.skip("voice not wired yet: the bot sent no voice message")
-    browser.find_element(By.CSS_SELECTOR, '.persona[data-persona="client"]').click()
-    WebDriverWait(browser, WAIT).until(lambda d: d.execute_script(
-        "return [...document.querySelectorAll('#messages audio')]"
-        ".some(a => a.readyState >= 1 && a.duration > 0);"),
-        message="no playable voice message (OGG/Opus) on the page")
+        f"return [...document.querySelectorAll('{selector}')].some({loaded});"),
+        message=problem)
