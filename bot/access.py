@@ -19,7 +19,7 @@ from bot.state.store import Unit
 # What the client can share with a naaste, one yes/no each (default: nothing).
 SHAREABLE: tuple[str, ...] = (
     "agenda", "good_at", "appreciated", "good_day", "bad_day", "works", "not_works",
-    "important", "future", "learn", "meeting", "voice",
+    "important", "future", "learn", "meeting", "voice", "extra",
 )
 # Everything the compiled agenda can hold, plus the facts around it.
 ALL_PARTS: tuple[str, ...] = (*SHAREABLE, "naasten", "begeleider", "meeting_date", "progress")
@@ -34,11 +34,38 @@ class Relation:
     naaste_id: int | None = None
 
 
-async def relation(unit: Unit, viewer_person_id: int, client_id: int) -> Relation:
+@dataclass(frozen=True)
+class Acting:
+    """The role a person acts in now (one of their roles: ("begeleider", begeleider id), …).
+    A person with several roles sees a client only through the role in use: an admin who
+    is also a begeleider does not reach another begeleider's client as begeleider."""
+
+    role: str
+    id: int
+
+
+# Ids come from buttons a person can forge: anything outside a database integer is no id.
+MAX_ID = 2**31 - 1
+
+
+def as_id(text: object) -> int | None:
+    """A positive database id from button text, or None (forged, huge, negative, garbage)."""
+    value = str(text)
+    if not value.isdigit() or len(value) > 10:
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ID else None
+
+
+async def relation(unit: Unit, viewer_person_id: int, client_id: int,
+                   acting: Acting | None = None) -> Relation:
+    """How the viewer stands to a client; with `acting`, only through that role."""
     session = unit.session
-    client = await session.get(Client, client_id)
+    client = await session.get(Client, client_id) if 0 < client_id <= MAX_ID else None
     if client is None:
         return Relation("none")
+    if acting is not None:
+        return await _relation_as(unit, viewer_person_id, client, acting)
     if client.person_id == viewer_person_id:
         return Relation("client")
     if client.begeleider_id is not None:
@@ -56,6 +83,30 @@ async def relation(unit: Unit, viewer_person_id: int, client_id: int) -> Relatio
     return Relation("admin") if admin is not None else Relation("none")
 
 
+async def _relation_as(unit: Unit, viewer_person_id: int, client: Client,
+                       acting: Acting) -> Relation:
+    session = unit.session
+    if acting.role == "client":
+        mine = client.id == acting.id and client.person_id == viewer_person_id
+        return Relation("client") if mine else Relation("none")
+    if acting.role == "begeleider":
+        begeleider = await session.get(Begeleider, acting.id)
+        mine = (begeleider is not None and begeleider.person_id == viewer_person_id
+                and client.begeleider_id == begeleider.id)
+        return Relation("begeleider") if mine else Relation("none")
+    if acting.role == "naaste":
+        naaste = await session.get(Naaste, acting.id)
+        mine = (naaste is not None and naaste.person_id == viewer_person_id
+                and naaste.client_id == client.id and naaste.removed_at is None)
+        return Relation("naaste", acting.id) if mine else Relation("none")
+    if acting.role == "admin":
+        admin = await session.get(Admin, acting.id)
+        mine = (admin is not None and admin.person_id == viewer_person_id
+                and admin.organisation_id == client.organisation_id)
+        return Relation("admin") if mine else Relation("none")
+    return Relation("none")
+
+
 async def allowed(unit: Unit, rel: Relation, client_id: int) -> set[str]:
     """The parts this relation may see (no audit: call `read` for an actual read)."""
     if rel.role in {"client", "begeleider"}:
@@ -71,23 +122,29 @@ async def allowed(unit: Unit, rel: Relation, client_id: int) -> set[str]:
 
 
 async def read(unit: Unit, viewer_person_id: int, client_id: int,
-               parts: Iterable[str], at: datetime | None = None) -> set[str]:
-    """The parts of `parts` the viewer may read now; one audit row per part asked."""
-    rel = await relation(unit, viewer_person_id, client_id)
+               parts: Iterable[str], at: datetime | None = None,
+               acting: Acting | None = None) -> set[str]:
+    """The parts of `parts` the viewer may read now; one audit row per part asked. A client
+    that does not exist (a forged id) is denied and logged without a client."""
+    rel = await relation(unit, viewer_person_id, client_id, acting)
     may = await allowed(unit, rel, client_id)
+    exists = rel.role != "none" or (
+        0 < client_id <= MAX_ID and await unit.session.get(Client, client_id) is not None)
     at = at or utcnow()
     granted = set()
     for part in dict.fromkeys(parts):  # in order, once each
         ok = part in may
-        unit.session.add(AuditLog(viewer_person_id=viewer_person_id, client_id=client_id,
+        unit.session.add(AuditLog(viewer_person_id=viewer_person_id,
+                                  client_id=client_id if exists else None,
                                   part=part, allowed=ok, at=at))
         if ok:
             granted.add(part)
     return granted
 
 
-async def can(unit: Unit, viewer_person_id: int, client_id: int, part: str) -> bool:
-    return part in await read(unit, viewer_person_id, client_id, [part])
+async def can(unit: Unit, viewer_person_id: int, client_id: int, part: str,
+              acting: Acting | None = None) -> bool:
+    return part in await read(unit, viewer_person_id, client_id, [part], acting=acting)
 
 
 @dataclass(frozen=True)
@@ -99,13 +156,14 @@ class Look:
 
 async def who_looked(unit: Unit, client_id: int, limit: int = 20) -> list[Look]:
     """Other people's allowed reads of this client, newest first, one line per person
-    per day (what `/wie_keek` tells the client)."""
+    per day (what `/wie_keek` tells the client). Seeing progress or only the meeting date
+    is not looking at the list."""
     client = await unit.session.get(Client, client_id)
     rows = await unit.session.execute(
         select(AuditLog.viewer_person_id, AuditLog.at, Person.name)
         .join(Person, Person.id == AuditLog.viewer_person_id)
         .where(AuditLog.client_id == client_id, AuditLog.allowed.is_(True),
-               AuditLog.part != "progress")
+               AuditLog.part.not_in(("progress", "meeting_date")))
         .order_by(AuditLog.at.desc()))
     looks: list[Look] = []
     seen: set[tuple[int, str]] = set()

@@ -337,14 +337,15 @@ class Conversation:
     async def _deny_forged_role(self, unit: Unit, person: Person, data: str) -> None:
         """A role button for a relation this person does not have: audit the denial."""
         _, kind, ref = (data.split(":") + ["", ""])[:3]
-        client_id: int | None = None
-        if kind == "naaste" and ref.isdigit():
-            naaste = await unit.session.get(Naaste, int(ref))
-            client_id = naaste.client_id if naaste else None
-        elif kind == "client" and ref.isdigit():
-            client_id = int(ref)
-        if client_id is not None and await unit.session.get(Client, client_id) is not None:
-            await access.read(unit, person.id, client_id, ["agenda"])
+        number = access.as_id(ref)
+        client_id = number or 0
+        if kind == "naaste" and number is not None:
+            naaste = await unit.session.get(Naaste, number)
+            client_id = naaste.client_id if naaste else 0
+        elif kind not in {"client", "naaste"}:
+            client_id = 0
+        await access.read(unit, person.id, client_id, ["agenda"],
+                          acting=access.Acting("none", 0))
 
     async def _is_client_token(self, unit: Unit, token: str) -> bool:
         from bot.state.models import Invite
@@ -493,7 +494,8 @@ def _save(row: DialogSession, session: Session, reply_pending: bool) -> None:
 
 def _answers(rows: list[Answer]) -> Answers:
     return Answers([AnswerView(a.id, a.step, a.item, a.part, a.kind, a.text, a.tag,
-                               a.duration, a.file_id, a.file_state) for a in rows])
+                               a.duration, a.file_id, a.file_state, a.message_id)
+                    for a in rows])
 
 
 async def _apply(unit: Unit, client_id: int, person_id: int, effects: list[Effect],

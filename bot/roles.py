@@ -86,10 +86,19 @@ async def begeleider_turn(unit: Unit, ctx: RoleContext, person: Person, begeleid
                           inp: Input, now: datetime) -> list[Reply]:
     row = await unit.load_session(person.id, "begeleider", None, "home")
     session = session_of(row)
+    acting = access.Acting("begeleider", begeleider.id)
     pressed = _pressed(inp)
-    if pressed and pressed[0] in begeleider_dialog.CLIENT_ID_ACTIONS and pressed[1].isdigit() \
-            and not await access.can(unit, person.id, int(pressed[1]), "progress"):
-        return refused()
+    if pressed and pressed[0] in begeleider_dialog.CLIENT_ID_ACTIONS:
+        # Checked in the role acted in (an admin who is also a begeleider reaches only
+        # their own clients here); a denied press is logged and changes nothing.
+        client_id = access.as_id(pressed[1])
+        if not await access.can(unit, person.id, client_id or 0, "progress", acting):
+            return refused()
+    current = access.as_id(session.data.get("client", ""))
+    if current is not None and (await access.relation(unit, person.id, current,
+                                                      acting)).role == "none":
+        session.data.pop("client", None)  # moved to another begeleider meanwhile
+        session.step = "home"
     view = await begeleider_view(unit, person, begeleider, ctx, now)
     out = begeleider_dialog.decide(session, inp, view)
     results = await _apply_begeleider(unit, ctx, person, begeleider, out, now)
@@ -108,7 +117,8 @@ async def begeleider_view(unit: Unit, person: Person, begeleider: Begeleider,
     clients = (await unit.session.execute(select(Client).where(
         Client.begeleider_id == begeleider.id).order_by(Client.name))).scalars()
     for client in clients:
-        await access.read(unit, person.id, client.id, ["progress"], now)
+        await access.read(unit, person.id, client.id, ["progress"], now,
+                          access.Acting("begeleider", begeleider.id))
         view.clients.append(await _client_line(unit, client, ctx))
     return view
 
@@ -137,8 +147,9 @@ async def _apply_begeleider(unit: Unit, ctx: RoleContext, person: Person, begele
     for effect in out.effects:
         args = effect.args
         client_id = int(args.get("client_id", 0))
-        if client_id and not await access.can(unit, person.id, client_id, "progress"):
-            continue  # the client moved to another begeleider meanwhile
+        if client_id and not await access.can(unit, person.id, client_id, "progress",
+                                              access.Acting("begeleider", begeleider.id)):
+            continue  # not this begeleider's client (moved meanwhile)
         await _begeleider_effect(unit, ctx, person, begeleider, effect, client_id, now,
                                  results)
     return results
@@ -189,17 +200,20 @@ async def _begeleider_effect(unit: Unit, ctx: RoleContext, person: Person,
     elif effect.what == "add_topic" and args["text"]:
         await add_agenda_item(unit, client_id, "begeleider", person.id, "topic", args["text"])
     elif effect.what == "agenda":
-        agenda = await _agenda(unit, person.id, client_id, "begeleider", now, ctx)
+        agenda = await _agenda(unit, person.id, client_id, "begeleider", now, ctx,
+                               acting=access.Acting("begeleider", begeleider.id))
         results["agenda"] = telegram_messages(agenda, _emoji(ctx)) or [t("b_agenda_empty")]
     elif effect.what == "exports":
-        results["documents"] = await _exports(unit, person.id, client_id, now, ctx)
+        results["documents"] = await _exports(unit, person.id, client_id, now, ctx,
+                                              access.Acting("begeleider", begeleider.id))
     elif effect.what == "audit_csv":
         results["documents"] = [await audit_csv(unit, client_id)]
 
 
 async def _agenda(unit: Unit, viewer_id: int, client_id: int, role: str, now: datetime,
-                  ctx: RoleContext, with_files: bool = False) -> Any:
-    parts = await access.read(unit, viewer_id, client_id, access.ALL_PARTS, now)
+                  ctx: RoleContext, with_files: bool = False,
+                  acting: access.Acting | None = None) -> Any:
+    parts = await access.read(unit, viewer_id, client_id, access.ALL_PARTS, now, acting)
     agenda_parts = parts & set(_agenda_parts())
     lookup = _kept_file(unit) if with_files else None
     return await compile_agenda(unit.session, client_id, agenda_parts, role, now,
@@ -232,11 +246,12 @@ def _emoji(ctx: RoleContext) -> Any:
 
 
 async def _exports(unit: Unit, viewer_id: int, client_id: int, now: datetime,
-                   ctx: RoleContext) -> list[Document]:
+                   ctx: RoleContext, acting: access.Acting | None = None) -> list[Document]:
     # Imported here: the PDF and FHIR libraries are large and most updates never need them.
     from bot.agenda import export_json, fhir, pdf
 
-    agenda = await _agenda(unit, viewer_id, client_id, "begeleider", now, ctx, with_files=True)
+    agenda = await _agenda(unit, viewer_id, client_id, "begeleider", now, ctx, with_files=True,
+                           acting=acting)
     stamp = now.astimezone(ctx.tz).strftime("%Y-%m-%d")
     documents = [Document(f"gesprek-{stamp}-begeleider.json", export_json.to_json(
         agenda).encode())]
@@ -268,7 +283,8 @@ async def client_copy(unit: Unit, ctx: RoleContext, person: Person,
                       client: Client) -> list[Reply]:
     """`/mijnlijst`: the client's own agenda as messages, read aloud, and the easy-read PDF."""
     now = utcnow()
-    agenda = await _agenda(unit, person.id, client.id, "client", now, ctx)
+    agenda = await _agenda(unit, person.id, client.id, "client", now, ctx,
+                           acting=access.Acting("client", client.id))
     replies = [Reply(message) for message in telegram_messages(agenda, _emoji(ctx))]
     if replies:
         replies[0] = Reply(replies[0].text, speak=spoken_text(agenda))
@@ -310,7 +326,7 @@ async def naaste_turn(unit: Unit, ctx: RoleContext, person: Person, naaste: Naas
     if pressed and pressed[0] in naaste_dialog.ITEM_ID_ACTIONS:
         item = await _own_item(unit, person, naaste, pressed[1])
         if item is None:
-            await _deny_item(unit, person, pressed[1], now)
+            await _deny_item(unit, person, naaste, pressed[1], now)
             return refused()
     if inp.kind == "command" and inp.command == "stop":
         session.status = "stopped"
@@ -333,12 +349,13 @@ async def naaste_view(unit: Unit, ctx: RoleContext, person: Person, naaste: Naas
                       now: datetime, with_shared: bool) -> naaste_dialog.View:
     client = await unit.session.get(Client, naaste.client_id)
     assert client is not None
-    parts = await access.read(unit, person.id, client.id, ["meeting_date"], now)
+    acting = access.Acting("naaste", naaste.id)
+    parts = await access.read(unit, person.id, client.id, ["meeting_date"], now, acting)
     meeting = await unit.meeting(client.id) if "meeting_date" in parts else None
     view = naaste_dialog.View(naaste.name, client.name, ctx.date(meeting.starts_at)
                               if meeting and meeting.starts_at else None)
     if with_shared:
-        agenda = await _agenda(unit, person.id, client.id, "naaste", now, ctx)
+        agenda = await _agenda(unit, person.id, client.id, "naaste", now, ctx, acting=acting)
         shared = any(p.items for p in agenda.parts) or agenda.meeting is not None
         view.shared = telegram_messages(agenda, _emoji(ctx)) if shared else []
     mine = await unit.session.execute(select(AgendaItem).where(
@@ -364,20 +381,21 @@ async def _naaste_effect(unit: Unit, person: Person, naaste: Naaste, effect: Do)
 
 
 async def _own_item(unit: Unit, person: Person, naaste: Naaste, item_id: str) -> AgendaItem | None:
-    if not item_id.isdigit():
-        return None
-    item = await unit.session.get(AgendaItem, int(item_id))
+    number = access.as_id(item_id)
+    item = await unit.session.get(AgendaItem, number) if number is not None else None
     if (item is None or item.owner_person_id != person.id or item.client_id != naaste.client_id
             or item.removed_at is not None):
         return None
     return item
 
 
-async def _deny_item(unit: Unit, person: Person, item_id: str, now: datetime) -> None:
+async def _deny_item(unit: Unit, person: Person, naaste: Naaste, item_id: str,
+                     now: datetime) -> None:
     """A forged item id: log the denial against the client it belongs to."""
-    item = await unit.session.get(AgendaItem, int(item_id)) if item_id.isdigit() else None
-    if item is not None:
-        await access.read(unit, person.id, item.client_id, ["naasten"], now)
+    number = access.as_id(item_id)
+    item = await unit.session.get(AgendaItem, number) if number is not None else None
+    await access.read(unit, person.id, item.client_id if item is not None else 0, ["naasten"],
+                      now, access.Acting("naaste", naaste.id))
 
 
 # ----------------------------------------------------------------------- admin
@@ -422,7 +440,8 @@ async def _admin_effect(unit: Unit, ctx: RoleContext, person: Person, admin: Adm
                                            str(ctx.invite_days))
     elif effect.what == "audit_csv":
         client = await unit.session.get(Client, int(args["client_id"]))
-        if client is not None and await access.can(unit, person.id, client.id, "progress"):
+        if client is not None and await access.can(unit, person.id, client.id, "progress",
+                                                   access.Acting("admin", admin.id)):
             view.documents.append(await audit_csv(unit, client.id))
     elif effect.what == "move_client":
         client = await unit.session.get(Client, int(args["client_id"]))

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     picto_cache_dir: Path | None = None  # default: <data_dir>/pictos
     sandbox_port: int = Field(default=8080, ge=1, le=65535)
     # No reminders at night: nothing planned is sent between these local times.
+    # Telegram's flood limits, kept to before it answers 429 (0: only wait out 429s).
+    send_per_second: float = Field(default=25.0, ge=0, le=1000)
+    chat_burst: int = Field(default=3, ge=1, le=100)
+    chat_per_second: float = Field(default=1.0, ge=0, le=100)
     quiet_start: str = "21:00"
     quiet_end: str = "09:00"
 

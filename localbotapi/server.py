@@ -12,6 +12,7 @@ import contextlib
 import html
 import io
 import json
+import math
 import re
 import secrets
 import tempfile
@@ -257,6 +258,14 @@ _COMPATIBLE = {
     "sticker": {"sticker"},
     "animation": {"animation", "document", "video"},
 }
+# The methods that put (or change) a message in a chat: with limits on, each call takes a
+# token from the chat's bucket and one from the global bucket (sendChatAction does not).
+_RATE_LIMITED = {
+    "sendMessage", "sendPhoto", "sendVoice", "sendAudio", "sendDocument", "sendVideo",
+    "sendVideoNote", "sendSticker", "sendAnimation", "sendLocation", "editMessageText",
+    "editMessageCaption", "editMessageReplyMarkup",
+}
+_QUERY_TOO_OLD = "query is too old and response timeout expired or query ID is invalid"
 _NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
     "are exactly the same as a current content and reply markup of the message"
@@ -275,8 +284,53 @@ class ApiError(Exception):
         self.parameters = parameters
 
 
+class _Imposed(ApiError):
+    """An error the server imposes (a ``fail_next`` failure, a flood limit), not a mistake
+    of the bot: it is not logged in ``bot_errors``."""
+
+
 def _bad(description: str) -> ApiError:
     return ApiError(400, f"Bad Request: {description}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Telegram's flood limits and callback timeout, for a server as strict as Telegram.
+
+    Every message sent or edited in a chat takes a token from that chat's bucket
+    (``per_chat_burst`` tokens, refilled at ``per_chat_per_second``) and one from the global
+    bucket (``global_burst`` tokens, refilled at ``global_per_second``); without both, the
+    call gets 429 with ``retry_after``. answerCallbackQuery more than ``callback_window``
+    seconds after the query was handed to the bot gets "query is too old".
+    """
+
+    per_chat_burst: int = 3
+    per_chat_per_second: float = 1.0
+    global_per_second: float = 30.0
+    global_burst: int = 30
+    callback_window: float = 15.0
+
+    def __post_init__(self) -> None:
+        if min(self.per_chat_burst, self.global_burst) < 1:
+            raise ValueError("a burst must be at least 1")
+        if min(self.per_chat_per_second, self.global_per_second) <= 0:
+            raise ValueError("a rate must be positive")
+
+
+@dataclass
+class _Bucket:
+    """A token bucket: at most `capacity` tokens, refilled at `rate` tokens per second."""
+
+    capacity: float
+    rate: float
+    tokens: float
+    updated: float
+
+    def wait(self, now: float) -> float:
+        """Refill up to `now`; return the seconds until a whole token is there (0: now)."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        return max(0.0, (1 - self.tokens) / self.rate)
 
 
 @dataclass
@@ -836,6 +890,7 @@ class BotApiServer:
         bot_first_name: str = "Gespreksmaatje",
         host: str = "127.0.0.1",
         control_api: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         self.token = token
         self.control_api = control_api
@@ -874,6 +929,16 @@ class BotApiServer:
         self._callback_queries: dict[str, int] = {}
         self.callback_answers: dict[str, CallbackAnswer] = {}
         self.commands: list[dict[str, Any]] = []
+        # Strict Telegram (off while limits is None): flood limits, callback timeout.
+        self.limits = limits
+        self._chat_buckets: dict[int, _Bucket] = {}
+        self._global_bucket: _Bucket | None = None
+        self.too_many_requests = 0
+        self.too_many_requests_by_chat: dict[int, int] = {}
+        self._callback_handed: dict[int, float] = {}  # update_id -> first getUpdates return
+        self._callback_delays: dict[int, float] = {}  # update_id -> seconds until answered
+        # Every error the bot got, except flood 429s, fail_next failures and getUpdates.
+        self.bot_errors: list[tuple[str, int, str]] = []
         self._subscribers: list[asyncio.Queue[dict[str, Any]]] = []
         self._methods: dict[str, tuple[str, Handler]] = {}
         self._register_methods()
@@ -1009,6 +1074,21 @@ class BotApiServer:
                 return answer
         return None
 
+    def callback_delays(self) -> list[float]:
+        """Seconds from handing each answered callback query to the bot to its answer."""
+        return list(self._callback_delays.values())
+
+    def unanswered_callbacks(self) -> list[int]:
+        """Update ids of callback queries handed to the bot but never answered."""
+        answered = {a.update_id for a in self.callback_answers.values()}
+        return sorted(uid for uid in self._callback_handed if uid not in answered)
+
+    def set_limits(self, limits: Limits | None) -> None:
+        """Switch Telegram's limits on (with full buckets) or off (None)."""
+        self.limits = limits
+        self._chat_buckets.clear()
+        self._global_bucket = None
+
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
         """Live events for a UI: message, edit, delete, callback_answer, chat_action, update."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -1036,7 +1116,7 @@ class BotApiServer:
         if error_code == 429 and description == "Internal Server Error":
             description = f"Too Many Requests: retry after {retry_after or 1}"
         errors = self._failures.setdefault(self._canonical(method), [])
-        errors.extend(ApiError(error_code, description, params) for _ in range(times))
+        errors.extend(_Imposed(error_code, description, params) for _ in range(times))
 
     # -- waiting -------------------------------------------------------------------------
 
@@ -1240,14 +1320,14 @@ class BotApiServer:
     async def _handle_method(
         self, request: web.Request, token: str, method: str
     ) -> web.StreamResponse:
-        if token != self.token:
-            return _envelope_error(ApiError(401, "Unauthorized"))
         entry = self._methods.get(method.lower())
         name = entry[0] if entry else method
+        if token != self.token:
+            return self._error_response(name, ApiError(401, "Unauthorized"))
         try:
             params, files = await self._read_params(request)
         except ApiError as err:
-            return _envelope_error(err)
+            return self._error_response(name, err)
         logged = dict(params)
         for key, upload in files.items():
             logged[key] = f"<upload {upload.filename} {len(upload.data)} bytes>"
@@ -1263,15 +1343,53 @@ class BotApiServer:
             failures = self._failures.get(name)
             if failures:
                 raise failures.pop(0)
+            self._take_tokens(name, params)
             result = await entry[1](params, files)
         except ApiError as err:
-            return _envelope_error(err)
+            return self._error_response(name, err)
         finally:
             if not is_poll:
                 self._inflight -= 1
                 self._last_activity = asyncio.get_running_loop().time()
             self._bump()
         return web.json_response({"ok": True, "result": result})
+
+    def _error_response(self, method: str, err: ApiError) -> web.Response:
+        """The error envelope; a mistake of the bot is also logged in ``bot_errors``."""
+        if method != "getUpdates" and not isinstance(err, _Imposed):
+            self.bot_errors.append((method, err.code, err.description))
+        return _envelope_error(err)
+
+    def _take_tokens(self, method: str, params: dict[str, Any]) -> None:
+        """With limits on, take a token from the chat's and the global bucket for a call that
+        sends or edits a message; without both, take none and refuse like Telegram."""
+        limits = self.limits
+        if limits is None or method not in _RATE_LIMITED:
+            return
+        try:
+            chat_id = int(str(params.get("chat_id")))
+        except ValueError:
+            return  # the method itself refuses it
+        now = asyncio.get_running_loop().time()
+        chat = self._chat_buckets.setdefault(
+            chat_id,
+            _Bucket(limits.per_chat_burst, limits.per_chat_per_second, limits.per_chat_burst, now),
+        )
+        if self._global_bucket is None:
+            self._global_bucket = _Bucket(
+                limits.global_burst, limits.global_per_second, limits.global_burst, now
+            )
+        wait = max(chat.wait(now), self._global_bucket.wait(now))
+        if wait > 0:
+            retry_after = max(1, math.ceil(wait))
+            self.too_many_requests += 1
+            self.too_many_requests_by_chat[chat_id] = (
+                self.too_many_requests_by_chat.get(chat_id, 0) + 1
+            )
+            raise _Imposed(429, f"Too Many Requests: retry after {retry_after}",
+                           {"retry_after": retry_after})
+        chat.tokens -= 1
+        self._global_bucket.tokens -= 1
 
     def _canonical(self, method: str) -> str:
         entry = self._methods.get(method.lower())
@@ -1409,6 +1527,8 @@ class BotApiServer:
         for update in batch:
             uid = update["update_id"]
             self.delivery_counts[uid] = self.delivery_counts.get(uid, 0) + 1
+            if "callback_query" in update:
+                self._callback_handed.setdefault(uid, loop.time())
         if batch:
             self._last_activity = loop.time()
         return batch
@@ -1595,7 +1715,7 @@ class BotApiServer:
         text, entities = self._format(str(params.get("text", "")), params, "text", "entities")
         if not text:
             raise _bad("message text is empty")
-        if len(text) > 4096:
+        if utf16_len(text) > 4096:
             raise _bad("message is too long")
         content: dict[str, Any] = {"text": text}
         if entities:
@@ -1689,7 +1809,7 @@ class BotApiServer:
             caption, entities = self._format(
                 str(params["caption"]), params, "caption", "caption_entities"
             )
-            if len(caption) > 1024:
+            if utf16_len(caption) > 1024:
                 raise _bad("message caption is too long")
             if caption:
                 content["caption"] = caption
@@ -1748,7 +1868,7 @@ class BotApiServer:
         text, entities = self._format(str(params.get("text", "")), params, "text", "entities")
         if not text:
             raise _bad("message text is empty")
-        if len(text) > 4096:
+        if utf16_len(text) > 4096:
             raise _bad("MESSAGE_TOO_LONG")
         changes: dict[str, Any] = {"text": text}
         if entities:
@@ -1762,7 +1882,7 @@ class BotApiServer:
         caption, entities = self._format(
             str(params.get("caption", "")), params, "caption", "caption_entities"
         )
-        if len(caption) > 1024:
+        if utf16_len(caption) > 1024:
             raise _bad("message caption is too long")
         changes: dict[str, Any] = {}
         if caption:
@@ -1808,7 +1928,12 @@ class BotApiServer:
         query_id = str(params.get("callback_query_id", ""))
         update_id = self._callback_queries.get(query_id)
         if update_id is None or query_id in self.callback_answers:
-            raise _bad("query is too old and response timeout expired or query ID is invalid")
+            raise _bad(_QUERY_TOO_OLD)
+        now = asyncio.get_running_loop().time()
+        handed = self._callback_handed.get(update_id)
+        window = self.limits.callback_window if self.limits is not None else None
+        if handed is not None and window is not None and now - handed > window:
+            raise _bad(_QUERY_TOO_OLD)
         answer = CallbackAnswer(
             query_id=query_id,
             update_id=update_id,
@@ -1818,6 +1943,8 @@ class BotApiServer:
             cache_time=_as_int(params.get("cache_time", 0), "cache_time"),
         )
         self.callback_answers[query_id] = answer
+        if handed is not None:
+            self._callback_delays[update_id] = now - handed
         self._emit({"type": "callback_answer", "chat_id": None, "update_id": update_id,
                     "message": asdict(answer)})
         return True

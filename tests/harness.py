@@ -19,7 +19,7 @@ from bot.state.migrate import upgrade
 from bot.state.store import Store
 from bot.telegram.app import BotRunner
 from bot.telegram.media import build_media
-from localbotapi import BotApiServer
+from localbotapi import BotApiServer, Limits
 from localbotapi.server import BotMessage, UserHandle
 
 TOKEN = "123456:TEST-TOKEN"
@@ -121,12 +121,17 @@ def questions(messages: list[BotMessage]) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def harness(db_url: str, tmp: Path) -> AsyncIterator[Harness]:
-    async with BotApiServer(token=TOKEN, files_dir=tmp / "botapi") as server:
+async def harness(db_url: str, tmp: Path,
+                  limits: Limits | None = None) -> AsyncIterator[Harness]:
+    async with BotApiServer(token=TOKEN, files_dir=tmp / "botapi", limits=limits) as server:
         settings = load_settings(
             telegram_bot_token=TOKEN, telegram_api_url=server.base_url,
             telegram_file_url=server.file_url, database_url=db_url, data_dir=tmp / "data",
-            speech_enabled=False, picto_cache_dir=PICTO_CACHE, _env_file=None)
+            speech_enabled=False, picto_cache_dir=PICTO_CACHE, _env_file=None,
+            # The local server limits nothing unless a test asks: send without waiting.
+            send_per_second=0 if limits is None else 25,
+            chat_per_second=0 if limits is None else limits.per_chat_per_second,
+            chat_burst=3 if limits is None else limits.per_chat_burst)
         await upgrade(db_url)
         store = Store(db_url)
         h = Harness(server, settings, store)

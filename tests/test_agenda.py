@@ -8,7 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from html import unescape
 from html.parser import HTMLParser
@@ -16,17 +16,19 @@ from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from bot.agenda import fhir
 from bot.agenda.compile import compile_agenda
 from bot.agenda.demo import seed_demo
 from bot.agenda.export_json import to_dict, to_json, validate
-from bot.agenda.model import PARTS, Agenda, Media
+from bot.agenda.model import PARTS, Agenda, Media, Playable
 from bot.agenda.pdf import begeleider_pdf, client_pdf, printable
 from bot.agenda.telegram_text import LIMIT, pack, size, spoken_text, telegram_messages
+from bot.dialogs.texts import t
 from bot.state.migrate import upgrade
-from bot.state.models import AgendaItem, Answer, Naaste, Person
+from bot.state.models import AgendaItem, Answer, DialogSession, Naaste, Person
 from pictos import PictoLibrary
 
 NOW = datetime(2025, 11, 24, 12, 0, tzinfo=UTC)
@@ -323,6 +325,276 @@ async def test_fhir_validates_and_round_trips(session: AsyncSession, lib: PictoL
     for part in agenda.parts:
         assert texts.get(f"{part.key}.text", []) == [i.text for i in part.items if i.text]
     assert texts["naasten.text"] == [c.text for c in agenda.naasten]
+
+
+# ------------------------------------------------------------------------------ relations
+async def _add_anouk(db: AsyncSession) -> None:
+    """A naaste whose relation is stored as a key, with a topic and an answer she typed in."""
+    anouk = Person(name="Anouk")
+    db.add(anouk)
+    await db.flush()
+    db.add_all([
+        Naaste(client_id=1, person_id=anouk.id, name="Anouk", relation="broer_zus"),
+        AgendaItem(client_id=1, owner_role="naaste", owner_person_id=anouk.id, kind="topic",
+                   text="Samen naar de film.", position=50, created_at=NOW),
+        Answer(client_id=1, step="good_at", item=9, text="Goed met dieren.", created_at=NOW,
+               entered_by=anouk.id),
+    ])
+    await db.commit()
+
+
+ANOUK = "Anouk (broer of zus)"
+
+
+async def test_relation_shows_in_dutch_in_the_text(session: AsyncSession) -> None:
+    await seed_demo(session, NOW)
+    await _add_anouk(session)
+    for role in ("begeleider", "client"):
+        agenda = await compile_agenda(session, 1, set(PARTS), role, NOW)
+        plain = _check_messages(telegram_messages(agenda))
+        assert "broer_zus" not in plain, role
+        assert f"Samen naar de film. — {ANOUK}" in plain, role
+    agenda = await compile_agenda(session, 1, set(PARTS), "begeleider", NOW)
+    assert f"(ingevuld door {ANOUK})" in _check_messages(telegram_messages(agenda))
+    # Older free words (the demo's "moeder") stay as they are.
+    assert "Anja de Vries (moeder)" in _check_messages(telegram_messages(agenda))
+
+
+@pytest.mark.parametrize("render", [client_pdf, begeleider_pdf])
+async def test_relation_shows_in_dutch_in_the_pdfs(
+        session: AsyncSession, lib: PictoLibrary,
+        render: Callable[[Agenda, PictoLibrary], bytes]) -> None:
+    await seed_demo(session, NOW)
+    await _add_anouk(session)
+    role = "client" if render is client_pdf else "begeleider"
+    agenda = await compile_agenda(session, 1, set(PARTS), role, NOW)
+    text = _pdf_text(render(agenda, lib))
+    assert "broer_zus" not in text
+    _in_order(text, [ANOUK, "Samen naar de film."] if role == "client" else
+              ["Goed met dieren.", ANOUK, "Samen naar de film.", ANOUK])
+
+
+async def test_relation_in_json_keeps_the_key_and_adds_the_label(
+        session: AsyncSession) -> None:
+    await seed_demo(session, NOW)
+    await _add_anouk(session)
+    doc = to_dict(await compile_agenda(session, 1, set(PARTS), "begeleider", NOW))
+    validate(doc)
+    anouk = next(c["author"] for c in doc["naasten"] if c["author"]["name"] == "Anouk")
+    assert anouk["relation"] == "broer_zus"
+    assert anouk["relation_label"] == t("relation_broer_zus") == "Broer of zus"
+    answer = next(i for p in doc["parts"] if p["key"] == "good_at" for i in p["items"]
+                  if i["text"] == "Goed met dieren.")
+    assert answer["author"]["relation_label"] == "Broer of zus"
+    anja = next(c["author"] for c in doc["naasten"] if c["author"]["name"] == "Anja de Vries")
+    assert anja["relation"] == anja["relation_label"] == "moeder"
+    client = next(i["author"] for i in doc["parts"][0]["items"])
+    assert client["relation"] == client["relation_label"] == ""
+    # FHIR names the naaste the same way.
+    agenda = await compile_agenda(session, 1, set(PARTS), "begeleider", NOW)
+    texts = fhir.texts_by_link(fhir.questionnaire_response(agenda))
+    assert ANOUK in texts["naasten.by"] and "broer_zus" not in str(texts)
+
+
+# ------------------------------------------------------------------------------ own words
+CHAIR_SAID = "Ik wil dat Bram begint."
+CHAIR_SAID_2 = "En dan neem ik het over."
+HOW_SAID = "Graag met de deur open."
+
+
+async def _add_said(db: AsyncSession) -> dict[str, int]:
+    """Typed words and a voice message at the button questions (chair, how); returns ids."""
+    rows = {
+        # Typed after tapping "Samen met iemand": a new item…
+        "chair_text": Answer(client_id=1, step="meeting_chair", item=2, text=CHAIR_SAID,
+                             created_at=NOW),
+        # …and (robustness) a follow-up part of the choice's own item.
+        "chair_part": Answer(client_id=1, step="meeting_chair", item=1, part=2,
+                             text=CHAIR_SAID_2, created_at=NOW),
+        "how_text": Answer(client_id=1, step="meeting_how", item=3, text=HOW_SAID,
+                           created_at=NOW),
+        "how_voice": Answer(client_id=1, step="meeting_how", item=4, kind="voice", text="",
+                            file_id="AwACAgHowVoice", file_unique_id="AgADhowVoice",
+                            duration=4.2, created_at=NOW),
+    }
+    db.add_all(rows.values())
+    await db.commit()
+    return {key: row.id for key, row in rows.items()}
+
+
+async def test_own_words_at_choice_questions_show_everywhere(session: AsyncSession,
+                                                             lib: PictoLibrary) -> None:
+    await seed_demo(session, NOW)
+    await _add_said(session)
+    agenda = await compile_agenda(session, 1, set(PARTS), "begeleider", NOW)
+    meeting = agenda.meeting
+    assert meeting is not None
+    assert meeting.chair == "choice_chair_together"  # the button still counts
+    assert meeting.how == ("how_break", "how_pictos")
+    assert [i.text for i in meeting.chair_said] == [CHAIR_SAID_2, CHAIR_SAID]
+    assert [(i.kind, i.text) for i in meeting.how_said] == [("text", HOW_SAID), ("voice", "")]
+
+    chair, how = t("choice_chair_together"), f"{t('how_break')}, {t('how_pictos')}"
+    plain = _check_messages(telegram_messages(agenda))
+    _in_order(plain, [f"Wie leidt het gesprek: {chair}", CHAIR_SAID_2, CHAIR_SAID,
+                      f"Hoe: {how}", HOW_SAID, "[spraakbericht 0:04]"])
+    for role, render in (("client", client_pdf), ("begeleider", begeleider_pdf)):
+        text = _pdf_text(render(await compile_agenda(session, 1, set(PARTS), role, NOW), lib))
+        _in_order(text, [chair, CHAIR_SAID_2, CHAIR_SAID, HOW_SAID, "spraakbericht 0:04"])
+
+    doc = to_dict(agenda)
+    validate(doc)
+    assert doc["meeting"]["chair"] == {"key": "choice_chair_together", "label": chair}
+    assert [i["text"] for i in doc["meeting"]["chair_said"]] == [CHAIR_SAID_2, CHAIR_SAID]
+    assert [i["text"] for i in doc["meeting"]["how_said"]] == [HOW_SAID, ""]
+    assert doc["meeting"]["how_said"][1]["media"][0]["file_id"] == "AwACAgHowVoice"
+
+    response = fhir.questionnaire_response(agenda)
+    raw = response.model_dump_json()
+    texts = fhir.texts_by_link(type(response).model_validate_json(raw))
+    assert texts["meeting_chair.said.text"] == [CHAIR_SAID_2, CHAIR_SAID]
+    assert texts["meeting_how.said.text"] == [HOW_SAID]
+    assert "urn:gespreksmaatje:telegram-file:AgADhowVoice" in raw
+    # The Questionnaire declares the groups the response uses.
+    meeting_q = next(i for i in fhir.questionnaire().item or [] if i.linkId == "meeting")
+    assert {"meeting_chair.said", "meeting_how.said"} <= {
+        i.linkId for i in meeting_q.item or []}
+
+
+async def test_own_words_follow_the_voice_part(session: AsyncSession) -> None:
+    await seed_demo(session, NOW)
+    await _add_said(session)
+    agenda = await compile_agenda(session, 1, set(PARTS) - {"voice"}, "naaste", NOW)
+    assert agenda.meeting is not None
+    assert [i.text for i in agenda.meeting.how_said] == [HOW_SAID]  # no recording
+    assert "AgADhowVoice" not in to_json(agenda)
+
+
+async def test_a_choice_or_own_words_is_no_skip(session: AsyncSession) -> None:
+    await seed_demo(session, NOW)
+    prep = await session.scalar(select(DialogSession))
+    assert prep is not None
+    prep.data = {"skipped": ["learn", "meeting_chair", "meeting_how"]}
+    session.add(Answer(client_id=1, step="meeting_how", item=1, text=HOW_SAID,
+                       created_at=NOW))
+    await session.execute(delete(Answer).where(Answer.step == "meeting_how",
+                                               Answer.kind == "choice"))
+    await session.commit()
+    agenda = await compile_agenda(session, 1, set(PARTS), "client", NOW)
+    assert agenda.skipped == ("learn",)  # chair: a button; how: own words only
+
+
+# ------------------------------------------------------------------------------ "Ook gezegd"
+EXTRA_TEXT = "Ik heb een nieuwe fiets!"
+
+
+async def _add_extra(db: AsyncSession) -> dict[str, int]:
+    rows = {
+        "text": Answer(client_id=1, step="extra", item=1, text=EXTRA_TEXT, created_at=NOW),
+        "photo": Answer(client_id=1, step="extra", item=2, kind="photo", text="Mijn fiets",
+                        file_id="AgPhotoExtra", file_unique_id="AQADextra", created_at=NOW),
+        "voice": Answer(client_id=1, step="extra", item=3, kind="voice", text="",
+                        file_id="AwVoiceExtra", file_unique_id="AgADextraVoice",
+                        duration=12.0, created_at=NOW),
+    }
+    db.add_all(rows.values())
+    await db.commit()
+    return {key: row.id for key, row in rows.items()}
+
+
+async def test_extra_is_its_own_part_after_the_questions(session: AsyncSession,
+                                                         lib: PictoLibrary) -> None:
+    await seed_demo(session, NOW)
+    await _add_extra(session)
+    for role in ("client", "begeleider"):
+        agenda = await compile_agenda(session, 1, set(PARTS), role, NOW)
+        assert [p.key for p in agenda.parts][-2:] == ["learn", "extra"]
+        extra = agenda.part("extra")
+        assert extra is not None and extra.title == t("title_extra") == "Ook gezegd"
+        assert lib.has(extra.picto_key)
+        assert [i.text for i in extra.items] == [EXTRA_TEXT, "Mijn fiets", ""]
+        naasten = "Van je naasten" if role == "client" else "Inbreng van naasten"
+        plain = _check_messages(telegram_messages(agenda, lib.emoji))
+        _in_order(plain, [t("title_learn"), "Ook gezegd", EXTRA_TEXT, "[foto] Mijn fiets",
+                          "[spraakbericht 0:12]", naasten])
+        for render, after in ((client_pdf, "Van je naasten"),
+                              (begeleider_pdf, "Inbreng van naasten")):
+            _in_order(_pdf_text(render(agenda, lib)),
+                      [t("title_learn"), "Ook gezegd", EXTRA_TEXT, "Mijn fiets", after])
+        assert "Ik heb een nieuwe fiets" in spoken_text(agenda)
+
+    doc = to_dict(agenda)
+    validate(doc)
+    assert doc["parts"][-1]["key"] == "extra" and doc["parts"][-1]["title"] == "Ook gezegd"
+    assert doc["parts"][-1]["items"][1]["media"][0]["kind"] == "photo"
+
+    response = fhir.questionnaire_response(agenda)
+    texts = fhir.texts_by_link(type(response).model_validate_json(response.model_dump_json()))
+    assert texts["extra.text"] == [EXTRA_TEXT, "Mijn fiets"]
+    assert "extra" in [i.linkId for i in fhir.questionnaire(lib.card).item or []]
+
+
+async def test_extra_for_a_naaste_only_when_shared(session: AsyncSession,
+                                                  lib: PictoLibrary) -> None:
+    await seed_demo(session, NOW)
+    await _add_extra(session)
+    shared = {"agenda", "naasten"}
+    hidden = await compile_agenda(session, 1, shared, "naaste", NOW)
+    assert hidden.part("extra") is None
+    outputs = [_check_messages(telegram_messages(hidden)), to_json(hidden),
+               _pdf_text(client_pdf(hidden, lib)), _pdf_text(begeleider_pdf(hidden, lib)),
+               fhir.questionnaire_response(hidden).model_dump_json()]
+    for text in outputs:
+        assert "Ook gezegd" not in text and "fiets" not in text
+    assert not hidden.playable()
+
+    seen = await compile_agenda(session, 1, shared | {"extra"}, "naaste", NOW)
+    extra = seen.part("extra")
+    assert extra is not None and [i.text for i in extra.items] == [EXTRA_TEXT, "Mijn fiets"]
+    assert "AgADextraVoice" not in to_json(seen)  # a recording needs the voice part too
+    validate(to_dict(seen))
+    with_voice = await compile_agenda(session, 1, shared | {"extra", "voice"}, "naaste", NOW)
+    assert len(with_voice.part("extra").items) == 3  # type: ignore[union-attr]
+
+
+async def test_no_extra_part_without_extra_words(session: AsyncSession) -> None:
+    agenda = await _agenda(session)
+    assert agenda.part("extra") is None
+    assert "Ook gezegd" not in "".join(telegram_messages(agenda))
+
+
+# ------------------------------------------------------------------------------ playback
+_MARKER = re.compile(r"\[((?:spraakbericht|foto|video|geluid)[^\]]*)\]")
+
+
+async def test_playable_lists_every_recording_in_the_order_shown(
+        session: AsyncSession) -> None:
+    await seed_demo(session, NOW, name="Sam")
+    said = await _add_said(session)
+    extra = await _add_extra(session)
+    demo_voice = await session.scalar(
+        select(Answer.id).where(Answer.file_unique_id == "AgADdemoVoice"))
+    assert demo_voice is not None
+    agenda = await compile_agenda(session, 1, set(PARTS), "begeleider", NOW)
+    playable = agenda.playable()
+    assert playable == [
+        Playable(said["how_voice"], "voice", "Sam, spraakbericht 0:04"),
+        Playable(demo_voice, "voice", "Sam, spraakbericht 0:42"),
+        Playable(extra["photo"], "photo", "Sam, foto"),
+        Playable(extra["voice"], "voice", "Sam, spraakbericht 0:12"),
+    ]
+    answer_id, kind, text = playable[0]  # a plain tuple too
+    assert (answer_id, kind, text) == (said["how_voice"], "voice", "Sam, spraakbericht 0:04")
+    # The Telegram text keeps a marker per recording, in the same order as the buttons.
+    plain = _check_messages(telegram_messages(agenda))
+    assert _MARKER.findall(plain) == [p.label.split(", ", 1)[1] for p in playable]
+    # Each carries its file_id, kind and answer row.
+    media = {m.answer_id: m for p in agenda.parts for i in p.items for m in i.media}
+    assert media[extra["photo"]].file_id == "AgPhotoExtra"
+    assert media[extra["photo"]].kind == "photo"
+    # Without the voice part only the photo is left.
+    naaste = await compile_agenda(session, 1, set(PARTS) - {"voice"}, "naaste", NOW)
+    assert naaste.playable() == [Playable(extra["photo"], "photo", "Sam, foto")]
 
 
 # ------------------------------------------------------------------------------ odds and ends

@@ -140,9 +140,14 @@ async def test_pause_and_resume_days_later(h: Harness) -> None:
     assert "Fijn dat je er weer bent!" in texts(out)
     assert questions(out) == ["Waar wil jij het over hebben in je gesprek?"]
     await h.tap(sam, "⏸️ Later verder")
-    out = await h.say(sam, "Over mijn werk")  # any message resumes and counts as the answer
+    # Any message resumes; it is no answer to the open question ("Hoi, ik ben er weer"):
+    # kept under "Ook gezegd", and the question comes again first.
+    out = await h.say(sam, "Hoi ik ben er weer")
     assert "Fijn dat je er weer bent!" in texts(out)
-    assert await answers_of(h, "agenda") == ["Over mijn werk"]
+    assert "Ook gezegd" in texts(out)
+    assert questions(out)[-1] == "Waar wil jij het over hebben in je gesprek?"
+    assert await answers_of(h, "agenda") == []
+    assert await answers_of(h, "extra") == ["Hoi ik ben er weer"]
     assert (await session_of(h)).status == "active"
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator
+from typing import Any
 
+import aiohttp
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyKeyboardMarkup, Update
 from telegram.error import BadRequest, EndPointNotFound, Forbidden, InvalidToken, RetryAfter
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
-from localbotapi import BotApiServer, parse_html
+from localbotapi import BotApiServer, Limits, parse_html
 
 TOKEN = "123456:TEST"
 OGG = b"OggS\x00\x02" + bytes(range(256)) * 4
@@ -345,3 +347,145 @@ async def test_stop_releases_pending_long_poll() -> None:
     await srv.wait_for(lambda: srv.call_count("getUpdates") == 1, 5, "getUpdates call")
     await srv.stop()
     assert await asyncio.wait_for(poll, 5) == ()
+
+
+# --- strict Telegram: limits, callback timeout, the bot's errors (raw HTTP) -----------------
+
+TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+
+
+async def call(server: BotApiServer, method: str, **params: Any) -> tuple[int, dict[str, Any]]:
+    """One raw Bot API call: (HTTP status, JSON body)."""
+    url = f"{server.base_url}{server.token}/{method}"
+    async with aiohttp.ClientSession() as session, session.post(url, json=params) as response:
+        return response.status, await response.json()
+
+
+def too_many(retry_after: int) -> dict[str, Any]:
+    return {"ok": False, "error_code": 429,
+            "description": f"Too Many Requests: retry after {retry_after}",
+            "parameters": {"retry_after": retry_after}}
+
+
+async def test_limits_burst_per_chat_then_429() -> None:
+    limits = Limits(per_chat_burst=3, per_chat_per_second=0.5)
+    async with BotApiServer(token=TOKEN, limits=limits) as srv:
+        anna, bram = srv.user(1), srv.user(2)
+        await anna.send_text("hoi")
+        await bram.send_text("hoi")
+        for n in range(3):
+            status, body = await call(srv, "sendMessage", chat_id=1, text=f"bericht {n}")
+            assert status == 200 and body["ok"]
+        status, body = await call(srv, "sendMessage", chat_id=1, text="te veel")
+        assert status == 429
+        assert body == too_many(2)  # one token back after 2 s at 0.5/s
+        status, body = await call(srv, "editMessageText", chat_id=1, message_id=1, text="anders")
+        assert status == 429 and body["parameters"]["retry_after"] >= 1
+        assert anna.texts == ["bericht 0", "bericht 1", "bericht 2"]  # nothing recorded
+        # Not rate limited: chat actions, callback answers, getMe, getUpdates.
+        for _ in range(5):
+            assert (await call(srv, "sendChatAction", chat_id=1, action="typing"))[0] == 200
+        assert (await call(srv, "getMe"))[0] == 200
+        assert (await call(srv, "getUpdates"))[0] == 200
+        # Another chat has its own bucket.
+        for n in range(3):
+            assert (await call(srv, "sendMessage", chat_id=2, text=f"{n}"))[0] == 200
+        assert len(bram.messages) == 3
+        assert srv.too_many_requests == 2
+        assert srv.too_many_requests_by_chat == {1: 2}
+        assert srv.bot_errors == []
+
+
+async def test_limits_global_bucket() -> None:
+    limits = Limits(global_burst=4, global_per_second=0.5)
+    async with BotApiServer(token=TOKEN, limits=limits) as srv:
+        for chat_id in range(1, 7):
+            await srv.user(chat_id).send_text("hoi")
+        results = await asyncio.gather(
+            *(call(srv, "sendMessage", chat_id=chat_id, text="nieuws") for chat_id in range(1, 7))
+        )
+        statuses = [status for status, _ in results]
+        assert sorted(statuses) == [200, 200, 200, 200, 429, 429]
+        refused = [body for status, body in results if status == 429]
+        assert all(body == too_many(body["parameters"]["retry_after"]) for body in refused)
+        assert all(body["parameters"]["retry_after"] >= 1 for body in refused)
+        assert srv.too_many_requests == 2
+        assert sum(srv.too_many_requests_by_chat.values()) == 2
+        assert sum(len(srv.user(chat_id).messages) for chat_id in range(1, 7)) == 4
+
+
+async def test_limits_retry_after_then_success(server: BotApiServer) -> None:
+    await server.user(1).send_text("hoi")
+    for _ in range(5):  # off by default
+        assert (await call(server, "sendMessage", chat_id=1, text="vrij"))[0] == 200
+    server.set_limits(Limits(per_chat_burst=1, per_chat_per_second=20))
+    assert (await call(server, "sendMessage", chat_id=1, text="een"))[0] == 200
+    status, body = await call(server, "sendMessage", chat_id=1, text="twee")
+    assert status == 429 and body == too_many(1)
+    await asyncio.sleep(body["parameters"]["retry_after"])
+    assert (await call(server, "sendMessage", chat_id=1, text="twee"))[0] == 200
+    server.set_limits(None)
+    for _ in range(3):
+        assert (await call(server, "sendMessage", chat_id=1, text="weer vrij"))[0] == 200
+    assert server.too_many_requests == 1
+
+
+async def test_callback_window() -> None:
+    async with BotApiServer(token=TOKEN, limits=Limits(callback_window=0.2)) as srv:
+        user = srv.user(1)
+        await user.send_text("hoi")
+        markup = {"inline_keyboard": [[{"text": "Ja", "callback_data": "ja"}]]}
+        await call(srv, "sendMessage", chat_id=1, text="Kies", reply_markup=markup)
+        quick = await user.press(user.last, "Ja")
+        late = await user.press(user.last, "Ja")
+        _, body = await call(srv, "getUpdates")
+        query_ids = {u["update_id"]: u["callback_query"]["id"]
+                     for u in body["result"] if "callback_query" in u}
+        assert set(query_ids) == {quick, late}
+        assert srv.unanswered_callbacks() == [quick, late]
+        status, _ = await call(srv, "answerCallbackQuery", callback_query_id=query_ids[quick])
+        assert status == 200
+        await asyncio.sleep(0.3)
+        await call(srv, "getUpdates")  # redelivered: the window still counts from the first
+        status, body = await call(srv, "answerCallbackQuery", callback_query_id=query_ids[late])
+        assert status == 400
+        assert body == {"ok": False, "error_code": 400, "description": TOO_OLD}
+        not_fetched = await user.press(user.last, "Ja")
+        assert srv.unanswered_callbacks() == [late]  # not_fetched was not handed over yet
+        (delay,) = srv.callback_delays()
+        assert 0 <= delay < 0.2
+        assert srv.bot_errors == [("answerCallbackQuery", 400, TOO_OLD)]
+        await call(srv, "getUpdates", offset=late + 1)
+        assert srv.unanswered_callbacks() == [late, not_fetched]
+
+
+async def test_bot_errors(server: BotApiServer) -> None:
+    user = server.user(1)
+    await user.send_text("hoi")
+    await user.send_document(b"%PDF-1.4", "plan.pdf", "application/pdf")
+    _, body = await call(server, "getUpdates")
+    file_id = body["result"][1]["message"]["document"]["file_id"]
+    # Lengths count UTF-16 code units: an emoji is two.
+    assert (await call(server, "sendMessage", chat_id=1, text="😀" * 2048))[0] == 200
+    assert (await call(server, "sendMessage", chat_id=1, text="x" * 4097))[0] == 400
+    assert (await call(server, "sendMessage", chat_id=1, text="😀" * 2049))[0] == 400
+    status, _ = await call(server, "sendDocument", chat_id=1, document=file_id,
+                           caption="😀" * 512)
+    assert status == 200
+    status, _ = await call(server, "sendDocument", chat_id=1, document=file_id,
+                           caption="😀" * 513)
+    assert status == 400
+    # Not the bot's mistakes: injected failures, the limits' 429s, getUpdates errors.
+    server.fail_next("sendMessage", error_code=500)
+    assert (await call(server, "sendMessage", chat_id=1, text="storing"))[0] == 500
+    server.set_limits(Limits(per_chat_burst=1, per_chat_per_second=0.5))
+    assert (await call(server, "sendMessage", chat_id=1, text="een"))[0] == 200
+    assert (await call(server, "sendMessage", chat_id=1, text="twee"))[0] == 429
+    await call(server, "setWebhook", url="https://example.org/hook")
+    assert (await call(server, "getUpdates"))[0] == 409
+    too_long = "Bad Request: message is too long"
+    assert server.bot_errors == [
+        ("sendMessage", 400, too_long),
+        ("sendMessage", 400, too_long),
+        ("sendDocument", 400, "Bad Request: message caption is too long"),
+    ]

@@ -14,11 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.agenda.model import (
+    CHOICE_STEPS,
     CLIENT_PARTS,
     CONTRIBUTION_KINDS,
     DEFAULT_TZ,
+    EXTRA,
     MEETING_STEPS,
     PARTS,
+    SECTION_PICTOS,
     VOICE_KINDS,
     Agenda,
     Author,
@@ -64,24 +67,36 @@ async def compile_agenda(session: AsyncSession, client_id: int, parts: set[str],
     added = await _agenda_items(session, client_id, parts)
     ids = {r.entered_by for v in rows.values() for r in v} | {a.owner_person_id for a in added}
     people = _People(client, await _authors(session, client, {i for i in ids if i}))
-    items = {step: _items(rows.get(step, []), people, "voice" in parts) for step in steps}
+    # At a choice step the buttons are options (MeetingInfo.chair/how); anything the client
+    # typed, said or showed there is kept as items beside them.
+    choices = {s: [r for r in rows.get(s, []) if r.kind == "choice"] for s in CHOICE_STEPS}
+    items = {step: _items([r for r in rows.get(step, [])
+                           if step not in CHOICE_STEPS or r.kind != "choice"],
+                          people, "voice" in parts) for step in steps}
     if media_lookup is not None:
         items = {s: [await _with_meta(i, media_lookup) for i in v] for s, v in items.items()}
     contributions = [_contribution(row, people) for row in added]
+    answered = {s for s, v in items.items() if v} | {s for s, v in choices.items() if v}
     return Agenda(
         client_id=client_id,
         client_name=client.name,
         viewer_role=viewer_role,
         generated_at=now,
         visible=frozenset(parts),
-        parts=tuple(Part(k, f"title_{k}", k, tuple(items[k])) for k in CLIENT_PARTS
-                    if k in parts),
-        meeting=await _meeting(session, client_id, items, now) if "meeting" in parts else None,
+        parts=tuple(_part(k, items[k]) for k in CLIENT_PARTS
+                    if k in parts and (k != EXTRA or items[k])),
+        meeting=await _meeting(session, client_id, items, choices, now)
+        if "meeting" in parts else None,
         naasten=tuple(c for c in contributions if c.author.role == "naaste"),
         begeleider=tuple(c for c in contributions if c.author.role == "begeleider"),
-        skipped=await _skipped(session, client, items, parts),
+        skipped=await _skipped(session, client, answered, parts),
         tz_name=tz_name,
     )
+
+
+def _part(key: str, items: list[Item]) -> Part:
+    """A question's part; "Ook gezegd" (only when there is something) has its own picto."""
+    return Part(key, f"title_{key}", SECTION_PICTOS.get(key, key), tuple(items))
 
 
 class _People:
@@ -146,7 +161,8 @@ def _items(rows: Iterable[Answer], people: _People, with_voice: bool) -> list[It
 
 
 def _item(number: int, rows: list[Answer], people: _People) -> Item:
-    media = tuple(Media(r.kind, r.file_id or "", r.file_unique_id or "", r.duration)
+    media = tuple(Media(r.kind, r.file_id or "", r.file_unique_id or "", r.duration,
+                        answer_id=r.id)
                   for r in rows if r.file_id)
     kinds = [r.kind for r in rows if r.kind != "text"]
     changed = [r.changed_at for r in rows if r.changed_at is not None]
@@ -172,15 +188,15 @@ async def _with_meta(item: Item, lookup: MediaLookup) -> Item:
 
 
 async def _meeting(session: AsyncSession, client_id: int, items: dict[str, list[Item]],
-                   now: datetime) -> MeetingInfo:
+                   choices: dict[str, list[Answer]], now: datetime) -> MeetingInfo:
     meetings = list(await session.scalars(
         select(Meeting).where(Meeting.client_id == client_id, Meeting.cancelled_at.is_(None))
         .order_by(Meeting.starts_at)))
     # The next meeting; when all are past (or undated), the latest one.
     upcoming = [m for m in meetings if m.starts_at is not None and m.starts_at >= now]
     meeting = upcoming[0] if upcoming else (meetings[-1] if meetings else None)
-    chair = [i.tag or i.text for i in items.get("meeting_chair", []) if i.kind == "choice"]
-    how = [i.tag or i.text for i in items.get("meeting_how", []) if i.kind == "choice"]
+    chair = [r.tag or r.text for r in choices["meeting_chair"] if r.tag or r.text]
+    how = [r.tag or r.text for r in choices["meeting_how"] if r.tag or r.text]
     return MeetingInfo(
         starts_at=meeting.starts_at if meeting else None,
         place=meeting.place if meeting else "",
@@ -188,6 +204,8 @@ async def _meeting(session: AsyncSession, client_id: int, items: dict[str, list[
         who=tuple(items.get("meeting_who", [])),
         chair=chair[-1] if chair else None,
         how=tuple(dict.fromkeys(how)),
+        chair_said=tuple(items.get("meeting_chair", [])),
+        how_said=tuple(items.get("meeting_how", [])),
     )
 
 
@@ -214,7 +232,7 @@ def _contribution(row: AgendaItem, people: _People) -> Contribution:
     return Contribution(kind, row.text, author, row.created_at, row.position)
 
 
-async def _skipped(session: AsyncSession, client: Client, items: dict[str, list[Item]],
+async def _skipped(session: AsyncSession, client: Client, answered: set[str],
                    parts: set[str]) -> tuple[str, ...]:
     """Steps the client skipped and has not answered since, of parts the viewer may see."""
     if client.person_id is None:
@@ -224,4 +242,4 @@ async def _skipped(session: AsyncSession, client: Client, items: dict[str, list[
                                          DialogSession.flow == PREP_FLOW))
     skipped = (data or {}).get("skipped", [])
     return tuple(s for s in skipped if isinstance(s, str) and part_of_step(s) in parts
-                 and not items.get(s))
+                 and s not in answered)

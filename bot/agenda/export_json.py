@@ -16,7 +16,7 @@ from bot.agenda.model import Agenda, Author, Contribution, Item, Media
 from bot.dialogs.texts import t
 
 SCHEMA_PATH = Path(__file__).with_name("agenda.schema.json")
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 
 Json = dict[str, Any]
 
@@ -41,7 +41,9 @@ def to_dict(agenda: Agenda) -> Json:
             "where": [_item(i) for i in meeting.where],
             "who": [_item(i) for i in meeting.who],
             "chair": _option(meeting.chair) if meeting.chair else None,
+            "chair_said": [_item(i) for i in meeting.chair_said],
             "how": [_option(h) for h in meeting.how],
+            "how_said": [_item(i) for i in meeting.how_said],
         }
     if "naasten" in agenda.visible:
         doc["naasten"] = [_contribution(c) for c in agenda.naasten]
@@ -76,7 +78,8 @@ def _option(key: str) -> Json:
 
 
 def _author(author: Author) -> Json:
-    return {"role": author.role, "name": author.name, "relation": author.relation}
+    return {"role": author.role, "name": author.name, "relation": author.relation,
+            "relation_label": author.relation_label}
 
 
 def _media(media: Media) -> Json:

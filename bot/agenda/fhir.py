@@ -10,8 +10,11 @@ a system that only reads R4 can map this one-to-one (same item/answer structure)
 Structure (linkIds): one repeating group per part ("agenda", "good_at", …); each
 repetition is one item in the client's words: "<part>.text" (valueString), "<part>.media"
 (valueAttachment; audio/ogg for a voice answer, with size and hash when known) and, for
-the agenda, "agenda.domain" (valueCoding). "meeting" holds where/who/chair/how; "naasten"
-and "begeleider" hold contributions with "<x>.by"; "skipped" lists skipped questions.
+the agenda, "agenda.domain" (valueCoding). The part "extra" ("Ook gezegd": what the client
+sent when no question was open) is such a group too. "meeting" holds where/who/chair/how,
+and "meeting_chair.said" / "meeting_how.said" (repeating groups like a part, with ".text"
+and ".media") for what the client typed or said there besides the buttons; "naasten" and
+"begeleider" hold contributions with "<x>.by"; "skipped" lists skipped questions.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from fhir.resources.reference import Reference
 from bot.agenda.model import (
     CLIENT_PARTS,
     CONTRIBUTION_KINDS,
+    EXTRA,
+    PROFILE_PARTS,
     SECTION_PICTOS,
     Agenda,
     Contribution,
@@ -55,7 +60,7 @@ from bot.dialogs.texts import t
 FHIR_RELEASE = "R5"
 ITEM_MEDIA = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-itemMedia"
 QUESTIONNAIRE_URL = "urn:gespreksmaatje:Questionnaire:voorbereiding"
-QUESTIONNAIRE_VERSION = "1.0.0"
+QUESTIONNAIRE_VERSION = "1.1.0"
 OPTION_SYSTEM = "urn:gespreksmaatje:CodeSystem:option"
 MIME = {"voice": "audio/ogg", "audio": "audio/mpeg", "photo": "image/jpeg",
         "video": "video/mp4", "video_note": "video/mp4"}
@@ -70,7 +75,7 @@ def questionnaire(card: PictoCard | None = None, embed: bool = True) -> Question
     items += [_meeting_group(card, embed), _contribution_group("naasten", card, embed),
               _contribution_group("begeleider", card, embed),
               _question("skipped", label("skipped"), "coding", repeats=True,
-                        options=[(k, t(f"title_{k}")) for k in CLIENT_PARTS])]
+                        options=[(k, t(f"title_{k}")) for k in PROFILE_PARTS])]
     return Questionnaire(
         url=QUESTIONNAIRE_URL, version=QUESTIONNAIRE_VERSION, name="Gespreksvoorbereiding",
         title="Voorbereiding ondersteuningsplangesprek", status="active", language="nl",
@@ -99,14 +104,23 @@ def _question(link_id: str, text: str, kind: str, repeats: bool = False,
 
 
 def _part_group(key: str, card: PictoCard | None, embed: bool) -> QuestionnaireItem:
-    children = [_question(f"{key}.text", t(f"title_{key}"), "text"),
-                _question(f"{key}.media", t("media_voice"), "attachment", repeats=True)]
+    # "Ook gezegd" is no question: its title says what it holds.
+    question = t(f"title_{key}") if key == EXTRA else t(f"q_{key}")
+    group = _said_group(key, question, t(f"title_{key}"),
+                        _media_ext(SECTION_PICTOS.get(key, key), card, embed))
     if key == "agenda":
-        children.append(_question("agenda.domain", t("q_agenda_domains").splitlines()[0],
-                                  "coding", options=[(d, t(d)) for d in DOMAINS]))
-    group = _question(key, t(f"q_{key}"), "group", repeats=True,
-                      extension=_media_ext(key, card, embed))
-    group.item = children
+        assert group.item is not None
+        group.item.append(_question("agenda.domain", t("q_agenda_domains").splitlines()[0],
+                                    "coding", options=[(d, t(d)) for d in DOMAINS]))
+    return group
+
+
+def _said_group(key: str, question: str, text: str,
+                extension: list[Extension] | None = None) -> QuestionnaireItem:
+    """A repeating group: one repetition per item, in own words and/or a recording."""
+    group = _question(key, question, "group", repeats=True, extension=extension)
+    group.item = [_question(f"{key}.text", text, "text"),
+                  _question(f"{key}.media", t("media_voice"), "attachment", repeats=True)]
     return group
 
 
@@ -123,9 +137,13 @@ def _meeting_group(card: PictoCard | None, embed: bool) -> QuestionnaireItem:
         _question("meeting_chair", t("q_meeting_chair"), "coding",
                   options=[(o, t(o)) for o in CHAIR],
                   extension=_media_ext("meeting_chair", card, embed)),
+        _said_group("meeting_chair.said", f"{label('chair')}: {label('own_words')}",
+                    t("title_meeting_chair")),
         _question("meeting_how", t("q_meeting_how").splitlines()[0], "coding", repeats=True,
                   options=[(o, t(o)) for o in HOW],
                   extension=_media_ext("meeting_how", card, embed)),
+        _said_group("meeting_how.said", f"{label('how')}: {label('own_words')}",
+                    t("title_meeting_how")),
     ]
     return group
 
@@ -217,8 +235,10 @@ def _meeting_answers(agenda: Agenda) -> QuestionnaireResponseItem:
             children.append(_answers(link_id, texts))
     if meeting.chair:
         children.append(_answers("meeting_chair", [_coding(meeting.chair, t(meeting.chair))]))
+    children += [_item_group("meeting_chair.said", i) for i in meeting.chair_said]
     if meeting.how:
         children.append(_answers("meeting_how", [_coding(h, t(h)) for h in meeting.how]))
+    children += [_item_group("meeting_how.said", i) for i in meeting.how_said]
     return QuestionnaireResponseItem(linkId="meeting", item=children or None)
 
 

@@ -11,26 +11,36 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from bot.dialogs.texts import t
+from bot.dialogs.texts import all_texts, t
 
 # Every part a viewer can be allowed to see (the access module speaks these names).
-CLIENT_PARTS: tuple[str, ...] = (
+# The questions of the preparation, in the order they are asked…
+PROFILE_PARTS: tuple[str, ...] = (
     "agenda", "good_at", "appreciated", "good_day", "bad_day", "works", "not_works",
     "important", "future", "learn",
 )
+# …and "Ook gezegd": what the client sent when no question was open (answers with this
+# step: at the welcome, at the sharing step, after /stop). Shown after the questions.
+EXTRA = "extra"
+CLIENT_PARTS: tuple[str, ...] = (*PROFILE_PARTS, EXTRA)
 PARTS: tuple[str, ...] = (*CLIENT_PARTS, "meeting", "naasten", "begeleider", "voice")
 MEETING_STEPS: tuple[str, ...] = ("meeting_where", "meeting_who", "meeting_chair",
                                   "meeting_how")
+# Steps answered with buttons (kind "choice"); the client can also type or speak there.
+CHOICE_STEPS: tuple[str, ...] = ("meeting_chair", "meeting_how")
 # Recordings of the person: only with the "voice" part. Photos follow their own part.
 VOICE_KINDS = frozenset({"voice", "audio", "video", "video_note"})
+# What the begeleider can play back from the agenda (a "▶️" button per answer part).
+PLAYABLE_KINDS = VOICE_KINDS | {"photo"}
 CONTRIBUTION_KINDS: tuple[str, ...] = ("topic", "question", "appreciation")
 DEFAULT_TZ = "Europe/Amsterdam"
 
 # Picto keys for the sections that are not a client step (keys of pictos/default.yaml).
 SECTION_PICTOS = {"meeting": "meeting_date", "naasten": "naaste", "begeleider": "begeleider",
-                  "skipped": "skip"}
+                  "skipped": "skip", EXTRA: "agenda_more"}
 
 # Texts of the outputs only (the dialog texts live in bot/dialogs/texts/nl.yaml).
 # Easy Dutch; "je", never "u".
@@ -68,6 +78,8 @@ LABELS: dict[str, str] = {
     "role_begeleider": "begeleider",
     "role_naaste": "naaste",
     "role_admin": "beheerder",
+    "own_words": "in eigen woorden",
+    "playable": "{name}, {media}",
 }
 
 
@@ -82,10 +94,24 @@ class Author:
 
     role: str  # "client", "begeleider", "naaste" or "person"
     name: str
-    relation: str = ""
+    relation: str = ""  # as stored: a key of begeleider.RELATIONS ("broer_zus") or words
+
+    @property
+    def relation_label(self) -> str:
+        """The relation in Dutch ("Broer of zus"); words that are no key stay as they are."""
+        return relation_label(self.relation)
 
     def display(self) -> str:
-        return f"{self.name} ({self.relation})" if self.relation else self.name
+        """"Anouk (broer of zus)": what a person reads, never the stored key."""
+        relation = self.relation_label
+        if relation and relation != self.relation:
+            relation = relation.lower()
+        return f"{self.name} ({relation})" if relation else self.name
+
+
+def relation_label(relation: str) -> str:
+    key = f"relation_{relation}"
+    return t(key) if relation and key in all_texts() else relation
 
 
 @dataclass(frozen=True)
@@ -98,6 +124,7 @@ class Media:
     duration: float | None = None
     size: int | None = None
     sha1_b64: str | None = None  # base64 SHA-1 of the bytes, as FHIR Attachment.hash wants
+    answer_id: int | None = None  # the answer row it came from (to play it back)
 
     def length(self) -> str:
         """"0:42", or "" when the length is unknown."""
@@ -148,6 +175,13 @@ class MeetingInfo:
     who: tuple[Item, ...] = ()
     chair: str | None = None  # option key, e.g. "choice_chair_yes"
     how: tuple[str, ...] = ()  # option keys, e.g. ("how_break",)
+    # What the client typed, said or showed at those questions, next to the buttons.
+    chair_said: tuple[Item, ...] = ()
+    how_said: tuple[Item, ...] = ()
+
+    def items(self) -> tuple[Item, ...]:
+        """Every item in the order the outputs show them: where, who, chair, how."""
+        return (*self.where, *self.who, *self.chair_said, *self.how_said)
 
 
 @dataclass(frozen=True)
@@ -159,6 +193,14 @@ class Contribution:
     author: Author
     created_at: datetime
     position: int = 0
+
+
+class Playable(NamedTuple):
+    """One answer part the begeleider can play back: a "▶️" button under the agenda."""
+
+    answer_id: int  # Answer.id: the bot sends that row's file_id again
+    kind: str  # voice, audio, video, video_note or photo
+    label: str  # "Sam, spraakbericht 0:04", "Sam, foto"
 
 
 @dataclass(frozen=True)
@@ -181,6 +223,15 @@ class Agenda:
     def item_count(self) -> int:
         return sum(len(p.items) for p in self.parts) + len(self.naasten) + len(
             self.begeleider)
+
+    def playable(self) -> list[Playable]:
+        """Every recording and photo in the agenda, in the order the outputs show them."""
+        items = [*(self.meeting.items() if self.meeting else ()),
+                 *(i for p in self.parts for i in p.items)]
+        return [Playable(m.answer_id, m.kind, label(
+                    "playable", name=i.author.name or self.client_name, media=media_label(m)))
+                for i in items for m in i.media
+                if m.kind in PLAYABLE_KINDS and m.answer_id is not None]
 
 
 def part_of_step(step: str) -> str | None:

@@ -156,8 +156,7 @@ def _all_texts(agenda: Agenda) -> list[str]:
     texts += [c.text for c in (*agenda.naasten, *agenda.begeleider)]
     texts += [c.author.display() for c in (*agenda.naasten, *agenda.begeleider)]
     if agenda.meeting is not None:
-        texts += [agenda.meeting.place, *(i.text for i in agenda.meeting.where),
-                  *(i.text for i in agenda.meeting.who)]
+        texts += [agenda.meeting.place, *(i.text for i in agenda.meeting.items())]
     return texts
 
 
@@ -219,7 +218,10 @@ def _client_sections(agenda: Agenda) -> list[Section]:
         lines += [(f"{label('who')}: {_item_text(i)}", None) for i in meeting.who]
         if meeting.chair:
             lines.append((f"{label('chair')}: {t(meeting.chair)}", None))
+        lines += [(f"{label('chair')}: {_item_text(i)}", _photo_id(i))
+                  for i in meeting.chair_said]
         lines += [(f"{label('how')}: {t(h)}", None) for h in meeting.how]
+        lines += [(f"{label('how')}: {_item_text(i)}", _photo_id(i)) for i in meeting.how_said]
         sections.append((label("meeting"), SECTION_PICTOS["meeting"], lines))
     for part in agenda.parts:
         sections.append((part.title, part.picto_key,
@@ -339,8 +341,10 @@ def _meeting_rows(agenda: Agenda) -> list[tuple[str, str]]:
     rows += [(t("title_meeting_who"), _item_text(i)) for i in meeting.who]
     if meeting.chair:
         rows.append((label("chair"), t(meeting.chair)))
+    rows += [(label("chair"), _item_text(i)) for i in meeting.chair_said]
     if meeting.how:
         rows.append((label("how"), ", ".join(t(h) for h in meeting.how)))
+    rows += [(label("how"), _item_text(i)) for i in meeting.how_said]
     return rows
 
 

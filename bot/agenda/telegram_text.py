@@ -111,11 +111,15 @@ def _meeting(agenda: Agenda, emoji: Emoji) -> Block:
     if meeting.who:
         lines.append(Line(f"<b>{escape(t('title_meeting_who'))}</b>"))
         lines += [_item_line(i, False) for i in meeting.who]
-    if meeting.chair:
-        lines.append(Line(f"{escape(label('chair'))}: {escape(t(meeting.chair))}"))
-    if meeting.how:
+    # The buttons chosen, then what the client typed or said there.
+    if meeting.chair or meeting.chair_said:
+        chair = t(meeting.chair) if meeting.chair else ""
+        lines.append(Line(f"{escape(label('chair'))}: {escape(chair)}".rstrip()))
+        lines += [_item_line(i, False) for i in meeting.chair_said]
+    if meeting.how or meeting.how_said:
         how = ", ".join(t(h) for h in meeting.how)
-        lines.append(Line(f"{escape(label('how'))}: {escape(how)}"))
+        lines.append(Line(f"{escape(label('how'))}: {escape(how)}".rstrip()))
+        lines += [_item_line(i, False) for i in meeting.how_said]
     return lines
 
 

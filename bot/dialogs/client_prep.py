@@ -11,6 +11,7 @@ from html import escape, unescape
 
 from bot.dialogs.flow import (
     BUTTON_TRIGGERS,
+    EXTRA,
     SPLIT_LENGTH,
     Flow,
     Outcome,
@@ -38,7 +39,7 @@ CHAIR = ("choice_chair_yes", "choice_chair_no", "choice_chair_together")
 HOW = ("how_short", "how_break", "how_pictos", "how_calm", "how_someone")
 # What the client can share with each naaste (bot/access.py keeps the same list).
 SHARE_PARTS = ("agenda", "good_at", "appreciated", "good_day", "bad_day", "works",
-               "not_works", "important", "future", "learn", "meeting", "voice")
+               "not_works", "important", "future", "learn", "meeting", "voice", "extra")
 
 STEPS = [
     Step("welcome", "intro", in_review=False),
@@ -80,23 +81,41 @@ def decide(session: Session, answers: Answers, inp: Input) -> Outcome:
     out = turn.out
     if session.status == "stopped" and not (inp.kind == "command" and inp.command in {
             "verder", "start", "lijst"}):
-        out.notes.append("still_stopped")
+        if inp.is_message:  # kept all the same: nothing a person says is lost
+            turn.keep_extra()
+        out.notes.insert(0, "still_stopped")
         return out
     if inp.kind == "command":
         return _command(turn)
     if inp.kind == "edit":
-        if inp.message_id is not None:
+        if inp.message_id is not None and any(r.message_id == inp.message_id
+                                              for r in answers.rows):
             out.effects.append(EditByMessage(inp.message_id, inp.text))
             out.notes.append("ack_edited")
+        else:  # e.g. an edited command: say so rather than pretend
+            out.notes.append("edit_not_answer")
         return out
     if inp.kind == "unusable":
         out.notes.append("not_usable")
         return out
     if session.status != "active":  # paused or blocked: any message or button resumes
         session.status = "active"
+        if inp.is_message:
+            # "Hoi, ik ben er weer" is no answer to the open question: keep it aside and
+            # ask the question again first.
+            turn.keep_extra()
+            if inp.forwarded:
+                out.notes.insert(0, "resumed")
+            else:
+                out.notes[-1:] = ["resumed_kept"]
+            out.ask = True
+            return out
         out.notes.append("resumed")
     if inp.kind == "button":
         return _button(turn)
+    if inp.forwarded:  # someone else's words: kept, never as the client's own answer
+        turn.keep_extra()
+        return out
     if not FLOW.fire(turn, "answer"):
         out.notes.append("not_usable")
     return out
@@ -111,7 +130,11 @@ def _command(turn: Turn) -> Outcome:
         if session.status != "active":
             out.notes.append("resumed")
         session.status = "active"
-        out.ask = True
+        back_to = session.data.get("return_to")
+        # On the list, /verder goes back to the question the client left for it.
+        if not (session.step == "review" and back_to
+                and FLOW.fire(turn, "change", target=back_to, returning=False)):
+            out.ask = True
     elif command in {"lijst", "delen"}:
         session.status = "active"
         if not FLOW.fire(turn, "to_list" if command == "lijst" else "to_sharing"):
@@ -184,7 +207,13 @@ def _arg_fits(session: Session, answers: Answers, trigger: str, arg: str) -> boo
     if trigger == "toggle_share":
         return arg in SHARE_PARTS
     if trigger in {"edit", "remove", "up"}:
-        return arg.isdigit() and any(i[0].item == int(arg) for i in answers.items("agenda"))
+        step = str(session.data.get("items_step", "agenda"))
+        return arg.isdigit() and any(i[0].item == int(arg) for i in answers.items(step))
+    if trigger == "items":
+        return arg in {"", EXTRA}
+    if trigger == "page":
+        step = str(session.data.get("items_step", "agenda"))
+        return arg.isdigit() and int(arg) * PAGE < max(len(answers.items(step)), 1)
     if trigger == "change":
         return any(s.key == arg for s in FLOW.question_steps)
     return arg == ""
@@ -371,21 +400,20 @@ def _review(session: Session, answers: Answers) -> list[Reply]:
         replies.append(Reply(f"{t('review_open')}\n{lines}",
                              buttons=(_row(session, ("btn_open_questions", "oq")),)))
     parts = []
-    for step in FLOW.steps:
-        if not step.in_review:
-            continue
-        items = answers.items(step.key)
+    shown = [(s.key, s.kind) for s in FLOW.steps if s.in_review]
+    if answers.has(EXTRA):  # what the client said outside the questions
+        shown.append((EXTRA, "list"))
+    for key, kind in shown:
+        items = answers.items(key)
         body = _items_text(items) if items else t("review_empty")
-        action = "it" if step.kind == "list" else "cg"
-        arg = "" if step.kind == "list" else step.key
-        plays = tuple(Button(t("play_voice", length=_length(p.duration) or "▶️"),
-                             _data(session, "pl", str(p.id)))
-                      for parts_ in items for p in parts_ if p.file_id and p.kind in PLAYABLE)
-        rows = [plays[i:i + 3] for i in range(0, len(plays), 3)]
-        parts.append(Reply(f"<b>{t('title_' + step.key)}</b>\n{body}", picto=step.key,
+        action = "it" if kind == "list" else "cg"
+        arg = EXTRA if key == EXTRA else "" if kind == "list" else key
+        rows = _play_rows(session, items)
+        parts.append(Reply(f"<b>{t('title_' + key)}</b>\n{body}",
+                           picto="review" if key == EXTRA else key,
                            buttons=(*rows, (Button(t("btn_change"),
                                                    _data(session, action, arg)),))))
-        spoken.append(f"{t('title_' + step.key)}: {plain(body)}")
+        spoken.append(f"{t('title_' + key)}: {plain(body)}")
     replies.insert(0, Reply(t("review_intro"), picto="review", speak=" ".join(spoken)))
     replies.extend(parts)
     last = [_row(session, ("btn_confirm", "cf"))]
@@ -396,16 +424,43 @@ def _review(session: Session, answers: Answers) -> list[Reply]:
     return replies
 
 
+# Topics per page when changing them: a list of any length stays a few messages.
+PAGE = 8
+
+
 def _review_items(session: Session, answers: Answers) -> list[Reply]:
-    replies = [Reply(t("review_items_intro"), picto="agenda")]
-    for parts in answers.items("agenda"):
+    step = str(session.data.get("items_step", "agenda"))
+    items = answers.items(step)
+    page = min(int(session.data.get("page", 0)), max(len(items) - 1, 0) // PAGE)
+    shown = items[page * PAGE:(page + 1) * PAGE]
+    intro = t("review_extra_intro") if step == EXTRA else t("review_items_intro")
+    if len(items) > PAGE:
+        intro += "\n" + t("review_items_page", first=page * PAGE + 1,
+                          last=page * PAGE + len(shown), total=len(items))
+    replies = [Reply(intro, picto="review" if step == EXTRA else "agenda")]
+    for parts in shown:
         item = str(parts[0].item)
-        replies.append(Reply(_item_text(parts), buttons=(_row(
+        replies.append(Reply(_item_text(parts), buttons=(*_play_rows(session, [parts]), _row(
             session, ("btn_edit", "ed", item), ("btn_remove", "rm", item),
-            ("btn_up", "up", item)),)))
+            ("btn_up", "up", item)))))
+    pages = []
+    if page > 0:
+        pages.append(("btn_page_prev", "pg", str(page - 1)))
+    if (page + 1) * PAGE < len(items):
+        pages.append(("btn_page_next", "pg", str(page + 1)))
+    rows = [_row(session, *pages)] if pages else []
     replies.append(Reply(t("review_question"), buttons=(
-        _row(session, ("btn_add", "ad"), ("btn_to_list", "ls")),)))
+        *rows, _row(session, ("btn_add", "ad"), ("btn_to_list", "ls")))))
     return replies
+
+
+def _play_rows(session: Session, items: list[list[AnswerView]]) -> list[tuple[Button, ...]]:
+    """▶️ buttons that play a voice answer again (or show a photo), three to a row."""
+    plays = tuple(Button(t("play_photo") if p.kind == "photo" else
+                         t("play_voice", length=_length(p.duration) or "▶️"),
+                         _data(session, "pl", str(p.id)))
+                  for parts in items for p in parts if p.file_id and p.kind in PLAYABLE)
+    return [plays[i:i + 3] for i in range(0, len(plays), 3)]
 
 
 PREFERENCES = {"speech": True, "slow": False, "reminders": True}
@@ -492,7 +547,7 @@ def _items_text(items: list[list[AnswerView]]) -> str:
     return "\n".join(f"• {_item_text(parts)}" for parts in items)
 
 
-PLAYABLE = {"voice", "audio", "video", "video_note"}
+PLAYABLE = {"voice", "audio", "video", "video_note", "photo"}
 
 
 def _length(seconds: float | None) -> str:

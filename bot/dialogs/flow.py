@@ -31,6 +31,9 @@ from bot.dialogs.types import (
 
 StepKind = Literal["intro", "open", "list", "choice", "multi", "share", "review", "check"]
 
+# Where words sent outside a question are kept ("Ook gezegd"): an answer step of its own.
+EXTRA = "extra"
+
 # Telegram splits a long text at 4,096 characters; the rest follows at once.
 SPLIT_LENGTH = 4000
 SPLIT_SECONDS = 5
@@ -99,6 +102,16 @@ class Turn:
             item = items[-1][0].item if items and not replace else 1
         self._add(step.key, item, replace=replace)
         self.out.notes += [self._ack(), "ack_more"] if step.kind == "open" else [self._ack()]
+
+    def keep_extra(self, event: EventData | None = None) -> None:
+        """Words sent where no question is open (the welcome, the sharing screens, after
+        /stop, on coming back, someone else's forwarded words): kept under "Ook gezegd",
+        where the list and the agenda show them, and the person is told so."""
+        self._add(EXTRA, None, tag="forwarded" if self.input.forwarded else None)
+        self.out.notes.append("kept_forwarded" if self.input.forwarded else "kept_extra")
+
+    def skip_sharing(self, event: EventData) -> None:
+        self.out.notes.append("sharing_skipped")
 
     def record_item(self, event: EventData) -> None:
         """A message is a new list item, or the rest of a long text Telegram split."""
@@ -185,13 +198,25 @@ class Turn:
     def remember_target(self, event: EventData) -> None:
         self.session.data["target"] = int(event.kwargs.get("arg", 0))
 
+    def open_items(self, event: EventData) -> None:
+        """The list of topics (or of "Ook gezegd") to change, from its first page."""
+        self.session.data["items_step"] = EXTRA if event.kwargs.get("arg") == EXTRA else "agenda"
+        self.session.data["page"] = 0
+
+    def turn_page(self, event: EventData) -> None:
+        self.session.data["page"] = int(event.kwargs.get("arg", 0))
+
+    def items_step(self) -> str:
+        return str(self.session.data.get("items_step", "agenda"))
+
     def replace_item(self, event: EventData) -> None:
         item = int(self.session.data.pop("target", 0))
-        self._add("agenda", item, replace=True)
+        self._add(self.items_step(), item, replace=True)
         self.out.notes.append("ack_changed")
 
     def add_item(self, event: EventData) -> None:
-        self._add("agenda", None)
+        step = "agenda" if _source(event) == "review" else self.items_step()
+        self._add(step, None)
         self.out.notes.append(self._ack())
 
     def add_after_done(self, event: EventData) -> None:
@@ -199,11 +224,11 @@ class Turn:
         self.out.notes.append("ack_added_after_done")
 
     def remove_item(self, event: EventData) -> None:
-        self.out.effects.append(RemoveItem("agenda", int(event.kwargs.get("arg", 0))))
+        self.out.effects.append(RemoveItem(self.items_step(), int(event.kwargs.get("arg", 0))))
         self.out.notes.append("ack_removed")
 
     def move_up(self, event: EventData) -> None:
-        self.out.effects.append(MoveItemUp("agenda", int(event.kwargs.get("arg", 0))))
+        self.out.effects.append(MoveItemUp(self.items_step(), int(event.kwargs.get("arg", 0))))
         self.out.notes.append("ack_moved")
 
     def finish(self, event: EventData) -> None:
@@ -270,7 +295,7 @@ BUTTON_TRIGGERS = {
     "ch": "choose", "tg": "toggle", "cf": "confirm", "cg": "change", "it": "items",
     "ed": "edit", "rm": "remove", "up": "up", "ad": "add", "ls": "to_list",
     "pk": "pick", "ts": "toggle_share", "sa": "share_all", "sn": "share_none",
-    "rn": "remove_naaste", "tk": "talk",
+    "rn": "remove_naaste", "tk": "talk", "pg": "page",
 }
 
 
@@ -329,7 +354,7 @@ class Flow:
         back = [{"trigger": "back", "source": key, "dest": prev}] if prev else []
         if step.kind == "intro":
             yield {"trigger": "next", "source": key, "dest": nxt}
-            yield {"trigger": "answer", "source": key, "dest": nxt, "before": "record"}
+            yield {"trigger": "answer", "source": key, "dest": None, "before": "keep_extra"}
         elif step.kind == "open":
             yield {"trigger": "answer", "source": key, "dest": None, "before": "record"}
             yield from self._leave("next", key, nxt)
@@ -360,9 +385,11 @@ class Flow:
                    "before": "drop_naaste"}
             yield {"trigger": "next", "source": one, "dest": key}
             yield {"trigger": "back", "source": one, "dest": key}
-            yield {"trigger": "answer", "source": [key, one], "dest": None, "before": "record"}
+            yield {"trigger": "answer", "source": [key, one], "dest": None,
+                   "before": "keep_extra"}
             yield from self._leave("next", key, nxt)
-            yield from self._leave("skip", key, nxt, "mark_skipped")
+            # Not an open question: nothing is shared until the client chooses (/delen).
+            yield from self._leave("skip", key, nxt, "skip_sharing")
             yield from back
         elif step.kind == "check":
             for trigger in ("talk", "answer"):
@@ -397,11 +424,14 @@ class Flow:
 
     def _review_transitions(self) -> Iterator[dict[str, Any]]:
         yield {"trigger": "confirm", "source": "review", "dest": "done", "before": "finish"}
-        for step in self.steps:
-            if step.kind in {"open", "choice", "multi", "list"}:
+        for step in self.steps:  # the intro too: back to the questions from the very start
+            if step.kind in {"intro", "open", "choice", "multi", "list", "share"}:
                 yield {"trigger": "change", "source": "review", "dest": step.key,
                        "conditions": [_target_is(step.key)], "before": "start_change"}
-        yield {"trigger": "items", "source": "review", "dest": "review_items"}
+        yield {"trigger": "items", "source": "review", "dest": "review_items",
+               "before": "open_items"}
+        yield {"trigger": "page", "source": "review_items", "dest": None,
+               "before": "turn_page"}
         yield {"trigger": "answer", "source": ["review", "review_items"],
                "dest": "review_items", "before": "add_item"}
         yield {"trigger": "edit", "source": "review_items", "dest": "review_edit",

@@ -58,6 +58,7 @@ class Input:
     file_unique_id: str | None = None
     duration: float | None = None
     message_id: int | None = None
+    forwarded: bool = False  # someone else's words, passed on by the person
 
     @property
     def is_message(self) -> bool:
@@ -76,6 +77,7 @@ class AnswerView:
     duration: float | None = None
     file_id: str | None = None
     file_state: str | None = None  # "kept", "not_kept", or None (not yet)
+    message_id: int | None = None  # the person's message this part came from
 
 
 @dataclass(frozen=True)

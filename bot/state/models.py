@@ -224,7 +224,8 @@ class AuditLog(Base):
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(primary_key=True)
     viewer_person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
-    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    # None: a denied read of a client that does not exist (a forged id)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("client.id"), index=True)
     part: Mapped[str] = mapped_column(String(40))
     allowed: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = mapped_column(default=utcnow)

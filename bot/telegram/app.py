@@ -28,6 +28,7 @@ from bot.telegram.inbox import DurableUpdateQueue
 from bot.telegram.inputs import to_incoming
 from bot.telegram.media import TelegramMedia
 from bot.telegram.processor import PerChatUpdateProcessor
+from bot.telegram.ratelimit import ChatRateLimiter
 from bot.telegram.sender import Sender
 
 log = logging.getLogger("gespreksmaatje")
@@ -80,12 +81,13 @@ class BotRunner:
         self.bot = OutageAwareBot(
             settings.telegram_bot_token, base_url=settings.telegram_api_url,
             base_file_url=settings.telegram_file_url, request=request,
-            get_updates_request=updates_request,
+            get_updates_request=updates_request, rate_limiter=ChatRateLimiter(
+                settings.send_per_second, settings.chat_burst, settings.chat_per_second),
         )
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder().bot(self.bot)
             .update_queue(DurableUpdateQueue(store))
-            .concurrent_updates(PerChatUpdateProcessor(256))
+            .concurrent_updates(PerChatUpdateProcessor(256, on_arrival=self._answer_press))
             .build()
         )
         self.app.add_handler(TypeHandler(Update, self._on_update))
@@ -98,6 +100,14 @@ class BotRunner:
         # Called with each update id once it is handled and its replies are out (tests,
         # the sandbox and the benchmark wait on this instead of on the clock).
         self.listeners: list[Any] = []
+
+    async def _answer_press(self, update: Update) -> None:
+        """Answer a button press at once (Telegram shows a spinner until then and forgets
+        the press after 15 s); the work, and any word about the press, follows in the chat."""
+        query = update.callback_query
+        if query is not None:
+            with contextlib.suppress(TelegramError):
+                await query.answer()
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.handle(update)
@@ -127,10 +137,6 @@ class BotRunner:
         outgoing = await self.conversation.handle(incoming)  # committed when it returns
         checkpoint("committed")
         query = update.callback_query
-        if query is not None:
-            with contextlib.suppress(TelegramError):
-                stale = outgoing is not None and outgoing.stale
-                await query.answer(outgoing.replies[0].text if stale and outgoing else None)
         if outgoing is None or not outgoing.replies:
             return
         pressed = query.message.message_id if query is not None and query.message else None

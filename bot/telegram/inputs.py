@@ -50,6 +50,10 @@ def _input(update: Update) -> Input | None:
 
 
 def _message_input(message: Message) -> Input:
+    return replace(_message_content(message), forwarded=message.forward_origin is not None)
+
+
+def _message_content(message: Message) -> Input:
     sent_at = message.date or datetime.now(UTC)
     if message.text is not None:
         command = _command(message)

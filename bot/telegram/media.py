@@ -14,6 +14,7 @@ from bot.dialogs.client_prep import DOMAINS
 from bot.settings import Settings
 from bot.state.models import PictoCache, SpeechCache
 from bot.state.store import Store
+from bot.telegram.split import speech_pieces
 from pictos import PictoLibrary
 from voice import EspeakSynthesizer, GttsSynthesizer
 from voice import SpeechCache as ClipCache
@@ -63,14 +64,17 @@ class TelegramMedia:
                          lambda file: bot.send_photo(chat_id, file, caption=caption))
 
     async def send_voice(self, bot: Bot, chat_id: int, text: str, slow: bool = False) -> None:
+        """A long text goes out as a few short voice messages (a long list is not made
+        into one clip of minutes while the person waits)."""
         if self.speech is None:
             return
-        clip = await self.speech.clip(text, slow=slow)
-        if clip is None:  # no engine works: text and pictos still went out
-            return
-        duration = max(1, round(clip.duration))
-        await self._send(SpeechCache, clip.key, clip.path,
-                         lambda file: bot.send_voice(chat_id, file, duration=duration))
+        for piece in speech_pieces(text):
+            clip = await self.speech.clip(piece, slow=slow)
+            if clip is None:  # no engine works: text and pictos still went out
+                return
+            duration = max(1, round(clip.duration))
+            await self._send(SpeechCache, clip.key, clip.path,
+                             lambda file, d=duration: bot.send_voice(chat_id, file, duration=d))
 
     async def _send(self, table: type[PictoCache] | type[SpeechCache], key: str, path: Path,
                     send: object) -> None:

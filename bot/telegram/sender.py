@@ -15,6 +15,7 @@ from telegram.error import BadRequest, Forbidden
 
 from bot.dialogs.types import Reply
 from bot.faults import checkpoint
+from bot.telegram.split import CAPTION_LIMIT, split_html
 
 log = logging.getLogger("gespreksmaatje.sender")
 
@@ -90,7 +91,8 @@ class Sender:
     async def _send_one(self, chat_id: int, reply: Reply, pressed: int | None, speech: bool,
                         slow: bool) -> None:
         markup = keyboard(reply, self.media)
-        if reply.edit and pressed is not None:
+        parts = split_html(reply.text) if reply.text else []
+        if reply.edit and pressed is not None and len(parts) == 1:
             try:
                 await self.bot.edit_message_text(reply.text, chat_id=chat_id,
                                                  message_id=pressed, reply_markup=markup,
@@ -101,12 +103,18 @@ class Sender:
                     return
                 log.info("edit failed (%s); sending anew", error)
         if reply.document is not None:
+            captions = split_html(reply.text, CAPTION_LIMIT) if reply.text else [""]
             await self.bot.send_document(chat_id, reply.document.data,
                                          filename=reply.document.filename,
-                                         caption=reply.text[:1024], parse_mode=ParseMode.HTML)
+                                         caption=captions[0], parse_mode=ParseMode.HTML)
+            for rest in captions[1:]:
+                await self.bot.send_message(chat_id, rest, parse_mode=ParseMode.HTML)
             return
-        await self.bot.send_message(chat_id, reply.text, reply_markup=markup,
-                                    parse_mode=ParseMode.HTML)
+        # A text longer than one message goes out in parts; the buttons sit on the last.
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            await self.bot.send_message(chat_id, part, reply_markup=markup if last else None,
+                                        parse_mode=ParseMode.HTML)
         if reply.qr is not None:
             await self.bot.send_photo(chat_id, qr_png(reply.qr))
         if reply.media is not None:
