@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -145,6 +146,21 @@ async def read(unit: Unit, viewer_person_id: int, client_id: int,
 async def can(unit: Unit, viewer_person_id: int, client_id: int, part: str,
               acting: Acting | None = None) -> bool:
     return part in await read(unit, viewer_person_id, client_id, [part], acting=acting)
+
+
+async def refuse_forged(unit: Unit, viewer_person_id: int, model: type[Any], ref: object,
+                        part: str, acting: Acting) -> int | None:
+    """A pressed button names something (a client, naaste, answer, agenda item) by id: if
+    it is not the viewer's in the role acted in, log the denial against the client it
+    belongs to (without a client when the id names nothing) and return that client id.
+    None: the id is the viewer's own, nothing to refuse."""
+    number = as_id(ref)
+    row = await unit.session.get(model, number) if number is not None else None
+    client_id = int(getattr(row, "id" if model is Client else "client_id", 0) or 0)
+    if client_id and (await relation(unit, viewer_person_id, client_id, acting)).role != "none":
+        return None
+    await read(unit, viewer_person_id, client_id, [part], acting=acting)
+    return client_id
 
 
 @dataclass(frozen=True)

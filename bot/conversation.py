@@ -219,7 +219,10 @@ class Conversation:
     # ------------------------------------------------------------------ routing
     async def _route(self, unit: Unit, incoming: Incoming) -> _Result:
         if incoming.chat_type != "private":
-            if incoming.event == "added_to_group" and incoming.chat_id is not None:
+            # Added to a group, or a command in one (/start): the same one polite line;
+            # other group messages get nothing (no echo in a family's group chat).
+            asked = incoming.input is not None and incoming.input.kind == "command"
+            if (incoming.event == "added_to_group" or asked) and incoming.chat_id is not None:
                 return _Result(Outgoing(incoming.chat_id, [Reply(t("group_only_private"))]),
                                forget=True, who="group")
             return _Result(forget=True, who="group")
@@ -402,6 +405,9 @@ class Conversation:
             inp.kind == "command" and inp.command == "delen")
         answers = await self._answers(unit, client.id, sharing)
         out = client_prep.decide(session, answers, inp)
+        if out.stale and await self._forged(unit, person, client, inp):
+            return _Result(Outgoing(chat_id, [Reply(t("b_not_yours"))], person.id, stale=True),
+                           who=f"p{person.id}", step=session.step)
         await _apply(unit, client.id, person.id, out.effects, update_id)
         if out.ask:
             session.seq += 1
@@ -421,6 +427,17 @@ class Conversation:
                                 speech=client_prep.preference(session, "speech"),
                                 slow=client_prep.preference(session, "slow"), also=also),
                        who=f"p{person.id}", step=session.step)
+
+    async def _forged(self, unit: Unit, person: Person, client: Client, inp: Input) -> bool:
+        """A refused button whose id names another client's naaste or answer: logged as a
+        denied read in the access log."""
+        action, _, ref = inp.data.partition(":")[2].partition(":")
+        model, part = {"pk": (Naaste, "naasten"), "pl": (Answer, "voice")}.get(
+            action, (None, ""))
+        if model is None:
+            return False
+        return await access.refuse_forged(unit, person.id, model, ref, part,
+                                          access.Acting("client", client.id)) is not None
 
     async def _answers(self, unit: Unit, client_id: int, with_naasten: bool = True) -> Answers:
         """The client's answers; with the naasten and shares only where a screen shows them

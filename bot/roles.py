@@ -31,7 +31,7 @@ from bot.dialogs import naaste as naaste_dialog
 from bot.dialogs.client_prep import FLOW as CLIENT_FLOW
 from bot.dialogs.menu import Do, MenuOutcome
 from bot.dialogs.texts import t
-from bot.dialogs.types import Document, Input, Reply, Session
+from bot.dialogs.types import Document, Input, Media, Reply, Session
 from bot.state.models import (
     Admin,
     AgendaItem,
@@ -94,6 +94,9 @@ async def begeleider_turn(unit: Unit, ctx: RoleContext, person: Person, begeleid
         client_id = access.as_id(pressed[1])
         if not await access.can(unit, person.id, client_id or 0, "progress", acting):
             return refused()
+    if pressed and pressed[0] == "pa" and await access.refuse_forged(
+            unit, person.id, Answer, pressed[1], "voice", acting) is not None:
+        return refused()
     current = access.as_id(session.data.get("client", ""))
     if current is not None and (await access.relation(unit, person.id, current,
                                                       acting)).role == "none":
@@ -203,6 +206,16 @@ async def _begeleider_effect(unit: Unit, ctx: RoleContext, person: Person,
         agenda = await _agenda(unit, person.id, client_id, "begeleider", now, ctx,
                                acting=access.Acting("begeleider", begeleider.id))
         results["agenda"] = telegram_messages(agenda, _emoji(ctx)) or [t("b_agenda_empty")]
+        results["playable"] = (agenda.client_name, [(p.answer_id, p.label)
+                                                    for p in agenda.playable()])
+    elif effect.what == "play":
+        answer_id = access.as_id(args.get("answer_id", ""))
+        answer = await unit.session.get(Answer, answer_id) if answer_id else None
+        if (answer is not None and answer.client_id == client_id and answer.file_id
+                and answer.removed_at is None and await access.can(
+                    unit, person.id, client_id, "voice",
+                    access.Acting("begeleider", begeleider.id))):
+            results["play"] = Media(answer.kind, answer.file_id)
     elif effect.what == "exports":
         results["documents"] = await _exports(unit, person.id, client_id, now, ctx,
                                               access.Acting("begeleider", begeleider.id))
@@ -405,6 +418,11 @@ async def admin_turn(unit: Unit, ctx: RoleContext, person: Person, admin: Admin,
     session = session_of(row)
     view = await admin_view(unit, admin)
     out = admin_dialog.decide(session, inp, view)
+    pressed = _pressed(inp)
+    if out.stale and pressed and pressed[0] == "ch" and session.step != "pick_begeleider" \
+            and await access.refuse_forged(unit, person.id, Client, pressed[1], "progress",
+                                           access.Acting("admin", admin.id)) is not None:
+        return refused()  # a client of another organisation, or none at all
     for effect in out.effects:
         await _admin_effect(unit, ctx, person, admin, effect, view, now)
     if out.ask:

@@ -121,17 +121,20 @@ def questions(messages: list[BotMessage]) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def harness(db_url: str, tmp: Path,
-                  limits: Limits | None = None) -> AsyncIterator[Harness]:
+async def harness(db_url: str, tmp: Path, limits: Limits | None = None,
+                  keep_to_limits: bool = True) -> AsyncIterator[Harness]:
+    """`limits`: the local server answers 429 like Telegram; `keep_to_limits`: the bot
+    keeps to them before it is told (False: it only waits out the 429s it gets)."""
+    keep = limits is not None and keep_to_limits
     async with BotApiServer(token=TOKEN, files_dir=tmp / "botapi", limits=limits) as server:
         settings = load_settings(
             telegram_bot_token=TOKEN, telegram_api_url=server.base_url,
             telegram_file_url=server.file_url, database_url=db_url, data_dir=tmp / "data",
             speech_enabled=False, picto_cache_dir=PICTO_CACHE, _env_file=None,
             # The local server limits nothing unless a test asks: send without waiting.
-            send_per_second=0 if limits is None else 25,
-            chat_per_second=0 if limits is None else limits.per_chat_per_second,
-            chat_burst=3 if limits is None else limits.per_chat_burst)
+            send_per_second=25 if keep else 0,
+            chat_per_second=limits.per_chat_per_second if limits and keep else 0,
+            chat_burst=limits.per_chat_burst if limits and keep else 3)
         await upgrade(db_url)
         store = Store(db_url)
         h = Harness(server, settings, store)

@@ -93,8 +93,23 @@ class Turn(MenuTurn):
     def send_exports(self, event: EventData) -> None:
         self.do("exports", client_id=self._client())
 
+    def play(self, event: EventData) -> None:
+        self.do("play", client_id=self._client(), answer_id=arg_of(event))
+
     def send_audit(self, event: EventData) -> None:
         self.do("audit_csv", client_id=self._client())
+
+    def has_client(self, event: EventData) -> bool:
+        return self.context.client(self._client()) is not None
+
+    def only_client(self, event: EventData) -> bool:
+        return len(self.context.clients) == 1
+
+    def pick_only_client(self, event: EventData) -> None:
+        self.session.data["client"] = self.context.clients[0].id
+
+    def pick_first(self, event: EventData) -> None:
+        self.out.notes.append("b_pick_client_first")
 
     def _client(self) -> int:
         return int(self.session.data.get("client", 0))
@@ -124,8 +139,15 @@ FLOW = MenuFlow("begeleider", ["home", "client", *ASKING], [
     {"trigger": "topic", "source": "client", "dest": "ask_topic"},
     {"trigger": "answer", "source": "ask_topic", "dest": "client", "before": "add_topic"},
     {"trigger": "agenda", "source": "client", "dest": None, "before": "show_agenda"},
+    # /agenda elsewhere: the client on screen, the only client, or first choose one.
+    {"trigger": "agenda", "source": ASKING, "dest": "client", "conditions": "has_client",
+     "before": "show_agenda"},
+    {"trigger": "agenda", "source": ["home", *ASKING], "dest": "client",
+     "conditions": "only_client", "before": ["pick_only_client", "show_agenda"]},
+    {"trigger": "agenda", "source": ["home", *ASKING], "dest": "home", "before": "pick_first"},
     {"trigger": "cancel", "source": "client", "dest": None, "before": "cancel_meeting"},
     {"trigger": "exports", "source": "client", "dest": None, "before": "send_exports"},
+    {"trigger": "play", "source": "client", "dest": None, "before": "play"},
     {"trigger": "audit", "source": "client", "dest": None, "before": "send_audit"},
     {"trigger": "back", "source": ["ask_date", "ask_place", "ask_naaste_name", "ask_relation",
                                    "ask_topic"], "dest": "client"},
@@ -134,9 +156,11 @@ FLOW = MenuFlow("begeleider", ["home", "client", *ASKING], [
 
 BUTTONS = {"hm": "home", "op": "open", "nc": "new_client", "pl": "plan", "nv": "invite_naaste",
            "tp": "topic", "ag": "agenda", "ex": "exports", "au": "audit", "rl": "relation",
-           "sp": "same_place", "bk": "back", "cx": "cancel"}
+           "sp": "same_place", "bk": "back", "cx": "cancel", "pa": "play"}
 COMMANDS = {"clienten": "home", "start": "home", "nieuwe_client": "new_client",
             "verder": "home", "agenda": "agenda"}
+# Telegram allows 100 buttons under a message: the first 30 recordings, in agenda order.
+MAX_PLAY_BUTTONS = 30
 # Buttons whose argument is a client id: the service checks it through the access module.
 CLIENT_ID_ACTIONS = {"op"}
 
@@ -145,14 +169,17 @@ def decide(session: Session, inp: Input, view: View) -> MenuOutcome:
     if (inp.kind == "button" and inp.data.split(":")[1:2] == ["rl"]
             and inp.data.split(":", 2)[-1] not in RELATIONS):
         return MenuOutcome(stale=True)
-    return FLOW.decide(session, inp, BUTTONS, COMMANDS, view)
+    out = FLOW.decide(session, inp, BUTTONS, COMMANDS, view)
+    if inp.kind == "button" and inp.data.split(":")[1:2] == ["pa"]:
+        out.ask = False  # playing an answer leaves the screen (and its buttons) as it is
+    return out
 
 
 def render(session: Session, out: MenuOutcome, view: View) -> list[Reply]:
-    return render_outcome(out, _results(view), lambda: ask(session, view))
+    return render_outcome(out, _results(session, view), lambda: ask(session, view))
 
 
-def _results(view: View) -> list[Reply]:
+def _results(session: Session, view: View) -> list[Reply]:
     results = view.results
     replies: list[Reply] = []
     if "client_link" in results:
@@ -170,6 +197,14 @@ def _results(view: View) -> list[Reply]:
         replies.append(Reply(t("b_meeting_cancelled", date=results["cancelled"])))
     for message in results.get("agenda", []):
         replies.append(Reply(message))
+    client, playable = results.get("playable", ("", []))
+    if playable:  # voice answers playable, photos to see (PRODUCT.md)
+        rows = [(button(session, f"▶️ {label}", "pa", answer_id),)
+                for answer_id, label in playable[:MAX_PLAY_BUTTONS]]
+        replies.append(Reply(t("b_play_intro", client=escape(client)), buttons=tuple(rows)))
+    if "play" in results:
+        media = results["play"]
+        replies.append(Reply(t(f"media_{media.kind}").capitalize(), media=media))
     for document in results.get("documents", []):
         assert isinstance(document, Document)
         replies.append(Reply(escape(document.filename), document=document))

@@ -87,7 +87,8 @@ class MenuFlow:
             if not self.fire(turn, "answer", arg=inp.text):
                 turn.out.ask = True
             return turn.out
-        turn.out.notes.append("not_usable")
+        # Only typed text is read here: say plainly that anything else was not kept.
+        turn.out.notes.append("menu_edit_ignored" if inp.kind == "edit" else "menu_not_usable")
         return turn.out
 
     def mermaid(self) -> str:

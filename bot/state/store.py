@@ -261,16 +261,24 @@ class Unit:
             return Redeemed(None, "used")
         if invite.expires_at <= now:
             return Redeemed(None, "expired")
-        person = await self.person(telegram_user_id)
-        if person is None:
-            person = Person(telegram_user_id=telegram_user_id, chat_id=chat_id, name=name)
-            self.session.add(person)
-            await self.session.flush()
         target = await self._invite_target(invite)
         if target is None or getattr(target, "person_id", None) is not None:
             return Redeemed(None, "used")
-        if invite.role == "client" and await self.client_of(person) is not None:
+        person = await self.person(telegram_user_id)
+        if invite.role == "client" and person is not None \
+                and await self.client_of(person) is not None:
             return Redeemed(None, "taken")
+        # Claim the link atomically: of two people pressing it at once, one wins (SQLite
+        # reads outside a transaction, so the check above alone would let both through).
+        claimed = await self.session.execute(
+            update(Invite).where(Invite.token == token, Invite.used_at.is_(None))
+            .values(used_at=now).execution_options(synchronize_session=False))
+        if getattr(claimed, "rowcount", 1) != 1:
+            return Redeemed(None, "used")
+        if person is None:  # only now: a refused link leaves no person without a role
+            person = Person(telegram_user_id=telegram_user_id, chat_id=chat_id, name=name)
+            self.session.add(person)
+            await self.session.flush()
         target.person_id = person.id
         invite.used_at = now
         invite.used_by = person.id

@@ -10,7 +10,7 @@ import signal
 from typing import Any
 
 from telegram import Bot, Update
-from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
+from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, ExtBot, TypeHandler
 from telegram.request import HTTPXRequest
 
@@ -42,6 +42,7 @@ class OutageAwareBot(ExtBot[Any]):
     """Logs one line when polling starts failing and one when it works again."""
 
     _outage = False  # PTB freezes public attributes of a Bot; "_" ones stay settable
+    _conflict = False  # said once per process: two pollers keep taking turns
 
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
         updates = await super().get_updates(*args, **kwargs)
@@ -55,6 +56,13 @@ def polling_error(bot: OutageAwareBot) -> Any:
     def on_error(error: TelegramError) -> None:
         if isinstance(error, InvalidToken):
             log.error("Telegram refused the token (401 Unauthorized): check TELEGRAM_BOT_TOKEN")
+            return
+        if isinstance(error, Conflict):  # not an outage: another process polls this token
+            if not bot._conflict:
+                bot._conflict = True
+                log.warning("Another process is polling with this bot token (409 Conflict); "
+                            "the processes take turns and lose nothing, but run one poller "
+                            "or use webhooks")
             return
         if not bot._outage:
             bot._outage = True
