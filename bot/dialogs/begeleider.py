@@ -93,7 +93,7 @@ class Turn(MenuTurn):
     def send_exports(self, event: EventData) -> None:
         self.do("exports", client_id=self._client())
 
-    def play(self, event: EventData) -> None:
+    def play_answer(self, event: EventData) -> None:
         self.do("play", client_id=self._client(), answer_id=arg_of(event))
 
     def send_audit(self, event: EventData) -> None:
@@ -147,7 +147,7 @@ FLOW = MenuFlow("begeleider", ["home", "client", *ASKING], [
     {"trigger": "agenda", "source": ["home", *ASKING], "dest": "home", "before": "pick_first"},
     {"trigger": "cancel", "source": "client", "dest": None, "before": "cancel_meeting"},
     {"trigger": "exports", "source": "client", "dest": None, "before": "send_exports"},
-    {"trigger": "play", "source": "client", "dest": None, "before": "play"},
+    {"trigger": "play", "source": "client", "dest": None, "before": "play_answer"},
     {"trigger": "audit", "source": "client", "dest": None, "before": "send_audit"},
     {"trigger": "back", "source": ["ask_date", "ask_place", "ask_naaste_name", "ask_relation",
                                    "ask_topic"], "dest": "client"},

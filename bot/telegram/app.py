@@ -94,8 +94,8 @@ class BotRunner:
         )
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder().bot(self.bot)
-            .update_queue(DurableUpdateQueue(store))
-            .concurrent_updates(PerChatUpdateProcessor(256, on_arrival=self._answer_press))
+            .update_queue(DurableUpdateQueue(store, on_stored=self._answer_press))
+            .concurrent_updates(PerChatUpdateProcessor(256))
             .build()
         )
         self.app.add_handler(TypeHandler(Update, self._on_update))

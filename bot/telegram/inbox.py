@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import Update
@@ -21,15 +22,24 @@ log = logging.getLogger("gespreksmaatje.inbox")
 
 
 class DurableUpdateQueue(asyncio.Queue[Any]):
-    def __init__(self, store: Store, retry_seconds: float = 1.0) -> None:
+    def __init__(self, store: Store, retry_seconds: float = 1.0,
+                 on_stored: Callable[[Update], Coroutine[Any, Any, None]] | None = None) -> None:
         super().__init__()
         self.store = store
         self.retry_seconds = retry_seconds
+        # Started for each stored update without waiting for it (answering a button press
+        # at once, before the update waits for its chat or for a free worker).
+        self._on_stored = on_stored
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def put(self, item: Any) -> None:
         if isinstance(item, Update):
             await self._store(item)
             checkpoint("stored")  # stored, not yet confirmed to Telegram
+            if self._on_stored is not None:
+                task = asyncio.create_task(self._on_stored(item))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
         await super().put(item)
 
     async def _store(self, update: Update) -> None:

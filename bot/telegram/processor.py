@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 from telegram import Update
@@ -13,20 +13,15 @@ from telegram.ext import BaseUpdateProcessor
 class PerChatUpdateProcessor(BaseUpdateProcessor):
     """Tasks for one chat queue on that chat's lock (asyncio.Lock wakes waiters in order)."""
 
-    def __init__(self, max_concurrent_updates: int = 256,
-                 on_arrival: Callable[[Update], Awaitable[None]] | None = None) -> None:
+    def __init__(self, max_concurrent_updates: int = 256) -> None:
         super().__init__(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
-        # Runs before the update waits for its chat (answering a button press at once).
-        self._on_arrival = on_arrival
 
     def lock_for(self, chat_id: int) -> asyncio.Lock:
         return self._locks.setdefault(chat_id, asyncio.Lock())
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
-        if self._on_arrival is not None and isinstance(update, Update):
-            await self._on_arrival(update)
         if chat is None:
             await coroutine
             return
