@@ -5,7 +5,7 @@ this script runs a long one and prints the figures as a table, then every distin
 with the action that first caused it.
 
 Run: ``.venv/bin/python bench/fuzz.py`` (10,000 updates, seed 1),
-``--updates N --seed N --max-seconds S --db URL --extra-clients N --no-media``.
+``--updates N --seed N --max-seconds S --db URL --extra-clients N --no-media --limits``.
 See bench/README.md.
 """
 
@@ -40,10 +40,13 @@ def main() -> int:
                         help="database URL (default: a fresh SQLite file in a temp folder)")
     parser.add_argument("--no-media", action="store_true",
                         help="no picto cards (and no PDFs): the dialogs and the store only")
+    parser.add_argument("--limits", action="store_true",
+                        help="the local server as strict as Telegram (flood limits, callback "
+                             "window); the bot then paces itself: much slower")
     args = parser.parse_args()
     config = FuzzConfig(seed=args.seed, updates=args.updates, max_seconds=args.max_seconds,
                         update_timeout=args.update_timeout, extra_clients=args.extra_clients,
-                        media=not args.no_media)
+                        media=not args.no_media, limits=args.limits)
     with tempfile.TemporaryDirectory(prefix="fuzz-") as folder:
         tmp = Path(folder)
         db_url = args.db or f"sqlite+aiosqlite:///{tmp / 'fuzz.db'}"

@@ -836,8 +836,11 @@ class GroupHandle(ChatHandle):
                     "chat": self.chat_dict(),
                     "from": by_user.user_dict(),
                     "date": _now(),
-                    "old_chat_member": {"user": bot, "status": old},
-                    "new_chat_member": {"user": bot, "status": new},
+                    # A "kicked" member carries until_date, as Telegram sends it.
+                    "old_chat_member": {"user": bot, "status": old}
+                    | ({"until_date": 0} if old == "kicked" else {}),
+                    "new_chat_member": {"user": bot, "status": new}
+                    | ({"until_date": 0} if new == "kicked" else {}),
                 }
             }
         )

@@ -16,7 +16,8 @@ local Bot API server; this module plays a small organisation on the user side of
 * clients also walk the real preparation (real buttons, typed answers). Every text the bot
   acknowledged as an answer is remembered; at the end each must still be in the `answer`
   table, not removed, with exactly that text (or the text of the person's later edit), unless
-  the client itself pressed something that may legitimately replace or remove it.
+  the client itself pressed something that may legitimately replace or remove it; the two
+  halves of a long text that Telegram split must be one answer again (one item).
 
 Every update is waited for (the runner's listeners, through `Harness.handled`) with a bounded
 timeout; the whole run is bounded by an update count and a wall-clock limit. Per person the
@@ -30,6 +31,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import math
 import random
 import re
 import time
@@ -42,19 +44,19 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from sqlalchemy import select
 
 from bot.dialogs import admin as admin_dialog
 from bot.dialogs import begeleider as begeleider_dialog
 from bot.dialogs import naaste as naaste_dialog
 from bot.dialogs.client_prep import CHAIR, DOMAINS, FLOW, HOW, SHARE_PARTS, TALKED
 from bot.dialogs.flow import BUTTON_TRIGGERS
-from bot.dialogs.texts import t
+from bot.dialogs.texts import all_texts, t
 from bot.state.models import Admin, AgendaItem, Answer, Begeleider, Client, Inbox, Naaste, Person
+from localbotapi import Limits
 from localbotapi.server import BotApiServer, BotMessage, ChatHandle, GroupHandle, UserHandle
 from localbotapi.server import parse_html as _parse_html
 from tests.harness import Harness, harness
-
-log = logging.getLogger("gespreksmaatje.fuzz")
 
 CALLBACK_IN_TIME = 10.0  # seconds: a press answered later than this counts as late
 LINK = re.compile(r"https://t\.me/[\w]+\?start=([\w-]+)")
@@ -70,6 +72,8 @@ class FuzzConfig:
     update_timeout: float = 20.0  # per update: how long to wait for the bot to handle it
     extra_clients: int = 0  # more invited clients (more chats at once) than the base six
     media: bool = True  # picto cards (and their PDFs) as in production; speech stays off
+    limits: bool = False  # the server as strict as Telegram: flood limits (429), 15 s
+    # callback window; the bot then paces its sends, so a run is much slower
 
 
 # ------------------------------------------------------------------------------ the texts
@@ -81,9 +85,13 @@ def _plain(html_text: str) -> str:
         return html_text
 
 
-ACKS = tuple(_plain(t(key)) for key in ("ack_text", "ack_changed", "ack_added_after_done"))
+# The bot's words for "I stored your text": (text key, line), for the keys this version has.
+ACKS = tuple(_plain(t(key)).splitlines()[line] for key, line in (
+    ("ack_text", 0), ("ack_changed", 0), ("ack_added_after_done", 0), ("kept_extra", 0),
+    ("kept_forwarded", -1), ("resumed_kept", -1)) if key in all_texts())
 ACK_EDITED = _plain(t("ack_edited"))
 STILL_STOPPED = _plain(t("still_stopped")).splitlines()[0]
+REFUSED = tuple(_plain(t(key)).splitlines()[0] for key in ("stale_button", "b_not_yours"))
 
 DUTCH = ["Ik kan goed tekenen", "Mijn fiets maken", "Samen koken met mijn zus", "Thuis",
          "Rustig praten", "Ja", "nee", "Over mijn werk en mijn vrienden", "Harde muziek",
@@ -192,7 +200,7 @@ def changeable_steps(data: str) -> tuple[str, ...]:
         return ()
     action, arg = parts[1], parts[2] if len(parts) == 3 else ""
     if action in {"rm", "ed"}:
-        return ("agenda",)
+        return ("agenda", "extra")  # the list of topics, or of "Ook gezegd"
     if action == "cg":
         return (arg or "*",)
     if action == "oq":
@@ -213,6 +221,7 @@ class Problem:
     what: str
     action: str
     count: int = 1
+    detail: str = ""
 
 
 @dataclass
@@ -247,7 +256,7 @@ class FuzzReport:
         if not self.delays:
             return None
         ordered = sorted(self.delays)
-        index = min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))
+        index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
         return ordered[index]
 
     def rows(self) -> list[tuple[str, str, str]]:
@@ -293,6 +302,8 @@ class FuzzReport:
         for problem in self.problems[:limit]:
             lines.append(f"- [{problem.kind}] ×{problem.count} {problem.what}\n"
                          f"    first caused by: {problem.action}")
+            if problem.detail:
+                lines.append(f"    {problem.detail}")
         if len(self.problems) > limit:
             lines.append(f"- … {len(self.problems) - limit} more")
         return "\n".join(lines)
@@ -300,7 +311,8 @@ class FuzzReport:
     @property
     def clean(self) -> bool:
         return not (self.failed_updates or self.failed_inbox or self.not_handled
-                    or self.bot_errors or self.unanswered or self.answers_broken)
+                    or self.bot_errors or self.too_many_requests or self.unanswered
+                    or self.late or self.answers_broken)
 
 
 # ------------------------------------------------------------------------------ people
@@ -312,9 +324,10 @@ class Actor:
     rng: random.Random
     client_id: int | None = None
     text_mids: list[int] = field(default_factory=list)  # own text messages (for edits)
+    media_mids: list[int] = field(default_factory=list)  # own photos (caption edits)
     blocked: bool = False
     order: int = 0  # per-person action counter (orders answers against later presses)
-    busy: str = ""  # the action in progress (blamed for Bot API errors in this chat)
+    trace: list[tuple[int, str]] = field(default_factory=list)  # (order, did → bot said)
 
 
 @dataclass
@@ -327,6 +340,7 @@ class Remembered:
     text: str
     order: int
     action: str
+    asked: str = ""  # the bot's newest question when it was sent
 
 
 WEIGHTS: dict[str, dict[str, float]] = {
@@ -369,20 +383,20 @@ class Fuzzer:
         self.h = h
         self.server: BotApiServer = h.server
         self.config = config
-        self.rng = random.Random(config.seed)
-        self.loop_start = 0.0
         self.deadline = 0.0
         self.sent = 0
         self.actors: list[Actor] = []
-        self.by_chat: dict[int, Actor] = {}
         self.group: GroupHandle | None = None
         self.action_of: dict[int, str] = {}  # update id → "who: what"
         self.pushed_at: dict[int, float] = {}
         self.callback_ids: list[int] = []
         self.answered_at: dict[int, float] = {}
         self.api_errors: list[tuple[str, int, str, str]] = []  # + the action blamed
+        self.trace_of: dict[str, str] = {}  # an error's blamed action → what led to it
         self.not_handled: list[int] = []
         self.remembered: list[Remembered] = []
+        # (actor, client id, first and second message id, order, action, asked)
+        self.splits: list[tuple[str, int, int, int, int, str, str]] = []
         self.changeable: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
         self.tokens: list[str] = []
         self.pools: dict[str, list[int]] = {}
@@ -391,6 +405,13 @@ class Fuzzer:
         self.forward_mid = 10_000_000
         self.query_serial = 0
         self.jpeg = _jpeg()
+        # One group action at a time: a message in the group and the bot's removal from it
+        # racing each other would make a 403 that no bot can avoid.
+        self.group_lock = asyncio.Lock()
+        self.chat_of: dict[int, ChatHandle] = {}  # update id → the chat whose replies count
+        self.last_in_chat: dict[str, int] = {}  # chat id → the newest update pushed there
+        self.actor_of: dict[int, Actor] = {}
+        self.count_at: dict[int, int] = {}  # update id → messages in that chat once handled
         self._watch_server()
 
     # ------------------------------------------------------------------ measuring
@@ -412,7 +433,10 @@ class Fuzzer:
             except Exception as error:
                 code = int(getattr(error, "code", 0) or 0)
                 description = str(getattr(error, "description", error))
-                self.api_errors.append((name, code, description, self._blame(params)))
+                sent = str(params.get("text") or params.get("caption") or "")[:60]
+                blame = self._blame(params) + (f" (the bot was sending {sent!r})" if sent else "")
+                self.api_errors.append((name, code, description, blame))
+                self.trace_of.setdefault(blame, self._recent(params))
                 raise
             if name == "answerCallbackQuery":
                 answer = self.server.callback_answers.get(str(params.get("callback_query_id")))
@@ -422,14 +446,24 @@ class Fuzzer:
 
         return watched
 
+    def _recent(self, params: dict[str, Any]) -> str:
+        """The last actions of the person behind the newest update in that chat."""
+        update_id = self.last_in_chat.get(str(params.get("chat_id", "")))
+        actor = self.actor_of.get(update_id) if update_id is not None else None
+        if actor is None:
+            return ""
+        lines = [line for _, line in actor.trace[-5:]]
+        return f"{actor.name}'s last actions:\n      " + "\n      ".join(lines)
+
     def _blame(self, params: dict[str, Any]) -> str:
-        with contextlib.suppress(ValueError, TypeError):
-            actor = self.by_chat.get(int(str(params.get("chat_id"))))
-            if actor is not None:
-                return f"{actor.name}: {actor.busy or 'no action of theirs in progress'}"
+        """The action behind a failing call: the newest update pushed into that chat."""
+        chat_id = str(params.get("chat_id", ""))
+        update_id = self.last_in_chat.get(chat_id)
+        if update_id is not None:
+            return self.action_of.get(update_id, str(update_id))
         if "callback_query_id" in params:
             return f"answering callback {params['callback_query_id']}"
-        return str(params.get("chat_id", "?"))
+        return chat_id or "?"
 
     # ------------------------------------------------------------------ pushing updates
     def budget_left(self) -> bool:
@@ -440,38 +474,65 @@ class Fuzzer:
         self.action_of[update_id] = f"{who}: {what}"
         self.pushed_at[update_id] = time.perf_counter()
 
+    def on_handled(self, update_id: int) -> None:
+        """The runner's listener: the bot is through this update and its replies are out."""
+        chat = self.chat_of.get(update_id)
+        if chat is not None:
+            self.count_at[update_id] = len(chat.messages)
+
     async def do(self, actor: Actor, what: str, *pushes: Push,
                  chat: ChatHandle | None = None) -> list[BotMessage]:
         """Push the updates right after each other, wait until the bot handled each; return
         what the bot sent to `chat` (the actor's own chat by default) meanwhile."""
+        parts = await self.do_each(actor, what, *pushes, chat=chat)
+        return [message for part in parts for message in part]
+
+    async def do_each(self, actor: Actor, what: str, *pushes: Push,
+                      chat: ChatHandle | None = None) -> list[list[BotMessage]]:
+        """Like `do`, with the bot's messages per update (a chat's updates are handled in
+        order, so each update's replies are the messages between its neighbours')."""
         where = chat or actor.user
         before = len(where.messages)
-        actor.busy = what
         ids = []
         for push in pushes:
             update_id = await push()
             self._pushed(update_id, actor.name, what)
+            self.chat_of[update_id] = where
+            self.last_in_chat[str(where.chat_id)] = update_id
+            self.actor_of[update_id] = actor
             ids.append(update_id)
         for update_id in ids:
             try:
                 await self.h.handled(update_id, timeout=self.config.update_timeout)
             except TimeoutError:
                 self.not_handled.append(update_id)
+        parts: list[list[BotMessage]] = []
+        start = before
+        for update_id in ids:
+            end = max(start, self.count_at.pop(update_id, len(where.messages)))
+            parts.append(where.messages[start:end])
+            start = end
+            self.chat_of.pop(update_id, None)
+        if parts and start < len(where.messages):  # sent after the last one was handled
+            parts[-1] = parts[-1] + where.messages[start:]
         new = where.messages[before:]
         for message in new:
             self.tokens.extend(LINK.findall(message.content))
-        return new
+        said = " | ".join(m.content.replace("\n", " ")[:50] for m in new[:3])
+        actor.trace.append((actor.order, f"#{actor.order} {what} → {said or '(nothing)'}"))
+        return parts
 
     async def press(self, actor: Actor, what: str, push: Push, data: str,
-                    chat: ChatHandle | None = None) -> list[BotMessage]:
-        before = len(self.callback_ids)
-        out = await self.do(actor, what, push, chat=chat)
-        for update_id in self.callback_ids[before:]:
-            answer = self.server.callback_answer_for(update_id)
-            steps = changeable_steps(data)
-            if actor.kind == "client" and steps and answer is not None and answer.text is None:
+                    chat: ChatHandle | None = None, times: int = 1) -> list[BotMessage]:
+        """Press (`times` times right after each other); a press the bot took that may
+        replace or remove answers marks them changeable from here on."""
+        parts = await self.do_each(actor, what, *[push] * times, chat=chat)
+        steps = changeable_steps(data)
+        for out in parts:
+            refused = any(m.content.startswith(REFUSED) for m in out)
+            if actor.kind == "client" and steps and not refused:
                 self.changeable.setdefault(actor.name, []).append((actor.order, steps))
-        return out
+        return [message for part in parts for message in part]
 
     def _callback_push(self, push: Push) -> Push:
         async def pushed() -> int:
@@ -587,11 +648,8 @@ class Fuzzer:
             actor = Actor(name, user, kind, random.Random(f"{self.config.seed}:{user.user_id}"),
                           client_id=client_ids.get(user.user_id))
             self.actors.append(actor)
-            self.by_chat[user.chat_id] = actor
 
     async def _client_rows(self) -> list[tuple[Person, Client]]:
-        from sqlalchemy import select
-
         async with self.h.store.unit() as unit:
             rows = await unit.session.execute(
                 select(Person, Client).join(Client, Client.person_id == Person.id))
@@ -602,8 +660,6 @@ class Fuzzer:
         if time.perf_counter() - self.pools_at < 2.0:
             return
         self.pools_at = time.perf_counter()
-        from sqlalchemy import select
-
         async with self.h.store.unit() as unit:
             for key, column in (("client", Client.id), ("naaste", Naaste.id),
                                 ("item", AgendaItem.id), ("begeleider", Begeleider.id),
@@ -625,7 +681,6 @@ class Fuzzer:
             idle = idle + 1 if self.sent == sent else 0
             if idle > 20:
                 await asyncio.sleep(0.01)
-        actor.busy = ""
 
     async def step(self, actor: Actor) -> None:
         if actor.blocked:
@@ -652,17 +707,38 @@ class Fuzzer:
                 return update_id
             return push
 
-        out = await self.do(actor, what, *(sender(text) for text in texts))
+        asked = self._asked(user)
+        parts = await self.do_each(actor, what, *(sender(text) for text in texts))
         actor.text_mids.extend(mids)
-        acked = any(ack in m.content for m in out for ack in ACKS)
-        if acked and actor.client_id is not None and len(mids) == len(texts):
-            for mid, text in zip(mids, texts, strict=True):
+        if actor.client_id is None or len(mids) != len(texts):
+            return
+        stored = False
+        if len(texts) == 2 and len(texts[0]) >= 4000:  # Telegram's split of one long text
+            self.splits.append((actor.name, actor.client_id, mids[0], mids[1], actor.order,
+                                what, asked))
+        for index, (mid, text, out) in enumerate(zip(mids, texts, parts, strict=True)):
+            # The rest of a split text is joined to the first part without a word.
+            joined = index > 0 and stored and not out and len(texts[index - 1]) >= 4000
+            stored = joined or any(ack in m.content for m in out for ack in ACKS)
+            if stored:
+                part = f" (part {index + 1} of {len(texts)})" if len(texts) > 1 else ""
                 self.remembered.append(Remembered(actor.name, actor.client_id, mid, text,
-                                                  actor.order, what))
+                                                  actor.order, what + part, asked))
+
+    @staticmethod
+    def _asked(user: UserHandle) -> str:
+        for message in reversed(user.messages):
+            if message.kind == "text" and not message.deleted:
+                return message.content.replace("\n", " ")[:70]
+        return ""
 
     async def _text(self, actor: Actor) -> None:
         text = hostile_text(actor.rng)
         if actor.kind == "client":
+            if actor.rng.random() < 0.15:  # three messages in a row, as fast as one can
+                texts = [text, answer_text(actor.rng), hostile_text(actor.rng)]
+                await self._client_text(actor, f"three texts at once {texts!r:.80}", texts)
+                return
             await self._client_text(actor, f"text {text[:60]!r}", [text])
             return
         user = actor.user
@@ -735,10 +811,10 @@ class Fuzzer:
         return 0
 
     async def _press_data(self, actor: Actor, message: BotMessage, data: str,
-                          what: str) -> list[BotMessage]:
+                          what: str, times: int = 1) -> list[BotMessage]:
         user = actor.user
         push = self._callback_push(lambda: user.press(message, data))
-        return await self.press(actor, what, push, data)
+        return await self.press(actor, what, push, data, times=times)
 
     async def _press(self, actor: Actor) -> None:
         """A real button on one of the newest messages (not always the newest)."""
@@ -750,8 +826,10 @@ class Fuzzer:
         data = actor.rng.choice(self._datas(message))
         if data.split(":")[1:2] == ["ex"] and actor.rng.random() < 0.8:
             return  # the PDF exports: now and then
-        await self._press_data(actor, message, data, f"presses real button {data!r} "
-                                                     f"on message {message.message_id}")
+        times = 2 if actor.rng.random() < 0.2 else 1  # an impatient double tap
+        await self._press_data(actor, message, data, f"presses real button {data!r} on "
+                               f"message {message.message_id}" + (" twice" * (times > 1)),
+                               times=times)
 
     def _forged_data(self, actor: Actor) -> str:
         rng = actor.rng
@@ -788,29 +866,32 @@ class Fuzzer:
         return data
 
     async def _forged(self, actor: Actor) -> None:
+        """Forged data on a message with buttons in the own chat (Telegram only lets a
+        person press buttons of messages they see: in a private chat, the bot's messages to
+        them), now and then on a message in the group."""
         data = self._forged_data(actor)
         rng = actor.rng
-        roll = rng.random()
         user = actor.user
-        target: ChatHandle = user
-        if roll < 0.15:
-            others = [a.user for a in self.actors if a is not actor and a.user.messages]
-            if others:
-                target = rng.choice(others)
-        elif roll < 0.25 and self.group is not None and self.group.messages:
-            target = self.group
-        if not target.messages:
-            await self._text(actor)
-            return
-        message = rng.choice(target.messages[-6:])
+        group = self.group
+        if rng.random() < 0.1 and group is not None and group.messages:
+            target: ChatHandle = group
+            message = rng.choice(group.messages[-6:])
+        else:
+            target = user
+            candidates = self._with_buttons(user, 6)
+            if not candidates:
+                await self._text(actor)
+                return
+            message = rng.choice(candidates)
         chat_id = target.chat_id
 
         async def push() -> int:
             return await user.press_data(message.message_id, data, chat_id=chat_id)
 
-        where = "own message" if target is user else f"message in chat {chat_id}"
+        where = "own message" if target is user else "a message in the group"
         await self.press(actor, f"presses forged data {data!r} on {where} "
-                                f"{message.message_id}", self._callback_push(push), data)
+                                f"{message.message_id}", self._callback_push(push), data,
+                         chat=target)
 
     async def _inaccessible(self, actor: Actor) -> None:
         """A press on a message Telegram no longer shows (older than 48 h): the callback's
@@ -820,8 +901,12 @@ class Fuzzer:
         if queries is None or not user.messages:
             await self._forged(actor)
             return
-        message = actor.rng.choice(user.messages)
-        datas = self._datas(message) or [f"{self._seq(user)}:nx"]
+        candidates = self._with_buttons(user, 20)
+        if not candidates:
+            await self._forged(actor)
+            return
+        message = actor.rng.choice(candidates)
+        datas = self._datas(message)
         data = actor.rng.choice(datas)
         self.query_serial += 1
         query_id = str(5_000_000_000_000 + self.query_serial)
@@ -919,9 +1004,14 @@ class Fuzzer:
         }
         await self.do(actor, f"sends a {kind}" + (f" with caption {caption[:40]!r}"
                                                    if caption else ""), pushes[kind])
+        if kind == "photo":
+            actor.media_mids.append(user.sent_message_ids[-1])
 
     async def _edit(self, actor: Actor) -> None:
         user, rng = actor.user, actor.rng
+        if actor.media_mids and rng.random() < 0.25:
+            await self._edit_caption(actor)
+            return
         if not actor.text_mids:
             await self._text(actor)
             return
@@ -935,10 +1025,25 @@ class Fuzzer:
                 if item.actor == actor.name and item.message_id == mid:
                     item.text = new
 
+    async def _edit_caption(self, actor: Actor) -> None:
+        """A new caption on an earlier photo (the user side edits texts only: a raw
+        update)."""
+        user, rng = actor.user, actor.rng
+        mid = rng.choice(actor.media_mids[-6:])
+        caption = hostile_text(rng) if rng.random() < 0.8 else long_text(rng, 1024)
+        now = int(time.time())
+        message = {"message_id": mid, "from": user.user_dict(), "chat": user.chat_dict(),
+                   "date": now - 5, "edit_date": now, "caption": caption,
+                   "photo": [{"file_id": "AgACAgFUZZ", "file_unique_id": "AQADFUZZ",
+                              "width": 8, "height": 8, "file_size": 632}]}
+        await self.do(actor, f"edits the caption of photo {mid} into {caption[:40]!r}",
+                      lambda: self._inject_raw({"edited_message": message}))
+
     async def _forward(self, actor: Actor) -> None:
         """A forwarded message (the user side has no call for it: a raw update)."""
         user, rng = actor.user, actor.rng
         self.forward_mid += 1
+        mid = self.forward_mid
         now = int(time.time())
         origin = rng.choice([
             {"type": "user", "date": now - 3600,
@@ -948,7 +1053,7 @@ class Fuzzer:
              "chat": {"id": -1001234, "type": "channel", "title": "Nieuws"}},
             {"type": "user", "date": now, "sender_user": self.server.bot_user},
         ])
-        body: dict[str, Any] = {"message_id": self.forward_mid, "from": user.user_dict(),
+        body: dict[str, Any] = {"message_id": mid, "from": user.user_dict(),
                                 "chat": user.chat_dict(), "date": now,
                                 "forward_origin": origin}
         text = answer_text(rng)
@@ -962,8 +1067,8 @@ class Fuzzer:
                             lambda: self._inject(body))
         if (actor.client_id is not None and "text" in body
                 and any(ack in m.content for m in out for ack in ACKS)):
-            self.remembered.append(Remembered(actor.name, actor.client_id, self.forward_mid,
-                                              text, actor.order, "forwarded text"))
+            self.remembered.append(Remembered(actor.name, actor.client_id, mid, text,
+                                              actor.order, "forwarded text"))
 
     async def _inject(self, message: dict[str, Any]) -> int:
         return self.server.inject_update({"message": message})
@@ -993,6 +1098,10 @@ class Fuzzer:
         actor.blocked = False
 
     async def _group(self, actor: Actor) -> None:
+        async with self.group_lock:
+            await self._group_action(actor)
+
+    async def _group_action(self, actor: Actor) -> None:
         group, user, rng = self.group, actor.user, actor.rng
         if group is None:
             return
@@ -1029,10 +1138,9 @@ class Fuzzer:
 
     # ------------------------------------------------------------------ the end
     async def check_answers(self, report: FuzzReport) -> None:
-        from sqlalchemy import select
-
         async with self.h.store.unit() as unit:
             rows = list((await unit.session.execute(select(Answer))).scalars())
+        self.check_splits(report, rows)
         by_message: dict[tuple[int, int], list[Answer]] = {}
         for row in rows:
             if row.message_id is not None:
@@ -1050,7 +1158,12 @@ class Fuzzer:
             if len(live) == 1 and live[0].text == item.text:
                 continue
             if not found:
-                what = "acknowledged, but no answer row has its message id"
+                same = [r for r in rows if r.client_id == item.client_id and r.text == item.text]
+                where = "; ".join(f"a row with this text has message id {r.message_id}, step "
+                                  f"{r.step}, item {r.item}, part {r.part}"
+                                  f"{', removed' if r.removed_at else ''}" for r in same[:3])
+                what = ("acknowledged, but no answer row has its message id"
+                        + (f" ({where})" if where else " (and no row has its text)"))
             elif not live:
                 what = f"removed (step {found[0].step}, item {found[0].item})"
             elif len(live) > 1:
@@ -1058,16 +1171,39 @@ class Fuzzer:
             else:
                 what = (f"text altered (step {live[0].step}): stored {live[0].text[:60]!r}, "
                         f"sent {item.text[:60]!r}")
+            trace = next((a.trace for a in self.actors if a.name == item.actor), [])
+            after = "\n      ".join(line for order, line in trace
+                                    if item.order <= order <= item.order + 8)
             report.answers_broken.append(f"{item.actor} message {item.message_id}: {what}")
             self._problem(report, "answer", what.split(" (")[0].split(":")[0],
-                          f"{item.actor}: {item.action}")
+                          f"{item.actor}: {item.action}, after the bot said {item.asked!r}; "
+                          f"{what}", detail=f"that person's next actions:\n      {after}")
 
-    def _problem(self, report: FuzzReport, kind: str, what: str, action: str) -> None:
+    def check_splits(self, report: FuzzReport, rows: list[Answer]) -> None:
+        """A long text that Telegram split in two is one answer again (one item)."""
+        live = {(r.client_id, int(r.message_id)): r for r in rows
+                if r.message_id is not None and r.removed_at is None}
+        for name, client_id, first, second, order, what, asked in self.splits:
+            one, two = live.get((client_id, first)), live.get((client_id, second))
+            if one is None or two is None:
+                continue  # not stored, or changed since: the answer check speaks for it
+            if any(o > order for o, _ in self.changeable.get(name, [])):
+                continue
+            if (one.step, one.item) != (two.step, two.item):
+                report.answers_broken.append(f"{name} messages {first}+{second}: split text "
+                                             f"stored as two items")
+                self._problem(report, "answer", "a long text Telegram split in two is "
+                              "stored as two items, not joined",
+                              f"{name}: {what}, after the bot said {asked!r}; stored as "
+                              f"{one.step} item {one.item} and {two.step} item {two.item}")
+
+    def _problem(self, report: FuzzReport, kind: str, what: str, action: str,
+                 detail: str = "") -> None:
         for problem in report.problems:
             if problem.kind == kind and problem.what == what:
                 problem.count += 1
                 return
-        report.problems.append(Problem(kind, what, action))
+        report.problems.append(Problem(kind, what, action, detail=detail))
 
     def errors_from_log(self, report: FuzzReport,
                         records: list[logging.LogRecord]) -> set[int]:
@@ -1136,9 +1272,10 @@ async def run_fuzz(db_url: str, tmp: Path, config: FuzzConfig) -> FuzzReport:
     sampler = asyncio.create_task(_sample_rss(peak, stop_sampling))
     started = time.perf_counter()
     try:
-        async with harness(db_url, tmp) as h:
-            await h.start_bot(with_media=config.media)
+        async with harness(db_url, tmp, limits=Limits() if config.limits else None) as h:
+            runner = await h.start_bot(with_media=config.media)
             fuzzer = Fuzzer(h, config)
+            runner.listeners.append(fuzzer.on_handled)
             fuzzer.deadline = started + config.max_seconds
             await fuzzer.setup()
             report.setup_updates = fuzzer.sent
@@ -1163,8 +1300,6 @@ async def run_fuzz(db_url: str, tmp: Path, config: FuzzConfig) -> FuzzReport:
 
 async def _collect(fuzzer: Fuzzer, h: Harness, report: FuzzReport) -> None:
     """Every figure, while the bot and the database are still there."""
-    from sqlalchemy import select
-
     server = h.server
     report.updates = fuzzer.sent
     report.actions = fuzzer.actions
@@ -1181,14 +1316,25 @@ async def _collect(fuzzer: Fuzzer, h: Harness, report: FuzzReport) -> None:
     mine = [(m, c, d) for m, c, d, _ in fuzzer.api_errors]
     listed = _listify(theirs) if theirs is not None else [e for e in mine if e[1] != 429]
     report.bot_errors = [(str(e[0]), int(e[1]), str(e[2])) for e in listed]
-    blamed = {(m, c, d): who for m, c, d, who in fuzzer.api_errors}
+    blamed: dict[tuple[str, int, str], str] = {}
+    for method, code, description, who in fuzzer.api_errors:
+        blamed.setdefault((method, code, description), who)
     for method, code, description in report.bot_errors:
-        fuzzer._problem(report, "bot API error", f"{method} → {code} {description}",
-                        blamed.get((method, code, description), "?"))
+        who = blamed.get((method, code, description), "?")
+        fuzzer._problem(report, "bot API error", f"{method} → {code} {description}", who,
+                        detail=fuzzer.trace_of.get(who, ""))
     too_many = _count(getattr(server, "too_many_requests", None))
     report.too_many_requests = too_many if too_many is not None else sum(
         1 for e in mine if e[1] == 429)
 
+    by_chat = getattr(server, "too_many_requests_by_chat", None)
+    if report.too_many_requests and isinstance(by_chat, dict):
+        names = {str(a.user.chat_id): a.name for a in fuzzer.actors}
+        worst = sorted(by_chat.items(), key=lambda item: -item[1])[:5]
+        fuzzer._problem(report, "429", "429 Too Many Requests (the bot outran the limits)",
+                        ", ".join(f"{names.get(str(chat), chat)} ×{count}"
+                                  for chat, count in worst))
+        report.problems[-1].count = report.too_many_requests
     report.callbacks = len(fuzzer.callback_ids)
     unanswered = getattr(server, "unanswered_callbacks", None)
     if callable(unanswered):
@@ -1206,4 +1352,10 @@ async def _collect(fuzzer: Fuzzer, h: Harness, report: FuzzReport) -> None:
         report.delays = [fuzzer.answered_at[u] - fuzzer.pushed_at[u]
                          for u in fuzzer.callback_ids if u in fuzzer.answered_at]
     report.late = sum(1 for d in report.delays if d > CALLBACK_IN_TIME)
+    for update_id in fuzzer.callback_ids:  # which ones: by this side's clock (from the push)
+        delay = fuzzer.answered_at.get(update_id, 0.0) - fuzzer.pushed_at.get(update_id, 0.0)
+        if delay > CALLBACK_IN_TIME:
+            fuzzer._problem(report, "late", f"press answered more than "
+                            f"{CALLBACK_IN_TIME:.0f} s after it was sent",
+                            f"{fuzzer.action_of.get(update_id, update_id)} ({delay:.1f} s)")
     await fuzzer.check_answers(report)

@@ -227,3 +227,31 @@ async def test_two_people_race_for_one_invite_link(h: Harness) -> None:
     assert "Deze link werkt niet." in texts(second.messages) or \
         "Deze link werkt niet." in texts(first.messages)
     assert not re.search(r"Er ging iets mis", texts(first.messages + second.messages))
+
+
+async def test_a_split_long_text_stays_one_item_wherever_it_lands(h: Harness) -> None:
+    sam = await h.join(1001, "Sam")
+    first, rest = "a" * 4096, "en de rest van het verhaal"
+    await h.say(sam, first)  # at the welcome: "Ook gezegd"
+    await h.say(sam, rest)  # Telegram's second half, right after
+    rows = await h.rows(Answer, Answer.step == "extra")
+    assert {r.item for r in rows} == {1} and len(rows) == 2
+    out = await h.act(sam, sam.send_command("/ik wil over koken praten"))
+    assert "Dat ken ik niet" not in texts(out)  # words after a slash are words
+    assert "/ik wil over koken praten" in await extra_texts(h)
+
+
+async def test_an_older_settings_screen_sets_what_it_shows(h: Harness) -> None:
+    sam = await h.join(1001, "Sam")
+    await h.act(sam, sam.send_command("/instellingen"))
+    old = sam.messages[-1]
+    await h.act(sam, sam.send_command("/instellingen"))
+    new = sam.messages[-1]
+    label = next(t for row in new.buttons for t, _ in row if "Voorlezen" in t)
+    await h.act(sam, sam.press(new, label))
+    await h.act(sam, sam.press(old, label))  # the same choice again, on the older screen
+    from bot.state.models import DialogSession
+
+    (session,) = await h.rows(DialogSession, DialogSession.flow == "client_prep")
+    assert session.data.get("speech") is False  # off once, not off and on again
+    assert not h.server.bot_errors

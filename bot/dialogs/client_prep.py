@@ -5,7 +5,7 @@ is asked. `decide` turns an input into an outcome; `render` turns the new state 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from html import escape, unescape
 
@@ -62,6 +62,9 @@ STEPS = [
     Step("talked", "check", in_review=False),  # the day after the meeting
 ]
 TALKED = ("talked_yes", "talked_bit", "talked_no")
+# The commands a client has (some are answered by the service: /wie_keek, /mijnlijst, …).
+COMMANDS = frozenset({"stop", "verder", "lijst", "delen", "start", "instellingen", "wie_keek",
+                      "mijnlijst", "over", "rol"})
 
 FLOW = Flow("client_prep", STEPS, shareable=SHARE_PARTS)
 
@@ -79,6 +82,11 @@ def decide(session: Session, answers: Answers, inp: Input) -> Outcome:
     """Run one input through the flow. Mutates `session`; returns effects and notes."""
     turn = Turn(FLOW, session, answers, inp)
     out = turn.out
+    if inp.kind == "command" and inp.command not in COMMANDS and inp.arg:
+        # "/ik wil koken": words after a slash are words, not an unknown command.
+        inp = turn.input = replace(inp, kind="text")
+    if turn.join_split():  # the first half was acknowledged already
+        return out
     if session.status == "stopped" and not (inp.kind == "command" and inp.command in {
             "verder", "start", "lijst"}):
         if inp.is_message:  # kept all the same: nothing a person says is lost
@@ -154,9 +162,14 @@ def _command(turn: Turn) -> Outcome:
 def _button(turn: Turn) -> Outcome:
     session, out = turn.session, turn.out
     parsed = parse_button(turn.input.data)
-    if parsed is not None and parsed[1] == "st" and parsed[2] in PREFERENCES:
-        # Settings are not tied to a question: their buttons stay valid.
-        session.data[parsed[2]] = not preference(session, parsed[2])
+    name, _, target = parsed[2].partition(".") if parsed is not None else ("", "", "")
+    if parsed is not None and parsed[1] == "st" and name in PREFERENCES:
+        # Settings are not tied to a question: their buttons stay valid. A button sets the
+        # value it shows (an older screen pressed twice does not undo itself).
+        current = preference(session, name)
+        wanted = target == "on" if target in {"on", "off"} else not current
+        out.unchanged = wanted == current
+        session.data[name] = wanted
         out.show = "settings"
         return out
     if parsed is None or parsed[0] != session.seq:
@@ -175,9 +188,9 @@ def _button(turn: Turn) -> Outcome:
         out.show = f"play:{arg}"
         return out
     if action in {"oq", "cq"}:
-        target = (session.data.get("skipped") or [None])[0] if action == "oq" else (
+        back_to = (session.data.get("skipped") or [None])[0] if action == "oq" else (
             session.data.get("return_to"))
-        if target and FLOW.fire(turn, "change", target=target, returning=action == "oq"):
+        if back_to and FLOW.fire(turn, "change", target=back_to, returning=action == "oq"):
             return out
         out.stale = True
         return out
@@ -225,6 +238,8 @@ def render(session: Session, answers: Answers, out: Outcome, ctx: Context,
     """The replies for this outcome. `session.seq` is already the seq of new buttons."""
     if out.stale:
         return [Reply(t("stale_button"))]
+    if out.unchanged:  # nothing to show again (the screen is as it was)
+        return []
     if out.show == "settings":
         return [_settings(session, edit=inp.kind == "button")]
     if out.show.startswith("play:"):
@@ -473,7 +488,9 @@ def preference(session: Session, name: str) -> bool:
 
 def _settings(session: Session, edit: bool) -> Reply:
     rows = tuple((Button(t(f"set_{name}_{'on' if preference(session, name) else 'off'}"),
-                         _data(session, "st", name)),) for name in PREFERENCES)
+                         _data(session, "st",
+                               f"{name}.{'off' if preference(session, name) else 'on'}")),)
+                 for name in PREFERENCES)
     return Reply(t("settings"), buttons=rows, edit=edit)
 
 
@@ -488,7 +505,7 @@ def start_after_meeting(session: Session, answers: Answers) -> Outcome:
 def reminder_buttons(session: Session) -> tuple[tuple[Button, ...], ...]:
     """Under a gentle reminder: go on where you were, or no more reminders."""
     return ((Button(t("button_reminder_go_on"), _data(session, "ag")),),
-            (Button(t("button_reminder_off"), _data(session, "st", "reminders")),))
+            (Button(t("button_reminder_off"), _data(session, "st", "reminders.off")),))
 
 
 def after_meeting_report(name: str, answers: Answers) -> str:

@@ -72,6 +72,7 @@ class Outcome:
     ask: bool = False  # (re)ask the current question with fresh buttons
     stale: bool = False
     show: str = ""  # an extra screen: "settings", or "play:<answer id>"
+    unchanged: bool = False  # a press that changes nothing (e.g. "Alles" when all is on)
 
 
 class Turn:
@@ -113,20 +114,20 @@ class Turn:
     def skip_sharing(self, event: EventData) -> None:
         self.out.notes.append("sharing_skipped")
 
-    def record_item(self, event: EventData) -> None:
-        """A message is a new list item, or the rest of a long text Telegram split."""
-        step = self.flow.step_of(_source(event))
+    def join_split(self) -> bool:
+        """The rest of a long text that Telegram split in two: joined to the part before,
+        wherever that went (an answer, a topic, "Ook gezegd"), whatever the step is now."""
         last = self.session.data.get("last_text")
         inp = self.input
-        if (
-            inp.kind == "text"
-            and last
-            and last["step"] == step.key
-            and last["length"] >= SPLIT_LENGTH
-            and 0 <= inp.sent_at.timestamp() - last["at"] <= SPLIT_SECONDS
-        ):
-            self._add(step.key, last["item"])
-            return
+        if not (inp.kind == "text" and last and last["length"] >= SPLIT_LENGTH
+                and 0 <= inp.sent_at.timestamp() - last["at"] <= SPLIT_SECONDS):
+            return False
+        self._add(str(last["step"]), int(last["item"]))
+        return True
+
+    def record_item(self, event: EventData) -> None:
+        """A message is a new list item."""
+        step = self.flow.step_of(_source(event))
         tag = self.session.data.pop("domain", None) if _source(event).endswith("_domain") else None
         self._add(step.key, None, tag=tag)
         self.out.notes.append(self._ack())
@@ -149,8 +150,11 @@ class Turn:
     def share_everything(self, event: EventData) -> None:
         naaste = int(self.session.data.get("naaste", 0))
         allowed = event.event.name == "share_all"
+        shared = self.answers.shares.get(naaste, set())
         for part in self.flow.shareable:
-            self.out.effects.append(SetShare(naaste, part, allowed))
+            if (part in shared) != allowed:
+                self.out.effects.append(SetShare(naaste, part, allowed))
+        self.out.unchanged = not self.out.effects
 
     def drop_naaste(self, event: EventData) -> None:
         naaste = int(self.session.data.pop("naaste", 0))

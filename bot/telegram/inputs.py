@@ -59,7 +59,8 @@ def _message_content(message: Message) -> Input:
         command = _command(message)
         if command is not None:
             name, arg = command
-            return Input("command", sent_at, command=name, arg=arg, message_id=message.message_id)
+            return Input("command", sent_at, text=message.text, command=name, arg=arg,
+                         message_id=message.message_id)
         return Input("text", sent_at, text=message.text, message_id=message.message_id)
     for kind in _MEDIA:
         media = getattr(message, kind)
