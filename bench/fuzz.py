@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
+from bench.echo_run import run_echo  # noqa: E402
 from tests.fuzz import FuzzConfig, FuzzReport, run_fuzz  # noqa: E402
+
+ECHO_USERS = 12
 
 
 def main() -> int:
@@ -52,6 +55,19 @@ def main() -> int:
         db_url = args.db or f"sqlite+aiosqlite:///{tmp / 'fuzz.db'}"
         report: FuzzReport = asyncio.run(run_fuzz(db_url, tmp, config))
     print(report.table())
+    print()
+    echo = asyncio.run(run_echo(ECHO_USERS, max(2, report.updates // ECHO_USERS)))
+    print(f"The yardstick in the same run: {echo.updates} texts and presses from "
+          f"{ECHO_USERS} users to a bare PTB echo bot (closed loop, no limits).")
+    print()
+    print("| figure | Gespreksmaatje (fuzz) | echo bot |")
+    print("|---|---|---|")
+    print(f"| updates/s | {report.rate:.1f} | {echo.rate:.1f} |")
+    p50, p99 = report.percentile(0.5), report.percentile(0.99)
+    print(f"| press → answerCallbackQuery p50 | {(p50 or 0) * 1000:.0f} ms | "
+          f"{echo.pct(0.5):.0f} ms |")
+    print(f"| press → answerCallbackQuery p99 | {(p99 or 0) * 1000:.0f} ms | "
+          f"{echo.pct(0.99):.0f} ms |")
     print()
     print(report.failures_text())
     return 0 if report.clean else 1

@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-from localbotapi import BotApiServer, Limits  # noqa: E402
+from bench.echo_run import EchoFigures, run_echo  # noqa: E402
+from localbotapi import Limits  # noqa: E402
 from localbotapi.server import UserHandle  # noqa: E402
 from tests.harness import Harness, harness  # noqa: E402
 
@@ -113,49 +112,11 @@ async def real_bot(clients: int, keep_to_limits: bool) -> Figures:
                            errors.count, h.server.callback_delays(), seconds)
 
 
-async def echo_bot(clients: int, per_client: int) -> Figures:
-    """The same number of texts and presses to a bare PTB echo bot (no rate limiter)."""
-    with tempfile.TemporaryDirectory(prefix="echo-") as folder:
-        async with BotApiServer(token="123456:ECHO", files_dir=Path(folder),
-                                limits=LIMITS) as server:
-            env = {**os.environ, "TELEGRAM_BOT_TOKEN": server.token,
-                   "TELEGRAM_API_URL": server.base_url, "TELEGRAM_FILE_URL": server.file_url,
-                   "LOG_LEVEL": "ERROR"}
-            log_path = Path(folder) / "echo.log"
-            with log_path.open("w") as log_file:  # a file: a full pipe would stall the bot
-                process = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited
-                    [sys.executable, str(ROOT / "bench" / "echo_bot.py")], env=env,
-                    stdout=subprocess.DEVNULL, stderr=log_file)
-            try:
-                await server.wait_for(lambda: server.call_count("getUpdates") > 0, 30,
-                                      lambda: "the echo bot never polled")
-                users = [server.user(9000 + n, first_name="Sam") for n in range(clients)]
-                started = time.perf_counter()
-
-                async def walk(user: UserHandle) -> None:
-                    for step in range(per_client):
-                        if step % 2 == 0 or not user.messages:
-                            await user.send_text(f"bericht {step}")
-                        else:
-                            await user.press(user.messages[-1], "➡️ Verder")
-                        await asyncio.sleep(0.3)  # a person's pace; replies may lag
-                await asyncio.gather(*(walk(u) for u in users))
-                await server.wait_idle(quiet=2.0, timeout=WAIT)
-                seconds = time.perf_counter() - started
-                replies = sum(len(u.messages) for u in users)
-            finally:
-                process.terminate()
-                process.wait(timeout=10)
-            failed = log_path.read_text().count("telegram.error.RetryAfter:")
-            return Figures(clients * per_client, replies, clients * per_client,
-                           server.too_many_requests, failed, server.callback_delays(), seconds)
-
-
-def table(real: Figures, echo: Figures, clients: int, keep: bool) -> str:
+def table(real: Figures, echo: EchoFigures, clients: int, keep: bool) -> str:
     rows = [
         ("updates sent", f"{real.updates}", f"{echo.updates}"),
         ("replies arrived / expected", f"{real.replies} / {real.expected}",
-         f"{echo.replies} / {echo.expected}"),
+         f"{echo.replies} / {echo.updates}"),
         ("429s met", f"{real.too_many}", f"{echo.too_many}"),
         ("updates failed", f"{real.failed}", f"{echo.failed} (RetryAfter in its log)"),
         ("press → answerCallbackQuery p50", f"{real.pct(0.5):.0f} ms", f"{echo.pct(0.5):.0f} ms"),
@@ -179,7 +140,7 @@ def main() -> int:
     args = parser.parse_args()
     keep = not args.waits_only
     real = asyncio.run(real_bot(args.clients, keep))
-    echo = asyncio.run(echo_bot(args.clients, real.updates // args.clients))
+    echo = asyncio.run(run_echo(args.clients, real.updates // args.clients, LIMITS, pace=0.3))
     print(table(real, echo, args.clients, keep))
     ok = real.failed == 0 and real.replies == real.expected
     print(f"\nevery reply arrived, none failed: {'yes' if ok else 'NO'}"

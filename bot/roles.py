@@ -268,13 +268,15 @@ async def _exports(unit: Unit, viewer_id: int, client_id: int, now: datetime,
     stamp = now.astimezone(ctx.tz).strftime("%Y-%m-%d")
     documents = [Document(f"gesprek-{stamp}-begeleider.json", export_json.to_json(
         agenda).encode())]
-    if ctx.pictos is not None:
+    pictos = ctx.pictos
+    if pictos is not None:  # made after the commit, in a worker thread
         documents = [
-            Document(f"gesprek-{stamp}-begeleider.pdf", pdf.begeleider_pdf(agenda, ctx.pictos)),
-            Document(f"gesprek-{stamp}-client.pdf", pdf.client_pdf(agenda, ctx.pictos)),
+            Document(f"gesprek-{stamp}-begeleider.pdf",
+                     make=lambda: pdf.begeleider_pdf(agenda, pictos)),
+            Document(f"gesprek-{stamp}-client.pdf", make=lambda: pdf.client_pdf(agenda, pictos)),
             *documents,
-            Document(f"gesprek-{stamp}-fhir.json", fhir.bundle(
-                agenda, ctx.pictos.card).model_dump_json(indent=2).encode()),
+            Document(f"gesprek-{stamp}-fhir.json", make=lambda: fhir.bundle(
+                agenda, pictos.card).model_dump_json(indent=2).encode()),
         ]
     return documents
 
@@ -301,12 +303,13 @@ async def client_copy(unit: Unit, ctx: RoleContext, person: Person,
     replies = [Reply(message) for message in telegram_messages(agenda, _emoji(ctx))]
     if replies:
         replies[0] = Reply(replies[0].text, speak=spoken_text(agenda))
-    if ctx.pictos is not None:
+    pictos = ctx.pictos
+    if pictos is not None:
         from bot.agenda import pdf
 
         stamp = now.astimezone(ctx.tz).strftime("%Y-%m-%d")
         replies.append(Reply(t("my_list_pdf"), document=Document(
-            f"mijn-gesprek-{stamp}.pdf", pdf.client_pdf(agenda, ctx.pictos))))
+            f"mijn-gesprek-{stamp}.pdf", make=lambda: pdf.client_pdf(agenda, pictos))))
     return replies
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,8 +41,15 @@ class Reply:
 
 @dataclass(frozen=True)
 class Document:
+    """A file to send. `make` builds it after the commit, in a worker thread (a PDF of a
+    long agenda must not hold the database or the event loop)."""
+
     filename: str
-    data: bytes
+    data: bytes = b""
+    make: Callable[[], bytes] | None = None
+
+    async def content(self) -> bytes:
+        return self.data if self.make is None else await asyncio.to_thread(self.make)
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,7 @@ class Sender:
                 log.info("edit failed (%s); sending anew", error)
         if reply.document is not None:
             captions = split_html(reply.text, CAPTION_LIMIT) if reply.text else [""]
-            await self.bot.send_document(chat_id, reply.document.data,
+            await self.bot.send_document(chat_id, await reply.document.content(),
                                          filename=reply.document.filename,
                                          caption=captions[0], parse_mode=ParseMode.HTML)
             for rest in captions[1:]:
