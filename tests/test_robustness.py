@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import re
 
+import pytest
+
 from bot.state.models import Answer, AuditLog, Inbox, Person
 from localbotapi.server import BotMessage, UserHandle
 from tests.harness import Harness, labels, questions, texts
@@ -255,3 +257,28 @@ async def test_an_older_settings_screen_sets_what_it_shows(h: Harness) -> None:
     (session,) = await h.rows(DialogSession, DialogSession.flow == "client_prep")
     assert session.data.get("speech") is False  # off once, not off and on again
     assert not h.server.bot_errors
+
+
+async def test_two_polling_processes_lose_nothing_and_say_so_once(
+        h: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    from bot.telegram.app import BotRunner
+
+    second = BotRunner(h.settings, h.store, media=None, poll_timeout=1)
+    second.listeners.append(h._on_handled)
+    stop = asyncio.Event()
+    task = asyncio.create_task(second.serve(stop))
+    try:
+        sam = await h.join(1001, "Sam")
+        await h.tap(sam, "▶️ Beginnen")
+        for number in range(6):
+            await h.say(sam, f"Antwoord {number}")
+        await h.server.wait_for(lambda: "409 Conflict" in caplog.text, 15,
+                                lambda: "the two pollers never met")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+    assert [f"Antwoord {n}" for n in range(6)] == [
+        r.text for r in sorted(await h.rows(Answer, Answer.step == "good_at"),
+                               key=lambda r: r.part)]
+    assert caplog.text.count("Another process is polling") == 1
+    assert "Telegram unreachable" not in caplog.text

@@ -94,7 +94,7 @@ class BotRunner:
         )
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder().bot(self.bot)
-            .update_queue(DurableUpdateQueue(store, on_stored=self._answer_press))
+            .update_queue(DurableUpdateQueue(store, on_arrival=self._answer_press))
             .concurrent_updates(PerChatUpdateProcessor(256))
             .build()
         )
