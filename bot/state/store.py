@@ -200,6 +200,13 @@ class Unit:
         query = select(Inbox).where(Inbox.update_id == update_id)
         if self.is_postgres:
             query = query.with_for_update()
+        else:
+            # SQLite reads outside a transaction: take the write lock first (a write that
+            # changes nothing), so a second handler of the same update (two pollers, a
+            # redelivery) waits for this commit and then sees the update done.
+            await self.session.execute(update(Inbox).where(Inbox.update_id == update_id)
+                                       .values(state=Inbox.state)
+                                       .execution_options(synchronize_session=False))
         row = (await self.session.execute(query)).scalar_one_or_none()
         return row is None or row.state == "new"
 
