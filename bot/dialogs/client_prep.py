@@ -126,6 +126,8 @@ def decide(session: Session, answers: Answers, inp: Input) -> Outcome:
         return out
     if not FLOW.fire(turn, "answer"):
         out.notes.append("not_usable")
+    elif FLOW.step_of(session.step).kind == "intro":
+        out.ask = False  # kept under "Ook gezegd"; the welcome's button is still there
     return out
 
 
