@@ -33,10 +33,15 @@ class EchoFigures:
         return self.updates / self.seconds if self.seconds else 0.0
 
     def pct(self, q: float) -> float:
-        if not self.delays:
-            return float("nan")
-        ordered = sorted(self.delays)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+        return percentile_ms(self.delays, q)
+
+
+def percentile_ms(delays: list[float], q: float) -> float:
+    """The q-quantile of delays in seconds, in milliseconds (nan when there are none)."""
+    if not delays:
+        return float("nan")
+    ordered = sorted(delays)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
 async def run_echo(users: int, per_user: int, limits: Limits | None = None,

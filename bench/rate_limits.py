@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-from bench.echo_run import EchoFigures, run_echo  # noqa: E402
+from bench.echo_run import EchoFigures, percentile_ms, run_echo  # noqa: E402
 from localbotapi import Limits  # noqa: E402
 from localbotapi.server import UserHandle  # noqa: E402
 from tests.harness import Harness, harness  # noqa: E402
@@ -48,10 +48,7 @@ class Figures:
     seconds: float
 
     def pct(self, q: float) -> float:
-        if not self.delays:
-            return float("nan")
-        ordered = sorted(self.delays)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+        return percentile_ms(self.delays, q)
 
 
 class _Errors(logging.Handler):
@@ -74,11 +71,8 @@ async def _tap(h: Harness, user: UserHandle, label: str) -> int:
 
 
 async def _walk(h: Harness, user: UserHandle, token: str) -> int:
-    sent = 0
-    for action in (user.send_command("/start", token),):
-        await h.handled(await action, timeout=WAIT)
-        sent += 1
-    sent += await _tap(h, user, "Beginnen")
+    await h.handled(await user.send_command("/start", token), timeout=WAIT)
+    sent = 1 + await _tap(h, user, "Beginnen")
     for answer in ("Ik kan goed tekenen", "Dat ik goed luister", "Over mijn werk"):
         await h.handled(await user.send_text(f"{answer} ({user.user_id})"), timeout=WAIT)
         sent += 1

@@ -342,7 +342,9 @@ async def naaste_turn(unit: Unit, ctx: RoleContext, person: Person, naaste: Naas
     if pressed and pressed[0] in naaste_dialog.ITEM_ID_ACTIONS:
         item = await _own_item(unit, person, naaste, pressed[1])
         if item is None:
-            await _deny_item(unit, person, naaste, pressed[1], now)
+            # Not this naaste's item: the denial is logged against the client it names.
+            await access.refuse_forged(unit, person.id, AgendaItem, pressed[1], "naasten",
+                                       access.Acting("naaste", naaste.id))
             return refused()
     if inp.kind == "command" and inp.command == "stop":
         session.status = "stopped"
@@ -403,15 +405,6 @@ async def _own_item(unit: Unit, person: Person, naaste: Naaste, item_id: str) ->
             or item.removed_at is not None):
         return None
     return item
-
-
-async def _deny_item(unit: Unit, person: Person, naaste: Naaste, item_id: str,
-                     now: datetime) -> None:
-    """A forged item id: log the denial against the client it belongs to."""
-    number = access.as_id(item_id)
-    item = await unit.session.get(AgendaItem, number) if number is not None else None
-    await access.read(unit, person.id, item.client_id if item is not None else 0, ["naasten"],
-                      now, access.Acting("naaste", naaste.id))
 
 
 # ----------------------------------------------------------------------- admin
