@@ -59,10 +59,10 @@ GOAL_RSS_MB = 120.0  # peak RSS at 500 clients
 GOAL_CPU_SCALING = 1.3  # CPU per update at 500 clients <= 1.3x that at 50
 
 # Button labels of the preparation (bot/dialogs/texts/nl.yaml).
-CONFIRM = "✅ Ja, het klopt"
-PRESS_FIRST = ("▶️ Beginnen", "➡️ Nee, verder", "➡️ Verder")
-DONE = "✅ Klaar"
-ANSWER_BY_TEXT = ("🤷 Weet ik nog niet", "🤔 Ik weet het niet")
+CONFIRM = "👍 Ja, het klopt"
+PRESS_FIRST = ("➡️ Beginnen", "➡️ Nee, verder", "➡️ Verder")
+DONE = "👍 Klaar"
+ANSWER_BY_TEXT = ("🤷 Weet ik nog niet", "💡 Help me kiezen")
 ACTIONABLE = {CONFIRM, DONE, *PRESS_FIRST, *ANSWER_BY_TEXT}
 ANSWERS = ["Ik kan goed tekenen", "Dat ik grappig ben", "Over mijn werk en mijn vrienden",
            "Lekker slapen en wandelen", "Als het druk is", "Rustig praten", "Harde muziek",

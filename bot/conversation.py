@@ -34,6 +34,7 @@ from bot.dialogs.types import (
     RemoveNaaste,
     RemoveTag,
     Reply,
+    RestoreNaaste,
     Session,
     SetShare,
 )
@@ -157,10 +158,10 @@ class Conversation:
         _save(row, session, reply_pending=True)
         return replies, session.step
 
-    async def scheduled(self, kind: str, client_id: int,
-                        person_id: int | None) -> Outgoing | None:
+    async def scheduled(self, kind: str, client_id: int, person_id: int | None,
+                        now: datetime | None = None) -> Outgoing | None:
         """A planned message (bot/reminders.py) as replies, in one transaction; None when
-        there is nothing to send (anymore)."""
+        there is nothing to send (anymore). `now`: the schedule's clock."""
         async with self.store.unit() as unit:
             person = await unit.session.get(Person, person_id) if person_id else None
             client = await unit.session.get(Client, client_id)
@@ -172,7 +173,8 @@ class Conversation:
             if kind in {"client_reminder", "after_meeting"}:
                 replies = await self._scheduled_client(unit, kind, person, client, date)
             elif kind in {"naaste_agenda", "naaste_nudge"}:
-                replies = await self._scheduled_naaste(unit, kind, person, client, date)
+                replies = await self._scheduled_naaste(unit, kind, person, client,
+                                                       now or utcnow())
             else:
                 replies = await roles.begeleider_agenda(unit, self.role_context(), person,
                                                         client, date)
@@ -199,19 +201,14 @@ class Conversation:
         return replies
 
     async def _scheduled_naaste(self, unit: Unit, kind: str, person: Person, client: Client,
-                                date: str) -> list[Reply]:
+                                now: datetime) -> list[Reply]:
         naaste = (await unit.session.execute(select(Naaste).where(
             Naaste.client_id == client.id, Naaste.person_id == person.id,
             Naaste.removed_at.is_(None)))).scalar_one_or_none()
         if naaste is None:
             return []
-        key = "naaste_agenda_intro" if kind == "naaste_agenda" else "naaste_nudge"
-        intro = t(key, name=escape(naaste.name), client=escape(client.name), date=date)
-        start = Input("command", utcnow(), command="start")
-        home = await roles.naaste_turn(unit, self.role_context(), person, naaste, start,
-                                       utcnow())
-        extra = [Reply(t("naaste_agenda_invite"))] if kind == "naaste_agenda" else []
-        return [Reply(intro, speak=client_prep.plain(intro)), *home[:-1], *extra, *home[-1:]]
+        # "Over 6 dagen" counts from the schedule's clock.
+        return await roles.naaste_agenda(unit, self.role_context(), person, naaste, kind, now)
 
     async def replies_sent(self, person_id: int) -> None:
         await self.store.reply_sent(person_id)
@@ -538,7 +535,7 @@ async def _apply(unit: Unit, client_id: int, person_id: int, effects: list[Effec
             naaste = await unit.session.get(Naaste, effect.naaste_id)
             if naaste is not None and naaste.client_id == client_id:
                 await unit.set_share(client_id, effect.naaste_id, effect.part, effect.allowed)
-        elif isinstance(effect, RemoveNaaste):
+        elif isinstance(effect, RemoveNaaste | RestoreNaaste):
             naaste = await unit.session.get(Naaste, effect.naaste_id)
             if naaste is not None and naaste.client_id == client_id:
-                naaste.removed_at = utcnow()
+                naaste.removed_at = utcnow() if isinstance(effect, RemoveNaaste) else None

@@ -13,17 +13,18 @@ import copy
 import csv
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from bot import access, reminders
+from bot import access, reminders, schedule
 from bot.agenda.compile import compile_agenda
+from bot.agenda.model import CLIENT_PARTS, plain
 from bot.agenda.telegram_text import spoken_text, telegram_messages
 from bot.dialogs import admin as admin_dialog
 from bot.dialogs import begeleider as begeleider_dialog
@@ -49,6 +50,8 @@ from bot.state.store import Unit
 from pictos import PictoLibrary
 
 QUESTION_STEPS = [s.key for s in CLIENT_FLOW.question_steps if s.kind != "share"]
+# Parts that hold something for a naaste to read ("voice" only adds recordings to them).
+_SHOWN_PARTS = frozenset((*CLIENT_PARTS, "meeting"))
 
 
 @dataclass(frozen=True)
@@ -356,11 +359,59 @@ async def naaste_turn(unit: Unit, ctx: RoleContext, person: Person, naaste: Naas
         await _naaste_effect(unit, person, naaste, effect)
     if out.ask:
         session.seq += 1
-    view = await naaste_view(unit, ctx, person, naaste, now,
-                             with_shared=out.ask and session.step == "home")
+    # The shared agenda is read (and logged) only for a screen that shows it.
+    shown = naaste_dialog.screen(out) if out.ask and session.step == "home" else "menu"
+    view = await naaste_view(unit, ctx, person, naaste, now, with_shared=shown != "menu")
+    _remember_seen(session, view, shown, now)
     replies = naaste_dialog.render(session, out, view)
     save(row, session, bool(replies))
     return replies
+
+
+async def naaste_agenda(unit: Unit, ctx: RoleContext, person: Person, naaste: Naaste,
+                        kind: str, now: datetime) -> list[Reply]:
+    """A planned message to a naaste, `now` on the schedule's clock. "naaste_agenda" (two
+    weeks before): the home screen, with an invitation above the buttons; "naaste_nudge"
+    (three days before): hello, the date and the question, with the buttons."""
+    row = await unit.load_session(person.id, f"naaste:{naaste.id}", naaste.client_id, "home")
+    session = session_of(row)
+    if session.status == "stopped":
+        return []  # after /stop a naaste gets no more messages (n_stopped says so)
+    agenda = kind == schedule.NAASTE_AGENDA
+    if agenda and await _agenda_seen(unit, ctx, session, naaste, now):
+        return []  # joined late and saw it all a moment ago: no second greeting
+    view = await naaste_view(unit, ctx, person, naaste, now, with_shared=agenda)
+    session.step, session.seq = "home", session.seq + 1
+    if agenda:
+        _remember_seen(session, view, "home", now)
+        replies = naaste_dialog.home(session, view, "home", t("naaste_agenda_invite"))
+    else:
+        replies = [Reply(naaste_dialog.greeting(view, t("naaste_nudge")),
+                         buttons=naaste_dialog.menu_rows(session, view))]
+    save(row, session, False)
+    # Unasked, so also spoken: the greeting and the date (not every naaste reads well).
+    first = replies[0]
+    return [replace(first, speak=plain(unescape(first.text))), *replies[1:]]
+
+
+def _remember_seen(session: Session, view: naaste_dialog.View, shown: str,
+                   now: datetime) -> None:
+    """When the naaste last saw the date and the agenda (see `_agenda_seen`)."""
+    if shown == "home" and view.meeting is not None:
+        session.data["agenda_seen"] = now.isoformat()
+
+
+async def _agenda_seen(unit: Unit, ctx: RoleContext, session: Session, naaste: Naaste,
+                       now: datetime) -> bool:
+    """The two-week agenda is late (a naaste who joined in the last two weeks gets it at
+    once), and the naaste saw the home screen with the date since it was due."""
+    seen = session.data.get("agenda_seen")
+    meeting = await unit.meeting(naaste.client_id)
+    if not isinstance(seen, str) or meeting is None or meeting.starts_at is None:
+        return False
+    settings = schedule.ScheduleSettings.from_settings(ctx.settings)
+    due = schedule.days_before(meeting.starts_at, settings.naaste_days, settings)
+    return due <= datetime.fromisoformat(seen) <= now
 
 
 async def naaste_view(unit: Unit, ctx: RoleContext, person: Person, naaste: Naaste,
@@ -370,12 +421,14 @@ async def naaste_view(unit: Unit, ctx: RoleContext, person: Person, naaste: Naas
     acting = access.Acting("naaste", naaste.id)
     parts = await access.read(unit, person.id, client.id, ["meeting_date"], now, acting)
     meeting = await unit.meeting(client.id) if "meeting_date" in parts else None
-    view = naaste_dialog.View(naaste.name, client.name, ctx.date(meeting.starts_at)
-                              if meeting and meeting.starts_at else None)
+    starts_at = meeting.starts_at if meeting else None
+    view = naaste_dialog.View(
+        naaste.name, client.name, ctx.date(starts_at) if starts_at else None,
+        schedule.days_until(starts_at, now, ctx.tz) if starts_at else None)
     if with_shared:
         agenda = await _agenda(unit, person.id, client.id, "naaste", now, ctx, acting=acting)
-        shared = any(p.items for p in agenda.parts) or agenda.meeting is not None
-        view.shared = telegram_messages(agenda, _emoji(ctx)) if shared else []
+        view.shares = bool(agenda.visible & _SHOWN_PARTS)
+        view.shared = telegram_messages(agenda, _emoji(ctx))  # [] when nothing is filled in
     mine = await unit.session.execute(select(AgendaItem).where(
         AgendaItem.client_id == client.id, AgendaItem.owner_person_id == person.id,
         AgendaItem.removed_at.is_(None)).order_by(AgendaItem.position))
@@ -385,6 +438,8 @@ async def naaste_view(unit: Unit, ctx: RoleContext, person: Person, naaste: Naas
 
 async def _naaste_effect(unit: Unit, person: Person, naaste: Naaste, effect: Do) -> None:
     args = effect.args
+    if effect.what == "show":
+        return  # which screen: the dialog renders it
     if effect.what == "add_item" and args["text"]:
         await add_agenda_item(unit, naaste.client_id, "naaste", person.id, args["kind"],
                               args["text"])

@@ -160,6 +160,12 @@ def days_before(at: datetime, days: int, settings: ScheduleSettings) -> datetime
     return local.replace(tzinfo=settings.tz).astimezone(UTC)
 
 
+def days_until(at: datetime, now: datetime, tz: tzinfo) -> int:
+    """Calendar days from today to `at`, in the local zone: 0 today, 1 tomorrow, -1 yesterday
+    (so a meeting at 09:00 tomorrow is "tomorrow" also at 21:00 tonight)."""
+    return (at.astimezone(tz).date() - now.astimezone(tz).date()).days
+
+
 def _when(desired: datetime, now: datetime, settings: ScheduleSettings) -> tuple[datetime, bool]:
     """The due time: `desired`, or now when it has passed; never in quiet hours."""
     if desired >= now:
@@ -283,7 +289,7 @@ def _note(meeting: MeetingInfo, sends: Sequence[Send], done: Sequence[Done], now
 def _note_head(start: datetime, now: datetime, s: ScheduleSettings) -> str:
     if start <= now:
         return schedule_text("note_past")
-    days = (start.astimezone(s.tz).date() - now.astimezone(s.tz).date()).days
+    days = days_until(start, now, s.tz)
     if days <= 0:
         return schedule_text("note_soon_today")
     return schedule_text("note_soon_one") if days == 1 else schedule_text("note_soon", days=days)

@@ -183,3 +183,74 @@ def make_sheet(cells: list[Cell], cell_w: int = 300, cols: int | None = None) ->
 
 def sheet_picto_size(cell_w: int = 300) -> int:
     return round(cell_w * 0.6) - 2 * (cell_w // 40)
+
+
+BOARD_WIDTH = 1000
+BOARD_PICTO = 120
+
+
+def wrap(text: str, size: int, max_w: int, max_lines: int) -> list[str]:
+    """Words in lines of at most `max_w` pixels; what does not fit ends in "…"."""
+    # No more than fits: a 4,000-character answer is not measured word by word.
+    words = text[:max_lines * max_w // max(1, size // 4)].split()
+    lines: list[str] = []
+    current = ""
+    for index, word in enumerate(words):
+        trial = f"{current} {word}".strip()
+        if text_width(trial, size) <= max_w or not current:
+            current = trial
+            continue
+        lines.append(current)
+        current = word
+        if len(lines) == max_lines:
+            current = ""
+            lines[-1] = _ellipsis(lines[-1] + " " + " ".join(words[index:]), size, max_w)
+            break
+    if current:
+        lines.append(_ellipsis(current, size, max_w))
+    if len(text) > len(" ".join(words)) + 1 and lines and not lines[-1].endswith("…"):
+        lines[-1] = _ellipsis(lines[-1] + " …", size, max_w, force=True)
+    return lines
+
+
+def _ellipsis(line: str, size: int, max_w: int, force: bool = False) -> str:
+    """`line` cut (found by halving) so that it and " …" fit in `max_w`."""
+    if text_width(line, size) <= max_w and not force:
+        return line
+    line = line.removesuffix(" …")
+    low, high = 0, len(line)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if text_width(line[:middle] + " …", size) <= max_w:
+            low = middle
+        else:
+            high = middle - 1
+    return line[:low].rstrip() + " …"
+
+
+def make_board(rows: list[tuple[Image.Image, str, str]]) -> bytes:
+    """The client's list as one picture: per part its picto, its title and the client's
+    words (up to three lines), one part under the other."""
+    margin, gap = 24, 16
+    title_size, words_size = 34, 30
+    text_left = margin + BOARD_PICTO + 2 * gap
+    text_w = BOARD_WIDTH - text_left - margin
+    laid = [(picto, wrap(title, title_size, text_w, 1), wrap(words, words_size, text_w, 3))
+            for picto, title, words in rows]
+    heights = [max(BOARD_PICTO, round(title_size * 1.25) + round(words_size * 1.25) * len(w))
+               + 2 * gap for _, _, w in laid]
+    canvas = Image.new("RGB", (BOARD_WIDTH, max(1, sum(heights))), PAPER)
+    draw = ImageDraw.Draw(canvas)
+    top = 0
+    for (picto, title, words), height in zip(laid, heights, strict=True):
+        paste_centered(canvas, picto, (margin, top, margin + BOARD_PICTO, top + height))
+        y = top + gap
+        for line in title:
+            draw.text((text_left, y), line, font=font(title_size), fill=INK)
+            y += round(title_size * 1.25)
+        for line in words:
+            draw.text((text_left, y), line, font=font(words_size), fill=SUBTLE_INK)
+            y += round(words_size * 1.25)
+        top += height
+        draw.line((margin, top - 1, BOARD_WIDTH - margin, top - 1), fill=LINE, width=2)
+    return png_bytes(canvas)

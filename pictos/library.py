@@ -155,6 +155,14 @@ class PictoLibrary:
         src = self.source(key)
         return render.load_image(src.path.read_bytes(), src.suffix, size)
 
+    def board(self, rows: list[tuple[str, str, str]]) -> bytes:
+        """The client's list as one picture: (picto key, title, words) per part. Not
+        cached: it holds a person's own words."""
+        size = cards.BOARD_PICTO
+        return cards.make_board([(self._picto(key, size) if self.has(key) else
+                                  Image.new("RGBA", (size, size)), title, words)
+                                 for key, title, words in rows])
+
     def _draw_card(self, key: str) -> bytes:
         return cards.make_card(self._picto(key, cards.card_picto_size()), self.word(key))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_gtts import FakeGtts
 from tests.harness import Harness, harness
 
 POSTGRES = os.environ.get("TEST_POSTGRES_URL", "")  # e.g. postgresql+psycopg://u@127.0.0.1:5433
@@ -42,3 +43,20 @@ async def h(db_url: str, tmp_path: Path) -> AsyncIterator[Harness]:
     async with harness(db_url, tmp_path) as started:
         await started.start_bot()
         yield started
+
+
+# Speech on, through a fake gTTS endpoint on localhost (never the internet).
+@pytest.fixture
+def fake_gtts() -> Iterator[FakeGtts]:
+    fake = FakeGtts().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+async def hs(db_url: str, tmp_path: Path, fake_gtts: FakeGtts) -> AsyncIterator[Harness]:
+    async with harness(db_url, tmp_path) as h:
+        h.settings = h.settings.model_copy(update={"speech_enabled": True,
+                                                   "gtts_base_url": fake_gtts.url})
+        await h.start_bot()
+        yield h

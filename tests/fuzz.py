@@ -942,7 +942,7 @@ class Fuzzer:
         actions = [(d.split(":")[1] if ":" in d else "", d) for d in datas]
         start = [d for a, d in actions if a == "go"]
         if newest and start:
-            await self._press_data(actor, newest[0], start[0], "presses ▶️ Beginnen")
+            await self._press_data(actor, newest[0], start[0], "presses ➡️ Beginnen")
             return
         if not datas or rng.random() < 0.5:
             text = answer_text(rng)

@@ -112,12 +112,15 @@ def labels(messages: list[BotMessage]) -> list[str]:
 
 
 def texts(messages: list[BotMessage]) -> str:
-    return "\n".join(m.text for m in messages if m.kind == "text" and m.text)
+    """What the person reads: texts, and the captions under the picto cards."""
+    return "\n".join(m.content for m in messages if m.kind in {"text", "photo"} and m.content)
 
 
 def questions(messages: list[BotMessage]) -> list[str]:
-    """The bot's text messages that ask something."""
-    return [m.text for m in messages if m.kind == "text" and m.text and "?" in m.text]
+    """What the bot asks: the last paragraph of each message that asks something (a note
+    such as "Dank je." stands before it in the same message)."""
+    return [m.content.split("\n\n")[-1] for m in messages
+            if m.kind in {"text", "photo"} and "?" in m.content.split("\n\n")[-1]]
 
 
 @contextlib.asynccontextmanager

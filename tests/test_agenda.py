@@ -23,7 +23,7 @@ from bot.agenda import fhir
 from bot.agenda.compile import compile_agenda
 from bot.agenda.demo import seed_demo
 from bot.agenda.export_json import to_dict, to_json, validate
-from bot.agenda.model import PARTS, Agenda, Media, Playable
+from bot.agenda.model import PARTS, Agenda, Media, Playable, format_date
 from bot.agenda.pdf import begeleider_pdf, client_pdf, printable
 from bot.agenda.telegram_text import LIMIT, pack, size, spoken_text, telegram_messages
 from bot.dialogs.texts import t
@@ -150,7 +150,7 @@ async def test_pdfs_hold_every_item_in_order(session: AsyncSession, lib: PictoLi
         _in_order(text, expected)
     assert "Mijn gesprek" in _pdf_text(client_pdf(agenda, lib))
     begeleider = _pdf_text(begeleider_pdf(agenda, lib))
-    _in_order(begeleider, ["Anja de Vries (moeder)", "Wat ik wil leren"])  # who; skipped
+    _in_order(begeleider, ["Anja de Vries (moeder)", "Wat Mila de Vries wil leren"])  # skipped
     assert "ingevuld door Els Bakker" not in begeleider  # (that is the Telegram wording)
     assert "begeleider Els Bakker" in begeleider
 
@@ -283,7 +283,8 @@ async def test_json_export_follows_its_schema(session: AsyncSession) -> None:
     validate(doc)
     validate(to_dict(await compile_agenda(session, 1, {"agenda"}, "naaste", NOW)))
     assert doc["schema_version"].startswith("1.")
-    assert doc["skipped"] == [{"step": "learn", "title": "Wat ik wil leren of proberen"}]
+    assert doc["skipped"] == [{"step": "learn",
+                               "title": "Wat Mila de Vries wil leren of proberen"}]
     import jsonschema
 
     with pytest.raises(jsonschema.ValidationError):
@@ -514,18 +515,20 @@ async def test_extra_is_its_own_part_after_the_questions(session: AsyncSession,
         assert lib.has(extra.picto_key)
         assert [i.text for i in extra.items] == [EXTRA_TEXT, "Mijn fiets", ""]
         naasten = "Van je naasten" if role == "client" else "Inbreng van naasten"
+        learn = agenda.title("learn")  # "Wat ik …" for the client, "Wat Mila …" else
         plain = _check_messages(telegram_messages(agenda, lib.emoji))
-        _in_order(plain, [t("title_learn"), "Ook gezegd", EXTRA_TEXT, "[foto] Mijn fiets",
+        _in_order(plain, [learn, "Ook gezegd", EXTRA_TEXT, "[foto] Mijn fiets",
                           "[spraakbericht 0:12]", naasten])
-        for render, after in ((client_pdf, "Van je naasten"),
-                              (begeleider_pdf, "Inbreng van naasten")):
+        for render, title, after in ((client_pdf, t("title_learn"), "Van je naasten"),
+                                     (begeleider_pdf, learn, "Inbreng van naasten")):
             _in_order(_pdf_text(render(agenda, lib)),
-                      [t("title_learn"), "Ook gezegd", EXTRA_TEXT, "Mijn fiets", after])
+                      [title, "Ook gezegd", EXTRA_TEXT, "Mijn fiets", after])
         assert "Ik heb een nieuwe fiets" in spoken_text(agenda)
 
     doc = to_dict(agenda)
     validate(doc)
-    assert doc["parts"][-1]["key"] == "extra" and doc["parts"][-1]["title"] == "Ook gezegd"
+    assert doc["parts"][-1]["key"] == "extra"
+    assert doc["parts"][-1]["title"] == "Ook gezegd door Mila de Vries"  # the begeleider's
     assert doc["parts"][-1]["items"][1]["media"][0]["kind"] == "photo"
 
     response = fhir.questionnaire_response(agenda)
@@ -595,6 +598,90 @@ async def test_playable_lists_every_recording_in_the_order_shown(
     # Without the voice part only the photo is left.
     naaste = await compile_agenda(session, 1, set(PARTS) - {"voice"}, "naaste", NOW)
     assert naaste.playable() == [Playable(extra["photo"], "photo", "Sam, foto")]
+
+
+# ------------------------------------------------------------------------------ who reads it
+_HEADING = re.compile(r"<b>(.*?)</b>")
+THIRD_PERSON = {
+    "good_at": "Waar Sam goed in is", "appreciated": "Wat anderen fijn vinden aan Sam",
+    "agenda": "Waar Sam over wil praten", "good_day": "Een goede dag voor Sam",
+    "bad_day": "Een slechte dag voor Sam", "works": "Wat Sam helpt",
+    "not_works": "Wat Sam niet helpt", "important": "Wat belangrijk is voor Sam",
+    "future": "De wens van Sam voor later", "learn": "Wat Sam wil leren of proberen",
+}
+
+
+def _headings(messages: list[str]) -> set[str]:
+    return {unescape(h) for m in messages for h in _HEADING.findall(m)}
+
+
+async def test_headings_are_in_the_third_person_except_for_the_client(
+        session: AsyncSession, lib: PictoLibrary) -> None:
+    await seed_demo(session, NOW, name="Sam")
+    first_person = {t(f"title_{key}") for key in THIRD_PERSON}
+    for role in ("naaste", "begeleider"):
+        agenda = await compile_agenda(session, 1, set(PARTS), role, NOW)
+        headings = _headings(telegram_messages(agenda))
+        shown = {key for key in THIRD_PERSON if agenda.part(key) and (
+            role == "begeleider" or agenda.part(key).items)}  # type: ignore[union-attr]
+        assert {THIRD_PERSON[key] for key in shown} <= headings, role
+        assert not headings & first_person, role
+        assert {p["title"] for p in to_dict(agenda)["parts"]} >= {
+            THIRD_PERSON[key] for key in shown}
+    begeleider = await compile_agenda(session, 1, set(PARTS), "begeleider", NOW)
+    assert "Waar Sam goed in is" in _pdf_text(begeleider_pdf(begeleider, lib))
+    # The client's own copy, and the client's PDF whoever prints it, keep "ik".
+    client_text = _pdf_text(client_pdf(begeleider, lib))
+    assert t("title_good_at") in client_text and "Waar Sam goed in is" not in client_text
+    client = await compile_agenda(session, 1, set(PARTS), "client", NOW)
+    headings = _headings(telegram_messages(client))
+    assert t("title_good_at") in headings and not headings & set(THIRD_PERSON.values())
+
+
+SKIP_WORDS = ("overgeslagen", "nog open", "weet ik nog niet", "vraag ernaar")
+
+
+async def test_skipped_parts_reach_the_begeleider_and_never_a_naaste(
+        session: AsyncSession, lib: PictoLibrary) -> None:
+    await seed_demo(session, NOW, name="Sam")  # Sam skipped "learn"
+    begeleider = await compile_agenda(session, 1, set(PARTS), "begeleider", NOW)
+    assert begeleider.skipped == ("learn",)
+    assert "Overgeslagen" in _check_messages(telegram_messages(begeleider))
+    assert "Overgeslagen" in _pdf_text(begeleider_pdf(begeleider, lib))
+    assert to_dict(begeleider)["skipped"] == [{"step": "learn", "title": THIRD_PERSON["learn"]}]
+
+    naaste = await compile_agenda(session, 1, set(PARTS), "naaste", NOW)
+    assert naaste.skipped == ()
+    response = fhir.questionnaire_response(naaste)
+    outputs = {
+        "telegram": _check_messages(telegram_messages(naaste)),
+        "client_pdf": _pdf_text(client_pdf(naaste, lib)),
+        "begeleider_pdf": _pdf_text(begeleider_pdf(naaste, lib)),
+        "fhir": str(fhir.texts_by_link(response)),
+    }
+    for name, text in outputs.items():
+        assert not any(word in text.lower() for word in SKIP_WORDS), name
+    assert to_dict(naaste)["skipped"] == [] and response.status == "completed"
+
+
+async def test_a_naaste_reads_what_is_filled_in_without_the_date(
+        session: AsyncSession) -> None:
+    await seed_demo(session, NOW, name="Sam")
+    agenda = await compile_agenda(session, 1, set(PARTS), "naaste", NOW)
+    messages = telegram_messages(agenda)
+    plain = _check_messages(messages)
+    assert messages[0].startswith("<b>Dit deelt Sam met je</b>")
+    assert agenda.meeting is not None and agenda.meeting.starts_at is not None
+    # The greeting above the agenda says the date; the agenda does not say it again.
+    assert format_date(agenda.meeting.starts_at) not in plain and "Wanneer" not in plain
+    assert "Woonlocatie De Linde" in plain  # the place is in the shared meeting part
+    assert "(nog leeg)" not in plain and THIRD_PERSON["learn"] not in plain
+    # Nothing filled in of what is shared: no messages at all (the dialog says it in words).
+    assert telegram_messages(await compile_agenda(session, 1, {"learn"}, "naaste", NOW)) == []
+    assert telegram_messages(await compile_agenda(session, 1, set(), "naaste", NOW)) == []
+    # The begeleider still sees the empty part, and the date.
+    begeleider = await compile_agenda(session, 1, {"learn", "meeting"}, "begeleider", NOW)
+    assert "(nog leeg)" in "".join(telegram_messages(begeleider))
 
 
 # ------------------------------------------------------------------------------ odds and ends

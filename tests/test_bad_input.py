@@ -14,7 +14,7 @@ NOT_USABLE = "Dit kan ik niet gebruiken."
 
 async def joined(h: Harness) -> object:
     sam = await h.join(1001, "Sam")
-    await h.tap(sam, "▶️ Beginnen")
+    await h.tap(sam, "➡️ Beginnen")
     return sam
 
 
@@ -158,5 +158,5 @@ async def test_a_failing_update_is_kept_and_the_person_hears_it(h: Harness) -> N
     assert row.state == "failed" and row.payload is not None
     assert await h.rows(Answer) == []
     out = await h.say(sam, "Tekenen")
-    assert "Ik heb het opgeschreven" in texts(out)
+    assert "Dank je." in texts(out)
     assert len(await h.rows(Answer)) == 1

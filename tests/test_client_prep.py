@@ -23,7 +23,7 @@ async def session_of(h: Harness) -> DialogSession:
 
 async def go_to_agenda(h: Harness, user_id: int = 1001, name: str = "Sam") -> object:
     user = await h.join(user_id, name)
-    await h.tap(user, "▶️ Beginnen")
+    await h.tap(user, "➡️ Beginnen")
     await h.say(user, "Ik kan goed tekenen")
     await h.tap(user, "➡️ Verder")
     await h.say(user, "Dat ik goed luister")
@@ -35,15 +35,19 @@ async def test_whole_preparation_start_to_review(h: Harness) -> None:
     sam = await h.join(1001, "Sam")
     welcome = texts(sam.messages)
     assert "Hoi Sam" in welcome and "De datum van je gesprek weten we nog niet" in welcome
-    assert "Weet ik nog niet" in welcome and "Je begeleider kan lezen" in welcome
+    assert "Je begeleider kan lezen" in welcome
+    (card,) = sam.messages  # one message: the card, the welcome under it, one button
+    assert card.kind == "photo" and card.button_texts() == ["➡️ Beginnen"]
 
-    out = await h.tap(sam, "▶️ Beginnen")
+    out = await h.tap(sam, "➡️ Beginnen")
     assert questions(out) == ["Waar ben jij goed in?"]
-    assert {"🤷 Weet ik nog niet", "⬅️ Terug", "🔁 Opnieuw", "⏸️ Later verder"} <= set(
+    assert {"🤷 Weet ik nog niet", "⬅️ Terug", "🔁 Nog eens horen", "⏸️ Pauze"} <= set(
         labels(out))
-    assert any(m.kind == "photo" for m in out), "every question comes with its picto card"
-    await h.say(sam, "Ik kan goed tekenen")
-    await h.say(sam, "En fietsen")  # a second message adds to the same answer
+    (card,) = out  # the picto card carries the question and the buttons (speech is off)
+    assert card.kind == "photo" and "Waar ben jij goed in?" in card.content
+    out = await h.say(sam, "Ik kan goed tekenen")
+    assert [m.content for m in out] == ["Dank je.\nNog iets? Of tik op Verder."]
+    await h.say(sam, "En fietsen")  # a second message is a second item
     out = await h.tap(sam, "➡️ Verder")
     assert questions(out) == ["Wat vinden andere mensen fijn aan jou?"]
     await h.say(sam, "Dat ik grappig ben")
@@ -55,11 +59,11 @@ async def test_whole_preparation_start_to_review(h: Harness) -> None:
     out = await h.tap(sam, "➕ Ja, nog iets")
     assert questions(out) == ["Waar wil je nog meer over praten?"]
     await h.say(sam, "Meer geld voor de bus")
-    out = await h.tap(sam, "🤔 Ik weet het niet")
-    domains = [b for b in labels(out) if b not in {"➡️ Verder", "⬅️ Terug", "⏸️ Later verder"}]
+    out = await h.tap(sam, "💡 Help me kiezen")
+    domains = [b for b in labels(out) if b not in {"➡️ Verder", "⬅️ Terug", "⏸️ Pauze"}]
     assert len(domains) == 10 and "🩺 Gezondheid" in domains and "🏠 Wonen" in domains
-    out = await h.tap(sam, "Werk en vrije tijd")
-    assert "Je koos: werk en vrije tijd." in texts(out)
+    out = await h.tap(sam, "Dagbesteding en vrije tijd")
+    assert "Je koos: dagbesteding en vrije tijd." in texts(out)
     await h.say(sam, "Ik wil ander werk")
     out = await h.tap(sam, "➡️ Nee, verder")
     assert questions(out) == ["Denk aan een goede dag.\nWat gebeurt er op zo'n dag?"]
@@ -71,25 +75,27 @@ async def test_whole_preparation_start_to_review(h: Harness) -> None:
     assert "Hoe wil je dat het gesprek gaat?" in texts(out)
     out = await h.tap(sam, "Met een pauze")
     assert out == []  # toggled in place: the same message, edited
-    how = [m for m in sam.messages if m.text and m.text.startswith("Hoe wil je")][-1]
-    ticked = [b for b in how.button_texts() if b.startswith("✅ ") and b != "✅ Klaar"]
+    how = [m for m in sam.messages if m.content.startswith("Hoe wil je")][-1]
+    ticked = [b for b in how.button_texts() if b.startswith("✅ ") and b != "👍 Klaar"]
     assert how.edited and ticked == ["✅ ☕ Met een pauze"]  # the tick first, then the picto
     await h.tap(sam, "Kort")
     await h.tap(sam, "Kort")  # and off again
-    out = await h.tap(sam, "✅ Klaar")
+    out = await h.tap(sam, "👍 Klaar")
     assert "Er zijn nog geen naasten bij Gespreksmaatje." in texts(out)
     out = await h.tap(sam, "➡️ Verder")
 
     review = texts(out)
     assert review.startswith("Dit is je lijst.")
-    for title, content in [("Waar ik goed in ben", "• Ik kan goed tekenen En fietsen"),
+    for title, content in [("Waar ik goed in ben", "• Ik kan goed tekenen\n• En fietsen"),
                            ("Waar ik over wil praten", "• Ik wil op mezelf wonen\n"
                             "• Meer geld voor de bus\n• Ik wil ander werk"),
                            ("Wie het gesprek leidt", "• Samen met iemand"),
                            ("Hoe het gesprek gaat", "• Met een pauze")]:
         assert f"{title}\n{content}" in review
-    assert "Deze vragen zijn nog open" not in review
-    out = await h.tap(sam, "✅ Ja, het klopt")
+    assert "open" not in review and "Weet ik nog niet" not in review
+    assert len(out) == 2 and out[1].kind == "photo"  # the list; its picture with the buttons
+    assert out[1].button_texts() == ["👍 Ja, het klopt", "✏️ Iets veranderen"]
+    out = await h.tap(sam, "👍 Ja, het klopt")
     assert "Je lijst is klaar" in texts(out)
 
     assert await answers_of(h, "good_at") == ["Ik kan goed tekenen", "En fietsen"]
@@ -103,7 +109,7 @@ async def test_whole_preparation_start_to_review(h: Harness) -> None:
     assert await h.rows(Share) == []  # nothing is shared until the client chooses
     assert (await session_of(h)).step == "done"
     for message in sam.messages:  # one question per message, always
-        assert (message.text or "").count("?") <= 1, message.text
+        assert message.content.count("?") <= 1, message.content
 
     # Coming back after confirming: a message is added to the topics, nothing lost.
     out = await h.say(sam, "Nog iets over mijn fiets")
@@ -113,15 +119,18 @@ async def test_whole_preparation_start_to_review(h: Harness) -> None:
 
 async def test_skipped_question_comes_back_at_the_review(h: Harness) -> None:
     sam = await go_to_agenda(h)
-    await h.tap(sam, "🤷 Weet ik nog niet")  # agenda
+    out = await h.tap(sam, "🤷 Weet ik nog niet")  # agenda: the help first
+    assert "Hier zijn onderwerpen om aan te denken" in texts(out)
+    assert len([b for b in labels(out) if b.startswith("💡")]) == 0
+    await h.tap(sam, "🤷 Weet ik nog niet")  # agenda: still nothing, skipped
     out = await h.tap(sam, "🤷 Weet ik nog niet")  # good day
     assert "Deze vraag komt later terug" in texts(out)
     for _ in range(8):
         await h.tap(sam, "🤷 Weet ik nog niet")
     await h.tap(sam, "Ja, ik leid het gesprek")
-    await h.tap(sam, "✅ Klaar")
+    await h.tap(sam, "👍 Klaar")
     out = await h.tap(sam, "➡️ Verder")
-    assert "Deze vragen zijn nog open:\n• Waar ik over wil praten\n• Een goede dag" in texts(out)
+    assert "Er zijn nog 10 vragen open." in texts(out)
     out = await h.tap(sam, "📝 Open vragen doen")
     assert questions(out) == ["Waar wil jij het over hebben in je gesprek?"]
     await h.say(sam, "Mijn kamer")
@@ -133,13 +142,13 @@ async def test_skipped_question_comes_back_at_the_review(h: Harness) -> None:
 
 async def test_pause_and_resume_days_later(h: Harness) -> None:
     sam = await go_to_agenda(h)
-    out = await h.tap(sam, "⏸️ Later verder")
+    out = await h.tap(sam, "⏸️ Pauze")
     assert "We gaan later verder" in texts(out)
     assert (await session_of(h)).status == "paused"
     out = await h.act(sam, sam.send_command("/verder"))
     assert "Fijn dat je er weer bent!" in texts(out)
     assert questions(out) == ["Waar wil jij het over hebben in je gesprek?"]
-    await h.tap(sam, "⏸️ Later verder")
+    await h.tap(sam, "⏸️ Pauze")
     # Any message resumes; it is no answer to the open question ("Hoi, ik ben er weer"):
     # kept under "Ook gezegd", and the question comes again first.
     out = await h.say(sam, "Hoi ik ben er weer")
@@ -157,7 +166,7 @@ async def test_back_and_again(h: Harness) -> None:
     assert "Je antwoord nu:\n• Dat ik goed luister" in texts(out)
     assert questions(out) == ["Wat vinden andere mensen fijn aan jou?"]
     old = [m for m in sam.messages if m.buttons][-1]
-    out = await h.tap(sam, "🔁 Opnieuw")
+    out = await h.tap(sam, "🔁 Nog eens horen")
     assert questions(out) == ["Wat vinden andere mensen fijn aan jou?"]
     before = (await session_of(h)).seq
     out = await h.act(sam, sam.press(old, "⬅️ Terug"))  # a button of the older copy
@@ -185,8 +194,10 @@ async def test_change_remove_reorder_add_from_the_list(h: Harness) -> None:
     out = await h.act(sam, sam.send_command("/lijst"))
     assert texts(out).startswith("Dit is je lijst.")
     assert "➡️ Verder met de vragen" in labels(out)
-    (agenda_part,) = [m for m in out if (m.text or "").startswith("Waar ik over wil praten")]
-    out = await h.act(sam, sam.press(agenda_part, "✏️ Aanpassen"))
+    assert len(out) == 2  # the list as text; its picture with the buttons (speech off)
+    out = await h.tap(sam, "✏️ Iets veranderen")  # one menu of the parts
+    assert "Waar ik over wil praten" in labels(out) or "🗣️ Waar ik over wil praten" in labels(out)
+    out = await h.tap(sam, "Waar ik over wil praten")
     items = [m for m in out if m.text in {"Wonen", "Werk", "Vakantie"}]
     assert [m.text for m in items] == ["Wonen", "Werk", "Vakantie"]
     await h.act(sam, sam.press(items[2], "⬆️ Omhoog"))
@@ -203,13 +214,23 @@ async def test_change_remove_reorder_add_from_the_list(h: Harness) -> None:
     await h.say(sam, "Sporten")
     assert await answers_of(h, "agenda") == ["Op mezelf wonen", "Vakantie", "Sporten"]
     out = await h.tap(sam, "📋 Terug naar de lijst")
-    (good_at,) = [m for m in out if (m.text or "").startswith("Waar ik goed in ben")]
-    out = await h.act(sam, sam.press(good_at, "✏️ Aanpassen"))
-    assert "Je antwoord nu:\n• Ik kan goed tekenen" in texts(out)
-    await h.say(sam, "Ik kan goed koken")  # replaces the earlier answer
-    out = await h.tap(sam, "➡️ Verder")
     assert texts(out).startswith("Dit is je lijst.")
+    await h.tap(sam, "✏️ Iets veranderen")
+    out = await h.tap(sam, "Waar ik goed in ben")  # an open question: its answers, one by one
+    (answer,) = [m for m in out if m.content == "Ik kan goed tekenen"]
+    assert "⬆️ Omhoog" not in answer.button_texts()  # order only matters for the topics
+    await h.act(sam, sam.press(answer, "✏️ Veranderen"))
+    out = await h.say(sam, "Ik kan goed koken")  # replaces that answer
+    assert "Ik heb het veranderd." in texts(out)
     assert await answers_of(h, "good_at") == ["Ik kan goed koken"]
+    await h.tap(sam, "📋 Terug naar de lijst")
+    await h.tap(sam, "✏️ Iets veranderen")
+    out = await h.tap(sam, "Wat mij helpt")  # still empty: the question itself
+    assert questions(out) == ["Wat helpt jou?"]
+    await h.say(sam, "Een vaste dag")
+    out = await h.tap(sam, "➡️ Verder")
+    assert texts(out).startswith("Dit is je lijst.")  # and back to the list
+    assert await answers_of(h, "works") == ["Een vaste dag"]
     out = await h.tap(sam, "➡️ Verder met de vragen")
     assert questions(out) == ["Waar wil jij het over hebben in je gesprek?"] or questions(
         out) == ["Waar wil je nog meer over praten?"]
@@ -228,7 +249,7 @@ async def test_long_text_split_by_telegram_is_kept_whole(h: Harness) -> None:
 async def test_photos_voice_and_video_are_answers(h: Harness) -> None:
     sam = await go_to_agenda(h)
     out = await h.act(sam, sam.send_voice(b"OggS-fake-voice", duration=12))
-    assert "spraakbericht bewaard" in texts(out)
+    assert "Dank je voor je spraakbericht." in texts(out)
     await h.act(sam, sam.send_photo(b"\xff\xd8fake-jpeg", caption="Mijn kamer"))
     await h.act(sam, sam.send_video(b"fake-mp4", duration=3))
     rows = sorted(await h.rows(Answer, Answer.step == "agenda"), key=lambda r: r.id)
@@ -257,7 +278,7 @@ async def test_two_clients_never_see_each_other(h: Harness) -> None:
 
     sam = await h.join(1001, "Sam")
     noor = await h.join(1002, "Noor")
-    await asyncio.gather(h.tap(sam, "▶️ Beginnen"), h.tap(noor, "▶️ Beginnen"))
+    await asyncio.gather(h.tap(sam, "➡️ Beginnen"), h.tap(noor, "➡️ Beginnen"))
     await asyncio.gather(h.say(sam, "Geheim van Sam"), h.say(noor, "Geheim van Noor"))
     await asyncio.gather(h.tap(sam, "➡️ Verder"), h.tap(noor, "➡️ Verder"))
     await asyncio.gather(h.act(sam, sam.send_command("/lijst")),

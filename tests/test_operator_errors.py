@@ -105,7 +105,7 @@ async def test_a_telegram_outage_is_one_line_and_the_bot_carries_on(
     # The poll under way ends, three fail (PTB backs off between them), one succeeds.
     await h.server.wait_for(lambda: h.server.call_count("getUpdates") >= polls + 5, 30,
                             lambda: "the bot did not poll again after the outage")
-    out = await h.tap(sam, "▶️ Beginnen")
+    out = await h.tap(sam, "➡️ Beginnen")
     assert "Waar ben jij goed in?" in texts(out)
     lines = [r.getMessage() for r in caplog.records if r.name == "gespreksmaatje"]
     assert sum("Telegram unreachable" in line for line in lines) == 1

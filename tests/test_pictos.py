@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pictos import ManifestError, PictoLibrary, check_manifest
+from pictos import ManifestError, PictoLibrary, cards, check_manifest
 from pictos.__main__ import main as cli_main
 
 STEPS = [
@@ -28,15 +28,15 @@ ROLES = ["begeleider", "naaste", "admin", "meeting_date", "talked_yes", "talked_
 ALL_KEYS = STEPS + DOMAINS + MOVES + ROLES
 DOMAIN_WORDS = {
     "domain_health": "Gezondheid",
-    "domain_daytime": "Werk en vrije tijd",
+    "domain_daytime": "Dagbesteding en vrije tijd",
     "domain_social": "Vrienden en familie",
     "domain_feelings": "Gevoel",
     "domain_learning": "Leren",
     "domain_housing": "Wonen",
-    "domain_money": "Geld en regels",
+    "domain_money": "Geld en rechten",
     "domain_choices": "Zelf kiezen",
     "domain_intimacy": "Liefde en seks",
-    "domain_meaning": "Geloof en zin",
+    "domain_meaning": "Geloof",
 }
 
 
@@ -270,3 +270,19 @@ def test_cli_sheet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _png(out).width > 0
     assert cli_main(["sheet", str(out), "--manifest", str(tmp_path / "nope.yaml")]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_the_picture_of_the_list_grows_with_the_parts_and_cuts_long_words(
+        shared_cache: Path) -> None:
+    library = PictoLibrary.load(None, shared_cache)
+    one = library.board([("good_at", "Waar ik goed in ben", "Tekenen; Koken")])
+    rows = [(key, key, "woord " * 2000) for key in ("good_at", "agenda", "works", "nope")]
+    four = library.board(rows)  # an unknown picto leaves its place empty
+    assert one == library.board([("good_at", "Waar ik goed in ben", "Tekenen; Koken")])
+    small, large = Image.open(io.BytesIO(one)), Image.open(io.BytesIO(four))
+    assert small.width == large.width == cards.BOARD_WIDTH
+    assert large.height > 3 * small.height  # a band per part; three lines at most each
+    assert large.height < 4 * 3 * small.height
+    lines = cards.wrap("ä" * 4000, 30, 794, 3)
+    assert len(lines) == 1 and lines[0].endswith(" …")
+    assert cards.wrap("kort", 30, 794, 3) == ["kort"]

@@ -35,7 +35,7 @@ def test_every_key_of_every_flow_has_a_picto() -> None:
 async def test_each_card_is_uploaded_once_then_sent_by_file_id(h: Harness) -> None:
     people = [await h.join(1001, "Sam"), await h.join(1002, "Noor")]
     for person in people:
-        await h.tap(person, "▶️ Beginnen")
+        await h.tap(person, "➡️ Beginnen")
         await h.say(person, "Tekenen")
         await h.tap(person, "➡️ Verder")
     photos = [m for p in people for m in p.messages if m.kind == "photo"]
@@ -64,9 +64,9 @@ async def own_set(db_url: str, tmp_path: Path) -> AsyncIterator[Harness]:
 async def test_an_organisations_manifest_changes_the_card(own_set: Harness) -> None:
     h = own_set
     sam = await h.join(1001, "Sam")
-    out = await h.tap(sam, "▶️ Beginnen")
+    out = await h.tap(sam, "➡️ Beginnen")
     (card,) = [m for m in out if m.kind == "photo"]
-    assert card.caption == "Sterk"
+    assert card.caption == "Waar ben jij goed in?"  # the question under the own picture
     data = h.server.file_bytes(card.file_id)
     library = PictoLibrary.load(h.settings.picto_manifest, h.settings.picto_cache_dir)
     assert data == library.card("good_at").read_bytes()

@@ -156,7 +156,7 @@ async def test_first_open_gives_the_client_the_welcome(sandbox: SandboxHandle,
     assert "Hoi Sam" in texts(chat)
     mine = [m for m in chat.values() if m["from"] == "me"]
     assert len(mine) == 1 and mine[0]["text"].startswith("/start ")
-    button(chat, "▶️ Beginnen")
+    button(chat, "➡️ Beginnen")
     # A second open (another tab, a reload) does not start the chat again.
     await post(http, sandbox, "client/open")
     assert sandbox.server.user(CLIENT.user_id).sent_message_ids == [mine[0]["id"]]
@@ -165,13 +165,13 @@ async def test_first_open_gives_the_client_the_welcome(sandbox: SandboxHandle,
 async def test_beginnen_then_an_answer_streams_live(sandbox: SandboxHandle,
                                                     http: aiohttp.ClientSession) -> None:
     stream = await welcome(http, sandbox)
-    message_id, data = button(stream.items, "▶️ Beginnen")
+    message_id, data = button(stream.items, "➡️ Beginnen")
     status, body = await post(http, sandbox, "client/press", message_id=message_id, data=data)
     assert status == 200, body
     await stream.until(has("Waar ben jij goed in?"))
     status, _ = await post(http, sandbox, "client/text", text="Ik kan goed tekenen")
     assert status == 200
-    chat = await stream.until(has("opgeschreven"))
+    chat = await stream.until(has("Nog iets? Of tik op Verder."))
     assert any(m["from"] == "me" and m["text"] == "Ik kan goed tekenen" for m in chat.values())
     ids = list(chat)
     assert ids == sorted(ids)
@@ -180,7 +180,7 @@ async def test_beginnen_then_an_answer_streams_live(sandbox: SandboxHandle,
 async def test_history_after_reconnect(sandbox: SandboxHandle,
                                        http: aiohttp.ClientSession) -> None:
     stream = await welcome(http, sandbox)
-    message_id, data = button(stream.items, "▶️ Beginnen")
+    message_id, data = button(stream.items, "➡️ Beginnen")
     await post(http, sandbox, "client/press", message_id=message_id, data=data)
     before = await stream.until(has("Waar ben jij goed in?"))
     stream.response.close()
@@ -198,7 +198,7 @@ async def test_history_after_reconnect(sandbox: SandboxHandle,
 async def test_forged_and_stale_input_gets_a_clear_error(sandbox: SandboxHandle,
                                                          http: aiohttp.ClientSession) -> None:
     stream = await welcome(http, sandbox)
-    message_id, _ = button(stream.items, "▶️ Beginnen")
+    message_id, _ = button(stream.items, "➡️ Beginnen")
     status, body = await post(http, sandbox, "client/press", message_id=message_id,
                               data="forged")
     assert (status, body["description"]) == (400, "Bad Request: BUTTON_DATA_INVALID")

@@ -130,11 +130,11 @@ def first_steps(sandbox: SandboxHandle, browser: Any) -> list[tuple[str, str]]:
     """Open the page as the client, start, answer the first question."""
     browser.get(sandbox.url)
     wait_text(browser, "Hoi Sam")
-    click_button(browser, "▶️ Beginnen")
+    click_button(browser, "➡️ Beginnen")
     wait_text(browser, "Waar ben jij goed in?")
     type_and_send(browser, "Ik kan goed tekenen")
     wait_text(browser, "Ik kan goed tekenen", who="me")
-    wait_text(browser, "opgeschreven")
+    wait_text(browser, "Nog iets? Of tik op Verder.")
     return chat(browser)
 
 
@@ -146,7 +146,7 @@ def test_first_steps_reload_and_screenshot(sandbox: SandboxHandle, browser: Any,
     assert first_steps[0][0] == "me"  # the start link, tapped for the visitor
     assert not browser.find_elements(By.CSS_SELECTOR, "#messages script, #messages iframe")
     browser.refresh()
-    wait_text(browser, "opgeschreven")
+    wait_text(browser, "Nog iets? Of tik op Verder.")
     WebDriverWait(browser, WAIT).until(lambda d: len(chat(d)) >= len(first_steps),
                                        message="history incomplete after reload")
     assert [t for _, t in chat(browser)][:len(first_steps)] == [t for _, t in first_steps]

@@ -54,16 +54,9 @@ async def test_a_month_of_schedule(hc: tuple[Harness, FakeClock]) -> None:
     anja = await invite_naaste(h, bram, "Sam", "Anja", "Ouder", 2001)
     await h.act(sam, sam.send_command("/delen"))
     await h.tap(sam, "Anja (Ouder)")
-    await h.tap(sam, "⬜ Mijn onderwerpen")
-    await h.tap(sam, "✅ Klaar")
+    await h.tap(sam, "Alleen mijn onderwerpen")
 
-    meeting = (datetime.now(AMSTERDAM) + timedelta(days=30)).replace(
-        hour=14, minute=0, second=0, microsecond=0)
-    await h.act(bram, bram.send_command("/clienten"))
-    await h.tap(bram, "Sam")
-    await h.tap(bram, "📅 Gesprek plannen")
-    await h.say(bram, meeting.strftime("%d-%m-%Y %H:%M"))
-    await h.say(bram, "Op kantoor")
+    meeting = await plan_meeting(h, bram, 30)
     assert {r.kind for r in await h.rows(PlannedSend)} >= {
         "naaste_agenda", "naaste_nudge", "begeleider_agenda", "client_reminder", "after_meeting"}
 
@@ -85,10 +78,16 @@ async def test_a_month_of_schedule(hc: tuple[Harness, FakeClock]) -> None:
             local = at.astimezone(AMSTERDAM)
             assert 9 <= local.hour < 21, f"chat {chat} got a message at night: {local}"
     naaste_texts = [text for _at, text in seen[anja.chat_id]]
-    assert sum("Over twee weken is het gesprek van Sam" in x for x in naaste_texts) == 1
+    assert sum("Sam heeft over 2 weken een gesprek" in x for x in naaste_texts) == 1
     assert "Op mezelf wonen" in "\n".join(naaste_texts)  # what Sam shares
-    agenda_at = next(at for at, x in seen[anja.chat_id] if "Over twee weken" in x)
+    agenda_at = next(at for at, x in seen[anja.chat_id] if "over 2 weken" in x)
     assert timedelta(days=13) < meeting - agenda_at <= timedelta(days=14, hours=1)
+    agenda = [x for at, x in seen[anja.chat_id] if at == agenda_at]
+    assert sum("Hoi Anja" in x for x in agenda) == 1  # one greeting, the date once
+    assert sum("Het gesprek is op" in x for x in agenda) == 1
+    assert "Dit deelt Sam met je" in "\n".join(agenda)
+    nudge = [x for _at, x in seen[anja.chat_id] if "Het mag, het hoeft niet" in x]
+    assert len(nudge) == 1 and "Sam heeft over 3 dagen een gesprek" in nudge[0]
     begeleider = [(at, x) for at, x in seen[bram.chat_id] if "Hier is de agenda" in x]
     assert len(begeleider) == 1
     assert timedelta(days=1) < meeting - begeleider[0][0] <= timedelta(days=2, hours=1)
@@ -117,7 +116,7 @@ async def test_no_reminders_after_stop_or_when_turned_off(hc: tuple[Harness, Fak
     _fatima, bram = await admin_and_begeleider(h)
     sam = await new_client(h, bram, "Sam", 1001)
     await h.act(sam, sam.send_command("/instellingen"))
-    await h.tap(sam, "🔔 Herinneringen staan aan")
+    await h.tap(sam, "🔕 Geen herinneringen")
     meeting = (datetime.now(AMSTERDAM) + timedelta(days=10)).replace(hour=14, minute=0)
     await h.act(bram, bram.send_command("/clienten"))
     await h.tap(bram, "Sam")
@@ -155,3 +154,71 @@ async def test_a_cancelled_meeting_sends_nothing(hc: tuple[Harness, FakeClock]) 
         clock.advance(timedelta(hours=1))
         await tick(h)
     assert (len(sam.messages), len(anja.messages)) == before
+
+
+async def plan_meeting(h: Harness, bram: UserHandle, days: int) -> datetime:
+    meeting = (datetime.now(AMSTERDAM) + timedelta(days=days)).replace(
+        hour=14, minute=0, second=0, microsecond=0)
+    await h.act(bram, bram.send_command("/clienten"))
+    await h.tap(bram, "Sam")
+    await h.tap(bram, "📅 Gesprek plannen")
+    await h.say(bram, meeting.strftime("%d-%m-%Y %H:%M"))
+    await h.say(bram, "Op kantoor")
+    return meeting
+
+
+async def until_something_for(h: Harness, clock: FakeClock, user: UserHandle,
+                              hours: int = 24) -> list[str]:
+    """Tick hour by hour (quiet hours may hold a message until 09:00) until `user` gets
+    something; what arrived."""
+    before = len(user.messages)
+    for _ in range(hours):
+        await tick(h)
+        if len(user.messages) > before:
+            return [m.content for m in user.messages[before:]]
+        clock.advance(timedelta(hours=1))
+    return []
+
+
+async def test_the_agenda_six_days_ahead_says_six_days(hc: tuple[Harness, FakeClock]) -> None:
+    """A date set late: the agenda goes out at once and counts from the schedule's clock."""
+    h, clock = hc
+    _fatima, bram = await admin_and_begeleider(h)
+    await new_client(h, bram, "Sam", 1001)
+    anja = await invite_naaste(h, bram, "Sam", "Anja", "Ouder", 2001)  # no date yet
+    meeting = await plan_meeting(h, bram, 6)
+    out = await until_something_for(h, clock, anja)
+    days = (meeting.date() - clock.now().astimezone(AMSTERDAM).date()).days
+    assert days in {5, 6}  # 5 when the quiet night held it until the next morning
+    text = "\n".join(out)
+    assert f"Sam heeft over {days} dagen een gesprek" in text, text
+    assert "twee weken" not in text and "2 weken" not in text
+    assert text.count("Het gesprek is op ") == 1 and text.count("Hoi Anja") == 1
+    assert text.count("Sam kiest zelf wat jij ziet.") == 1
+    assert "Sam deelt nog niets met je." in text and "Hier zie je" not in text
+    assert "Wil jij ook iets bespreken" in out[-1]  # the invitation carries the buttons
+    assert "📋 Agenda van Sam" in [b for row in anja.messages[-1].buttons for b, _ in row]
+
+
+async def test_a_naaste_who_joins_late_is_greeted_once(hc: tuple[Harness, FakeClock]) -> None:
+    h, clock = hc
+    _fatima, bram = await admin_and_begeleider(h)
+    await new_client(h, bram, "Sam", 1001)
+    await plan_meeting(h, bram, 6)
+    anja = await invite_naaste(h, bram, "Sam", "Anja", "Ouder", 2001)
+    assert "Sam heeft over 6 dagen een gesprek" in texts(anja.messages)
+    assert await until_something_for(h, clock, anja) == []  # no second greeting
+    assert {r.state for r in await h.rows(PlannedSend, PlannedSend.kind == "naaste_agenda")} \
+        == {"sent"}
+
+
+async def test_no_planned_message_after_a_naaste_said_stop(
+        hc: tuple[Harness, FakeClock]) -> None:
+    h, clock = hc
+    _fatima, bram = await admin_and_begeleider(h)
+    await new_client(h, bram, "Sam", 1001)
+    anja = await invite_naaste(h, bram, "Sam", "Anja", "Ouder", 2001)
+    out = await h.act(anja, anja.send_command("/stop"))
+    assert "Je krijgt geen berichten meer" in texts(out)
+    await plan_meeting(h, bram, 6)
+    assert await until_something_for(h, clock, anja) == []

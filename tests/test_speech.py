@@ -4,31 +4,12 @@ disk. gTTS is reached only through a fake endpoint on localhost."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-
-import pytest
 
 from bot.state.models import Answer
 from tests.fake_gtts import FakeGtts
-from tests.harness import Harness, harness, texts
+from tests.harness import Harness, texts
 from voice import probe_audio, to_voice_ogg
-
-
-@pytest.fixture
-def fake_gtts() -> Iterator[FakeGtts]:
-    fake = FakeGtts().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-async def hs(db_url: str, tmp_path: Path, fake_gtts: FakeGtts) -> AsyncIterator[Harness]:
-    async with harness(db_url, tmp_path) as h:
-        h.settings = h.settings.model_copy(update={"speech_enabled": True,
-                                                   "gtts_base_url": fake_gtts.url})
-        await h.start_bot()
-        yield h
 
 
 def read(path: str) -> bytes:
@@ -55,14 +36,14 @@ async def test_questions_are_spoken_synthesised_once_and_uploaded_once(
     speech.primary.synthesize = spy  # type: ignore[method-assign]
     people = [await h.join(1001, "Sam"), await h.join(1002, "Noor")]
     for person in people:
-        out = await h.tap(person, "▶️ Beginnen")
-        assert [m.kind for m in out][:3] == ["text", "photo", "voice"], "text first"
+        out = await h.tap(person, "➡️ Beginnen")
+        assert [m.kind for m in out] == ["photo", "voice"], "the card with the question"
         for answer in ["Tekenen", "Luisteren"]:
             await h.say(person, answer)
             await h.tap(person, "➡️ Verder")
         await h.say(person, "Wonen")
         await h.tap(person, "➡️ Nee, verder")
-        await h.tap(person, "🔁 Opnieuw")  # the voice comes again
+        await h.tap(person, "🔁 Nog eens horen")  # the voice comes again
     sent = [m for person in people for m in voices(person.messages)]
     assert len(sent) >= 12
     assert synthesised and len(synthesised) == len(set(synthesised)), "synthesised twice"
@@ -81,9 +62,9 @@ async def test_speech_service_down_text_still_arrives(hs: Harness, fake_gtts: Fa
     h = hs
     fake_gtts.mode = "error"
     sam = await h.join(1001, "Sam")
-    out = await h.tap(sam, "▶️ Beginnen")
+    out = await h.tap(sam, "➡️ Beginnen")
     assert "Waar ben jij goed in?" in texts(out)
-    assert out[0].kind == "text"
+    assert out[0].kind == "photo" and out[0].buttons  # the card, its question and buttons
     # espeak-ng stands in when it is installed; otherwise text and picto go out alone.
     assert len(voices(out)) <= 1
 
@@ -91,12 +72,12 @@ async def test_speech_service_down_text_still_arrives(hs: Harness, fake_gtts: Fa
 async def test_voice_answer_is_kept_on_disk_and_played_back(hs: Harness) -> None:
     h = hs
     sam = await h.join(1001, "Sam")
-    await h.tap(sam, "▶️ Beginnen")
+    await h.tap(sam, "➡️ Beginnen")
     from tests.fake_gtts import make_mp3
 
     clip = to_voice_ogg(make_mp3(seconds=2.0), "mp3")
     out = await h.act(sam, sam.send_voice(clip.ogg, duration=2))
-    assert "spraakbericht bewaard" in texts(out)
+    assert "Dank je voor je spraakbericht." in texts(out)
     (answer,) = await h.rows(Answer)
     assert answer.file_state == "kept" and answer.file_path is not None
     assert read(answer.file_path) == clip.ogg
@@ -116,7 +97,7 @@ async def test_voice_answer_is_kept_on_disk_and_played_back(hs: Harness) -> None
 async def test_a_file_that_cannot_be_downloaded_is_still_recorded(hs: Harness) -> None:
     h = hs
     sam = await h.join(1001, "Sam")
-    await h.tap(sam, "▶️ Beginnen")
+    await h.tap(sam, "➡️ Beginnen")
     h.server.fail_next("getFile", error_code=400, description="Bad Request: file is too big")
     out = await h.act(sam, sam.send_voice(b"OggS" + b"\0" * 100, duration=300))
     assert "Je bericht is te groot om te bewaren." in texts(out)
@@ -129,17 +110,19 @@ async def test_a_file_that_cannot_be_downloaded_is_still_recorded(hs: Harness) -
 async def test_speech_can_be_turned_off_and_slowed(hs: Harness) -> None:
     h = hs
     sam = await h.join(1001, "Sam")
-    await h.tap(sam, "▶️ Beginnen")
+    await h.tap(sam, "➡️ Beginnen")
     out = await h.act(sam, sam.send_command("/instellingen"))
-    assert "🔊 Voorlezen staat aan" in [b for m in out for b in m.button_texts()]
-    await h.tap(sam, "🔊 Voorlezen staat aan")
-    settings = [m for m in sam.messages if m.text and m.text.startswith("Je instellingen")][-1]
-    assert "🔇 Voorlezen staat uit" in settings.button_texts() and settings.edited
-    out = await h.tap(sam, "🔁 Opnieuw")
+    assert "🔇 Niet meer voorlezen" in [b for m in out for b in m.button_texts()]
+    assert "Ik lees alles voor." in texts(out) and len(voices(out)) == 1
+    await h.tap(sam, "🔇 Niet meer voorlezen")
+    settings = [m for m in sam.messages if m.content.startswith("Je instellingen")][-1]
+    assert "🔊 Wel voorlezen" in settings.button_texts() and settings.edited
+    assert "Ik lees niets voor." in settings.content
+    out = await h.tap(sam, "🔁 Nog eens horen")
     assert voices(out) == [] and "Waar ben jij goed in?" in texts(out)
-    await h.tap(sam, "🔇 Voorlezen staat uit")
-    await h.tap(sam, "🐇 Langzaam voorlezen staat uit")
-    out = await h.tap(sam, "🔁 Opnieuw")
+    await h.tap(sam, "🔊 Wel voorlezen")
+    await h.tap(sam, "🐢 Langzaam voorlezen")
+    out = await h.tap(sam, "🔁 Nog eens horen")
     assert len(voices(out)) == 1
     from bot.state.models import DialogSession
 

@@ -44,6 +44,9 @@ from bot.state.models import (
 )
 
 PREP_FLOW = "client_prep"
+# What the client left open is for the client and the begeleider to talk about; a naaste
+# reading it would be invited to push on it.
+SEES_SKIPPED = frozenset({"client", "begeleider"})
 # Looks up size and base64 SHA-1 of a Telegram file (e.g. by downloading it), or None.
 MediaLookup = Callable[[Media], Awaitable[tuple[int, str] | None]]
 
@@ -89,7 +92,8 @@ async def compile_agenda(session: AsyncSession, client_id: int, parts: set[str],
         if "meeting" in parts else None,
         naasten=tuple(c for c in contributions if c.author.role == "naaste"),
         begeleider=tuple(c for c in contributions if c.author.role == "begeleider"),
-        skipped=await _skipped(session, client, answered, parts),
+        skipped=await _skipped(session, client, answered, parts)
+        if viewer_role in SEES_SKIPPED else (),
         tz_name=tz_name,
     )
 

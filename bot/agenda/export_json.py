@@ -29,9 +29,9 @@ def to_dict(agenda: Agenda) -> Json:
         "generated_at": _time(agenda.generated_at),
         "time_zone": agenda.tz_name,
         "visible_parts": sorted(agenda.visible),
-        "parts": [{"key": p.key, "title": t(p.title_key), "picto": p.picto_key,
+        "parts": [{"key": p.key, "title": agenda.title(p.key), "picto": p.picto_key,
                    "items": [_item(i) for i in p.items]} for p in agenda.parts],
-        "skipped": [{"step": s, "title": t(f"title_{s}")} for s in agenda.skipped],
+        "skipped": [{"step": s, "title": agenda.title(s)} for s in agenda.skipped],
     }
     meeting = agenda.meeting
     if meeting is not None:

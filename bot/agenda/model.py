@@ -47,6 +47,7 @@ SECTION_PICTOS = {"meeting": "meeting_date", "naasten": "naaste", "begeleider": 
 LABELS: dict[str, str] = {
     "client_title": "Mijn gesprek",
     "begeleider_title": "Gesprek van {name}",
+    "naaste_title": "Dit deelt {name} met je",
     "no_date": "De datum is nog niet bekend",
     "meeting": "Het gesprek",
     "when": "Wanneer",
@@ -219,6 +220,14 @@ class Agenda:
 
     def part(self, key: str) -> Part | None:
         return next((p for p in self.parts if p.key == key), None)
+
+    def title(self, key: str) -> str:
+        """A part's heading as this viewer reads it: the client "Waar ik goed in ben",
+        anyone else "Waar Sam goed in is" (a `title3_` text, where the part has one)."""
+        third = f"title3_{key}"
+        if self.viewer_role != "client" and third in all_texts():
+            return t(third, client=self.client_name)
+        return t(f"title_{key}")
 
     def item_count(self) -> int:
         return sum(len(p.items) for p in self.parts) + len(self.naasten) + len(

@@ -206,6 +206,8 @@ Section = tuple[str, str, list[tuple[str, str | None]]]  # title, picto, (line, 
 
 
 def _client_sections(agenda: Agenda) -> list[Section]:
+    """The client's own version: its headings stay in the first person ("Waar ik goed in
+    ben"), also when the begeleider prints it."""
     sections: list[Section] = []
     meeting = agenda.meeting
     if meeting is not None:
@@ -302,7 +304,7 @@ def begeleider_pdf(agenda: Agenda, pictos: Pictos,
             _b_row(pdf, key, value)
         pdf.ln(2)
     for part in agenda.parts:
-        _b_heading(pdf, pictos, part.title, part.picto_key)
+        _b_heading(pdf, pictos, agenda.title(part.key), part.picto_key)  # "Waar Sam …"
         if not part.items:
             _b_line(pdf, label("empty"), "")
         for item in part.items:
@@ -322,7 +324,7 @@ def begeleider_pdf(agenda: Agenda, pictos: Pictos,
     if agenda.skipped:
         _b_heading(pdf, pictos, label("skipped_b"), SECTION_PICTOS["skipped"])
         for step in agenda.skipped:
-            _b_line(pdf, t(f"title_{step}"), "")
+            _b_line(pdf, agenda.title(step), "")
     return bytes(pdf.output())
 
 

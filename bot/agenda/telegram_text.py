@@ -62,14 +62,21 @@ def telegram_messages(agenda: Agenda, emoji: Emoji | None = None,
 
 
 def blocks(agenda: Agenda, emoji: Emoji) -> list[Block]:
+    """The header, then one block per part. A naaste reads only what is filled in (and the
+    date once, in the greeting); with nothing filled in there are no blocks at all."""
     detailed = agenda.viewer_role != "client"
+    naaste = agenda.viewer_role == "naaste"
     out: list[Block] = [_header(agenda)]
     if agenda.meeting is not None:
-        out.append(_meeting(agenda, emoji))
+        meeting = _meeting(agenda, emoji)
+        if len(meeting) > 1:
+            out.append(meeting)
     for part in agenda.parts:
+        if naaste and not part.items:
+            continue
         lines = [_item_line(item, detailed) for item in part.items] or [
             Line(f"<i>{label('empty')}</i>")]
-        out.append([_heading(emoji(part.picto_key), part.title), *lines])
+        out.append([_heading(emoji(part.picto_key), agenda.title(part.key)), *lines])
     for key, entries in (("naasten", agenda.naasten), ("begeleider", agenda.begeleider)):
         if key in agenda.visible and entries:
             title = label(key if not detailed else f"{key}_b")
@@ -78,8 +85,8 @@ def blocks(agenda: Agenda, emoji: Emoji) -> list[Block]:
     if agenda.skipped:
         title = label("skipped" if not detailed else "skipped_b")
         out.append([_heading(emoji(SECTION_PICTOS["skipped"]), title),
-                    *(Line("• " + escape(t(f"title_{s}"))) for s in agenda.skipped)])
-    return out
+                    *(Line("• " + escape(agenda.title(s))) for s in agenda.skipped)])
+    return [] if naaste and len(out) == 1 else out
 
 
 def _heading(icon: str, title: str) -> Line:
@@ -90,8 +97,11 @@ def _header(agenda: Agenda) -> Block:
     if agenda.viewer_role == "client":
         title = Line(f"<b>{escape(label('client_title'))}</b>")
     else:
-        head, _, tail = label("begeleider_title", name="\0").partition("\0")
+        key = "naaste_title" if agenda.viewer_role == "naaste" else "begeleider_title"
+        head, _, tail = label(key, name="\0").partition("\0")
         title = Line(f"<b>{escape(head)}", agenda.client_name, f"{escape(tail)}</b>")
+        if agenda.viewer_role == "naaste":
+            return [title]  # the greeting above it says the date
     meeting = agenda.meeting
     if meeting is not None and meeting.starts_at is not None:
         return [title, Line(escape(format_date(meeting.starts_at, agenda.tz_name)))]
@@ -103,13 +113,14 @@ def _meeting(agenda: Agenda, emoji: Emoji) -> Block:
     assert meeting is not None
     when = format_date(meeting.starts_at, agenda.tz_name) if meeting.starts_at else label(
         "no_date")
-    lines = [_heading(emoji(SECTION_PICTOS["meeting"]), label("meeting")),
-             Line(f"{escape(label('when'))}: {escape(when)}")]
+    lines = [_heading(emoji(SECTION_PICTOS["meeting"]), label("meeting"))]
+    if agenda.viewer_role != "naaste":  # a naaste has the date in the greeting
+        lines.append(Line(f"{escape(label('when'))}: {escape(when)}"))
     if meeting.place:
         lines.append(Line(f"{escape(label('place'))}: ", meeting.place))
     lines += [_item_line(i, False) for i in meeting.where]
     if meeting.who:
-        lines.append(Line(f"<b>{escape(t('title_meeting_who'))}</b>"))
+        lines.append(Line(f"<b>{escape(agenda.title('meeting_who'))}</b>"))
         lines += [_item_line(i, False) for i in meeting.who]
     # The buttons chosen, then what the client typed or said there.
     if meeting.chair or meeting.chair_said:
@@ -229,13 +240,13 @@ def spoken_text(agenda: Agenda) -> str:
     for part in agenda.parts:
         if not part.items:
             continue
-        sentences.append(f"{part.title}:")
+        sentences.append(f"{agenda.title(part.key)}:")
         sentences += [_spoken_item(i) for i in part.items]
     for key, entries in (("naasten", agenda.naasten), ("begeleider", agenda.begeleider)):
         if entries:
             sentences.append(f"{label(key)}:")
             sentences += [_sentence(f"{c.author.name}: {c.text}") for c in entries]
-    skipped = [t(f"title_{s}") for s in agenda.skipped if part_of_step(s)]
+    skipped = [agenda.title(s) for s in agenda.skipped if part_of_step(s)]
     if skipped:
         sentences.append(_sentence(f"{label('skipped')}: {', '.join(skipped)}"))
     sentences.append(label("spoken_end"))
@@ -259,5 +270,6 @@ def media_to_send(agenda: Agenda) -> list[tuple[str, Media]]:
     for part in agenda.parts:
         for item in part.items:
             for media in item.media:
-                out.append((f"{part.title}: {item.text}".strip().rstrip(":")[:1000], media))
+                out.append((f"{agenda.title(part.key)}: {item.text}".strip().rstrip(":")[:1000],
+                            media))
     return out

@@ -184,12 +184,12 @@ def _results(session: Session, view: View) -> list[Reply]:
     replies: list[Reply] = []
     if "client_link" in results:
         name, link, days = results["client_link"]
-        replies.append(Reply(f"{t('b_invite_client', name=escape(name), days=days)}\n{link}",
-                             qr=link))
+        invite = t("b_invite_client", name=escape(name), days=count(days, "b_days"))
+        replies.append(Reply(f"{invite}\n{link}", qr=link))
     if "naaste_link" in results:
         name, client, link, days = results["naaste_link"]
         replies.append(Reply(t("b_invite_naaste", name=escape(name), client=escape(client),
-                               days=days) + f"\n{link}", qr=link))
+                               days=count(days, "b_days")) + f"\n{link}", qr=link))
     if "meeting" in results:
         when, note = results["meeting"]
         replies.append(Reply("\n".join(filter(None, [t("b_meeting_set", date=when), note]))))
@@ -229,17 +229,18 @@ def ask(session: Session, view: View) -> list[Reply]:
                 for i in range(0, len(RELATIONS), 3)]
         return [Reply(t("b_ask_relation", name=name, client=escape(current.name)),
                       buttons=(*rows, back))]
+    if state == "ask_naaste_name" and current is not None:  # first a word with the client
+        return [Reply(t("b_ask_naaste_name", client=escape(current.name)), buttons=(back,))]
     key = {"ask_client_name": "b_ask_client_name", "ask_date": "b_ask_date",
-           "ask_place": "b_ask_place", "ask_naaste_name": "b_ask_naaste_name",
-           "ask_topic": "b_ask_topic"}[state]
+           "ask_place": "b_ask_place", "ask_topic": "b_ask_topic"}[state]
     return [Reply(t(key), buttons=(back,))]
 
 
 def _home(session: Session, view: View) -> Reply:
     lines = [t("b_home") if view.clients else t("b_home_empty")]
     for c in view.clients:
-        lines.append("• " + t("b_client_line", name=escape(c.name), done=c.done, total=c.total,
-                              items=c.items, last=c.last, meeting=c.meeting or t("b_no_meeting")))
+        lines.append("• " + t("b_client_line", name=escape(c.name), **_counts(c), last=c.last,
+                              meeting=c.meeting or t("b_no_meeting")))
     rows = [(button(session, c.name, "op", c.id, "begeleider"),) for c in view.clients]
     return Reply("\n".join(lines), buttons=(*rows, (button(session, t("btn_b_new_client"),
                                                            "nc"),)))
@@ -247,8 +248,7 @@ def _home(session: Session, view: View) -> Reply:
 
 def _client(session: Session, c: ClientLine) -> Reply:
     text = t("b_client", name=escape(c.name)) + "\n" + t(
-        "b_client_detail", done=c.done, total=c.total, items=c.items, last=c.last,
-        meeting=c.meeting or t("b_no_meeting"))
+        "b_client_detail", **_counts(c), last=c.last, meeting=c.meeting or t("b_no_meeting"))
     rows: tuple[tuple[Button, ...], ...] = (
         (button(session, t("btn_b_date"), "pl"), button(session, t("btn_b_naaste"), "nv")),
         (button(session, t("btn_b_topic"), "tp"), button(session, t("btn_b_agenda"), "ag")),
@@ -257,6 +257,16 @@ def _client(session: Session, c: ClientLine) -> Reply:
         (button(session, t("btn_b_back"), "hm"),),
     )
     return Reply(text, buttons=rows)
+
+
+def count(n: int, key: str, **values: object) -> str:
+    """"1 onderwerp", "2 onderwerpen": the text `<key>_one` for 1, else `<key>_many`."""
+    return t(f"{key}_one" if n == 1 else f"{key}_many", n=n, **values)
+
+
+def _counts(c: ClientLine) -> dict[str, str]:
+    """"1 van 14 delen klaar" and "1 onderwerp", for the client's line and screen."""
+    return {"parts": count(c.total, "b_parts", done=c.done), "topics": count(c.items, "b_topics")}
 
 
 _DATE = re.compile(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from html import escape, unescape
 
 from bot.dialogs.flow import (
+    ACKS,
     BUTTON_TRIGGERS,
     EXTRA,
     SPLIT_LENGTH,
@@ -23,6 +24,7 @@ from bot.dialogs.texts import t
 from bot.dialogs.types import (
     Answers,
     AnswerView,
+    BoardRow,
     Button,
     EditByMessage,
     Input,
@@ -87,6 +89,13 @@ def decide(session: Session, answers: Answers, inp: Input) -> Outcome:
         inp = turn.input = replace(inp, kind="text")
     if turn.join_split():  # the first half was acknowledged already
         return out
+    pressed = parse_button(inp.data) if inp.kind == "button" else None
+    if pressed is None or pressed[1] != "un":
+        session.data.pop("removed", None)  # "Toch niet" only right after removing
+    if pressed is not None and pressed[0] == session.seq and pressed[1] in {"sp", "vd"}:
+        # The pause menu's "Stoppen" and the stopped note's "Verder": as /stop, /verder.
+        inp = turn.input = replace(inp, kind="command",
+                                   command="stop" if pressed[1] == "sp" else "verder")
     if session.status == "stopped" and not (inp.kind == "command" and inp.command in {
             "verder", "start", "lijst"}):
         if inp.is_message:  # kept all the same: nothing a person says is lost
@@ -189,6 +198,14 @@ def _button(turn: Turn) -> Outcome:
             r.id == int(arg) and r.file_id for r in turn.answers.rows):
         out.show = f"play:{arg}"
         return out
+    if action == "pt" and session.step == "review_parts" and any(
+            p.key == arg for p in _REVIEW_PARTS):
+        # A part of the list: its items to change one by one, or its question again.
+        if arg in ITEM_PARTS and turn.answers.has(arg):
+            out.stale = not FLOW.fire(turn, "items", arg=arg)
+        else:
+            out.stale = not FLOW.fire(turn, "change", target=arg)
+        return out
     if action in {"oq", "cq"}:
         back_to = (session.data.get("skipped") or [None])[0] if action == "oq" else (
             session.data.get("return_to"))
@@ -225,7 +242,9 @@ def _arg_fits(session: Session, answers: Answers, trigger: str, arg: str) -> boo
         step = str(session.data.get("items_step", "agenda"))
         return arg.isdigit() and any(i[0].item == int(arg) for i in answers.items(step))
     if trigger == "items":
-        return arg in {"", EXTRA}
+        return arg == "" or arg in ITEM_PARTS
+    if trigger == "restore":
+        return arg == str((session.data.get("removed") or {}).get("id"))
     if trigger == "page":
         step = str(session.data.get("items_step", "agenda"))
         return arg.isdigit() and int(arg) * PAGE < max(len(answers.items(step)), 1)
@@ -235,11 +254,14 @@ def _arg_fits(session: Session, answers: Answers, trigger: str, arg: str) -> boo
 
 
 # --------------------------------------------------------------------------- rendering
+# The shape of the chat: a question is ONE message (its picto card, the question as the
+# caption, the buttons under it) and its voice; notes ("Dank je.", "Overgeslagen") go into
+# that same message and voice. Everything that asks or tells something is spoken.
 def render(session: Session, answers: Answers, out: Outcome, ctx: Context,
            inp: Input) -> list[Reply]:
     """The replies for this outcome. `session.seq` is already the seq of new buttons."""
     if out.stale:
-        return [Reply(t("stale_button"))]
+        return [_said(t("stale_button"))]
     if out.unchanged:  # nothing to show again (the screen is as it was)
         return []
     if out.show == "settings":
@@ -247,27 +269,40 @@ def render(session: Session, answers: Answers, out: Outcome, ctx: Context,
     if out.show.startswith("play:"):
         row = next(r for r in answers.rows if r.id == int(out.show[5:]))
         return [Reply(_part_text(row), media=Media(row.kind, row.file_id or ""))]
-    replies: list[Reply] = []
     state = session.step
     kind = FLOW.step_of(state).kind
-    follow_up = (out.ask and kind in {"open", "choice", "multi"} and inp.kind != "button"
-                 and inp.kind != "command" and answers.has(state) and out.notes)
     action = inp.data.split(":")[1:2] if inp.kind == "button" else []
     if kind == "multi" and action == ["tg"]:
         return [_multi(session, answers, edit=True)]
-    if state == "sharing_naaste" and action and action[0] in {"ts", "sa", "sn"}:
-        return [_share_naaste(session, answers, edit=True)]
-    removed = str(session.data.pop("removed_name", ""))
-    notes = [t(n, name=escape(removed)) if n == "sharing_removed" else t(n)
-             for n in out.notes if not (follow_up and n == "ack_more")]
-    if follow_up:
-        buttons = (_row(session, ("btn_next", "nx")), _row(session, ("btn_back", "bk"),
-                                                         ("btn_pause", "ps")))
-        return [Reply("\n".join(notes + [t("ack_more")]), buttons=buttons)]
-    if notes:
-        replies.append(Reply("\n".join(notes)))
+    if state == "sharing_parts" and action == ["ts"]:
+        return [_share_parts(session, answers, edit=True)]
+    notes = "\n".join(t(n, **{k: escape(v) for k, v in out.values.items()})
+                      for n in out.notes)
+    if (out.ask and kind in {"open", "choice", "multi"} and inp.is_message
+            and answers.has(state) and out.notes):
+        # After an answer: short, spoken, and the way on (not the whole question again).
+        text = f"{notes}\n{t('ack_more')}"
+        return [_said(text, buttons=(_row(session, ("btn_next", "nx")),
+                                     _row(session, ("btn_back", "bk"), ("btn_pause", "ps"))))]
     if out.ask and session.status == "active":
-        replies.extend(ask(session, answers, ctx))
+        replies = ask(session, answers, ctx)
+        return _with_notes(notes, replies) if notes else replies
+    if not notes:
+        return []
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    if session.status == "paused":  # the pause menu: go on, or stop (as /stop)
+        buttons = (_row(session, ("btn_next", "ag"), ("btn_stop", "sp")),)
+    elif session.status == "stopped":
+        buttons = (_row(session, ("btn_next", "vd")),)
+    return [_said(notes, buttons=buttons)]
+
+
+def _with_notes(notes: str, replies: list[Reply]) -> list[Reply]:
+    """Notes go into the first message that is spoken: one message, one voice."""
+    index = next((i for i, r in enumerate(replies) if r.speak), 0)
+    first = replies[index]
+    spoken = f"{plain(notes)} {first.speak}" if first.speak else plain(notes)
+    replies[index] = replace(first, text=f"{notes}\n\n{first.text}", speak=spoken)
     return replies
 
 
@@ -276,34 +311,34 @@ def ask(session: Session, answers: Answers, ctx: Context) -> list[Reply]:
     state = session.step
     step = FLOW.step_of(state)
     if state == "welcome":
-        return _welcome(session, ctx)
+        return [_welcome(session, ctx)]
     if step.kind == "list":
-        return _list_question(session, answers, state)
+        return [_list_question(session, answers, state)]
     if state == "review":
         return _review(session, answers)
+    if state == "review_parts":
+        return [_review_parts(session, answers)]
     if state == "review_items":
         return _review_items(session, answers)
     if state in {"review_edit", "review_add"}:
-        key = "review_edit_item" if state == "review_edit" else "review_add_item"
-        return [_question(session, key, "agenda", _row(session, ("btn_to_list", "bk")))]
+        items_step = str(session.data.get("items_step", "agenda"))
+        key = ("review_edit_item" if state == "review_edit" else "review_add_item"
+               if items_step in {"agenda", EXTRA} else f"q_{items_step}")
+        picto = "agenda" if items_step == EXTRA else items_step
+        return [_question(session, key, picto, _row(session, ("btn_to_list", "bk")))]
     if state == "done":
         key = "after_done" if session.data.get("feedback_given") else "done"
-        return [Reply(t(key), picto="done", speak=plain(t(key)))]
-    if state == "sharing":
-        return [_sharing(session, answers)]
+        return [_said(t(key), picto="done")]
     if state == "talked":
         return [_talked(session, answers)]
     if state == "feedback":
         return [_question(session, "q_feedback", "feedback",
                           _row(session, ("btn_skip", "sk")))]
-    if state == "sharing_naaste":
-        return [_share_naaste(session, answers)]
-    replies = []
-    current = answers.items(state)
-    if current and step.kind == "open":
-        replies.append(Reply(t("review_change_open", answer=_items_text(current))))
+    if state.startswith("sharing"):
+        return [_sharing_screen(session, answers, state)]
     if step.kind == "multi":
-        return replies + [_multi(session, answers)]
+        return [_multi(session, answers)]
+    current = answers.items(state)
     extra: list[tuple[Button, ...]] = []
     if step.kind == "choice":
         chosen = answers.tags(state)
@@ -311,49 +346,49 @@ def ask(session: Session, answers: Answers, ctx: Context) -> list[Reply]:
                  for o in step.options]
     if current:  # answered before (back, or the list): going on keeps the answer
         extra.append(_row(session, ("btn_next", "nx")))
-    question = f"q_{state}"
-    replies.append(_question(session, question, state, *extra, *_moves(session)))
-    return replies
+    reply = _question(session, f"q_{state}", state, *extra, *_moves(session))
+    words = [p for p in current if p[0].kind != "choice"]
+    if words and step.kind == "open":  # show (and say) what is there already
+        before = t("review_change_open", answer=_items_text(words))
+        reply = replace(reply, text=f"{before}\n\n{reply.text}",
+                        speak=f"{plain(before)} {reply.speak}")
+    return [reply]
 
 
-def _welcome(session: Session, ctx: Context) -> list[Reply]:
+def _welcome(session: Session, ctx: Context) -> Reply:
     hello = t("welcome_hello", name=escape(ctx.name))
     when = t("welcome_date", date=ctx.meeting_date) if ctx.meeting_date else t(
         "welcome_no_date")
-    texts = [f"{hello}\n{when}", t("welcome_how"), t("welcome_buttons"),
-             f"{t('welcome_begeleider')}\n{t('welcome_question')}"]
-    spoken = " ".join(texts).replace("\n", " ")
-    return [
-        Reply(texts[0], picto="welcome"),
-        Reply(texts[1]),
-        Reply(texts[2]),
-        Reply(texts[3], buttons=(_row(session, ("btn_start", "go")),), speak=plain(spoken)),
-    ]
+    text = "\n\n".join([f"{hello}\n{when}", t("welcome_how"),
+                         f"{t('welcome_begeleider')}\n<b>{t('welcome_question')}</b>"])
+    return _said(text, picto="welcome", buttons=(_row(session, ("btn_start", "go")),))
 
 
-def _list_question(session: Session, answers: Answers, state: str) -> list[Reply]:
+def _list_question(session: Session, answers: Answers, state: str) -> Reply:
     step = FLOW.step_of(state)
     if state == step.key:
         key = "q_agenda_next" if answers.has(step.key) else "q_agenda"
-        return [_question(session, key, "agenda", _row(session, ("btn_dont_know", "dk")),
-                          *_moves(session))]
+        return _question(session, key, "agenda", _row(session, ("btn_dont_know", "dk")),
+                         *_moves(session))
     if state.endswith("_more"):
-        return [_question(session, "q_agenda_more", "agenda_more",
-                          _row(session, ("btn_more_yes", "mo"), ("btn_more_no", "nx")),
-                          _row(session, ("btn_dont_know", "dk")),
-                          _row(session, ("btn_again", "ag"), ("btn_pause", "ps")))]
+        return _question(session, "q_agenda_more", "agenda_more",
+                         _row(session, ("btn_more_yes", "mo"), ("btn_more_no", "nx")),
+                         _row(session, ("btn_dont_know", "dk")),
+                         _row(session, ("btn_again", "ag"), ("btn_pause", "ps")))
     if state.endswith("_domains"):
         buttons = [Button(t(d), _data(session, "ch", d), d) for d in DOMAINS]
         rows = [tuple(buttons[i:i + 2]) for i in range(0, len(buttons), 2)]
-        return [_question(session, "q_agenda_domains", "domains", *rows,
-                          _row(session, ("btn_next", "nx")),
-                          _row(session, ("btn_back", "bk"), ("btn_pause", "ps")))]
+        # Nothing on the agenda yet: leaving here is skipping (the question comes back).
+        leave = ("btn_next", "nx") if answers.has(step.key) else ("btn_skip", "sk")
+        return _question(session, "q_agenda_domains", "domains", *rows,
+                         _row(session, leave),
+                         _row(session, ("btn_back", "bk"), ("btn_pause", "ps")))
     domain = str(session.data.get("domain", ""))
     word = t(domain) if domain in DOMAINS else ""
     text = t("q_agenda_domain", domain=word.lower())
-    return [Reply(text, picto=domain or "domains", speak=plain(text),
-                  buttons=(_row(session, ("btn_skip", "sk"), ("btn_back", "bk")),
-                           _row(session, ("btn_again", "ag"), ("btn_pause", "ps"))))]
+    return _said(text, picto=domain or "domains",
+                 buttons=(_row(session, ("btn_skip", "sk"), ("btn_back", "bk")),
+                          _row(session, ("btn_again", "ag"), ("btn_pause", "ps"))))
 
 
 def _multi(session: Session, answers: Answers, edit: bool = False) -> Reply:
@@ -371,77 +406,134 @@ def _talked(session: Session, answers: Answers) -> Reply:
     parts = next((p for p in answers.items("agenda") if p[0].item == pending[0]), [])
     text = t("q_talked", item=_item_text(parts))
     buttons = tuple((Button(t(o), _data(session, "tk", o), o),) for o in TALKED)
-    return Reply(text, picto="talked", speak=plain(text), buttons=buttons)
+    return _said(text, picto="talked", buttons=buttons)
 
 
-def _sharing(session: Session, answers: Answers) -> Reply:
-    if not answers.naasten:
-        text = t("sharing_nobody")
-        return Reply(text, picto="sharing", speak=plain(text),
-                     buttons=(_row(session, ("btn_next", "nx")), *_moves(session)))
-    lines = []
-    for naaste in answers.naasten:
-        name = f"{escape(naaste.name)} ({escape(t('relation_' + naaste.relation))})"
-        parts = [t(f"share_{p}").lower() for p in SHARE_PARTS
-                 if p in answers.shares.get(naaste.id, set())]
-        lines.append(t("sharing_summary", name=name, parts=", ".join(parts)) if parts
-                     else t("sharing_summary_none", name=name))
-    text = t("q_sharing_pick") + "\n\n" + "\n".join(lines)
-    people = [(Button(f"{n.name} ({t('relation_' + n.relation)})",
-                      _data(session, "pk", str(n.id)), "naaste"),) for n in answers.naasten]
-    return Reply(text, picto="sharing", speak=plain(text),
-                 buttons=(*people, _row(session, ("btn_next", "nx")), *_moves(session)))
+# --- sharing: the naasten, a simple choice per naaste, the parts only when asked ------
+SIMPLE_SHARES = (("all", "btn_share_all", "sa"), ("topics", "btn_share_topics", "so"),
+                 ("none", "btn_share_none", "sn"), ("own", "btn_share_own", "zk"))
 
 
-def _share_naaste(session: Session, answers: Answers, edit: bool = False) -> Reply:
+def shared_as(shared: set[str]) -> str:
+    """Which simple choice a naaste's shares are: all, topics, none, or own (a mix)."""
+    if shared >= set(SHARE_PARTS):
+        return "all"
+    return "topics" if shared == {"agenda"} else "none" if not shared else "own"
+
+
+def _sharing_screen(session: Session, answers: Answers, state: str) -> Reply:
     naaste_id = int(session.data.get("naaste", 0))
     naaste = next((n for n in answers.naasten if n.id == naaste_id), None)
     name = escape(naaste.name) if naaste else ""
     shared = answers.shares.get(naaste_id, set())
+    if state == "sharing_naaste":
+        current = shared_as(shared)
+        choices = [Button(("✅ " if key == current else "") + t(label),
+                          _data(session, action)) for key, label, action in SIMPLE_SHARES]
+        return _said(t("q_sharing_naaste", name=name), picto="sharing", buttons=(
+            tuple(choices[:2]), tuple(choices[2:]),
+            _row(session, ("btn_remove_naaste", "rn"), ("btn_back", "bk"))))
+    if state == "sharing_parts":
+        return _share_parts(session, answers)
+    if state == "sharing_remove":
+        return _said(t("q_sharing_remove", name=name), picto="sharing", buttons=(
+            _row(session, ("btn_remove_yes", "ry"), ("btn_remove_no", "bk")),))
+    return _sharing(session, answers)
+
+
+def _sharing(session: Session, answers: Answers) -> Reply:
+    undo = ((_row(session, ("btn_undo", "un", str(session.data["removed"]["id"]))),)
+            if session.data.get("removed") else ())
+    if not answers.naasten:
+        return _said(t("sharing_nobody"), picto="sharing",
+                     buttons=(*undo, _row(session, ("btn_next", "nx")), *_moves(session)))
+    lines = []
+    for naaste in answers.naasten:
+        name = f"{escape(naaste.name)} ({escape(t('relation_' + naaste.relation))})"
+        shared = answers.shares.get(naaste.id, set())
+        simple = shared_as(shared)
+        parts = (t(f"sharing_{simple}") if simple in {"all", "topics"} else ", ".join(
+            t(f"share_{p}").lower() for p in SHARE_PARTS if p in shared))
+        lines.append(t("sharing_summary", name=name, parts=parts) if shared
+                     else t("sharing_summary_none", name=name))
+    text = t("q_sharing_pick") + "\n\n" + "\n".join(lines)
+    people = [(Button(f"{n.name} ({t('relation_' + n.relation)})",
+                      _data(session, "pk", str(n.id)), "naaste"),) for n in answers.naasten]
+    return _said(text, picto="sharing", buttons=(
+        *undo, *people, _row(session, ("btn_next", "nx")), *_moves(session)))
+
+
+def _share_parts(session: Session, answers: Answers, edit: bool = False) -> Reply:
+    naaste_id = int(session.data.get("naaste", 0))
+    naaste = next((n for n in answers.naasten if n.id == naaste_id), None)
+    shared = answers.shares.get(naaste_id, set())
     rows = [tuple(Button(("✅ " if p in shared else "⬜ ") + t(f"share_{p}"),
                          _data(session, "ts", p)) for p in SHARE_PARTS[i:i + 2])
             for i in range(0, len(SHARE_PARTS), 2)]
-    text = t("q_sharing_naaste", name=name)
+    text = t("q_sharing_parts", name=escape(naaste.name) if naaste else "")
     return Reply(text, picto="sharing", speak=None if edit else plain(text), edit=edit,
-                 buttons=(*rows, _row(session, ("btn_share_all", "sa"), ("btn_share_none", "sn")),
-                          _row(session, ("btn_remove_naaste", "rn")),
-                          _row(session, ("btn_done", "nx"), ("btn_back", "bk"))))
+                 buttons=(*rows, _row(session, ("btn_done", "nx"), ("btn_back", "bk"))))
 
 
+# --- the list: one text, one picture with the way on, its voice ----------------------
 def _review(session: Session, answers: Answers) -> list[Reply]:
-    replies: list[Reply] = []
+    shown = [(s.key, s.picto_key) for s in _REVIEW_PARTS]
+    filled = [(key, picto, answers.items(key)) for key, picto in shown if answers.has(key)]
     skipped = [s for s in session.data.get("skipped", []) if not answers.has(s)]
-    spoken = [t("review_intro")]
+    question = t("review_question")
+    if skipped:  # offered once, as a count and a button (not listed twice)
+        question += "\n" + (t("review_open_one") if len(skipped) == 1 else
+                            t("review_open_count", count=len(skipped)))
+    # The client's own voice messages and photos, to hear and see again (the part's picto
+    # in front tells which part); more than nine: from "Iets veranderen".
+    plays = _play_rows(session, [parts for _, _, items in filled for parts in items])
+    rows = [*plays[:3], _row(session, ("btn_confirm", "cf")),
+            _row(session, ("btn_change", "vm"))]
     if skipped:
-        lines = "\n".join(f"• {t('title_' + s)}" for s in skipped)
-        replies.append(Reply(f"{t('review_open')}\n{lines}",
-                             buttons=(_row(session, ("btn_open_questions", "oq")),)))
-    parts = []
-    shown = [(s.key, s.kind) for s in FLOW.steps if s.in_review]
-    if answers.has(EXTRA):  # what the client said outside the questions
-        shown.append((EXTRA, "list"))
-    for key, kind in shown:
-        items = answers.items(key)
-        body = _items_text(items) if items else t("review_empty")
-        action = "it" if kind == "list" else "cg"
-        arg = EXTRA if key == EXTRA else "" if kind == "list" else key
-        rows = _play_rows(session, items)
-        parts.append(Reply(f"<b>{t('title_' + key)}</b>\n{body}",
-                           picto="review" if key == EXTRA else key,
-                           buttons=(*rows, (Button(t("btn_change"),
-                                                   _data(session, action, arg)),))))
-        spoken.append(f"{t('title_' + key)}: {plain(body)}")
-    replies.insert(0, Reply(t("review_intro"), picto="review", speak=" ".join(spoken)))
-    replies.extend(parts)
-    last = [_row(session, ("btn_confirm", "cf"))]
+        rows.append(_row(session, ("btn_open_questions", "oq")))
     if session.data.get("return_to"):
-        last.append(_row(session, ("btn_continue_questions", "cq")))
-    replies.append(Reply(t("review_question"), buttons=tuple(last),
-                         speak=t("review_question")))
-    return replies
+        rows.append(_row(session, ("btn_continue_questions", "cq")))
+    if not filled:
+        return [_said(f"{t('review_empty')}\n\n{question}", picto="review",
+                      buttons=tuple(rows))]
+    blocks = [f"<b>{t('title_' + key)}</b>\n{_items_text(items)}" for key, _, items in filled]
+    listing = f"<b>{t('review_intro')}</b>\n\n" + "\n\n".join(blocks)
+    board = tuple(BoardRow(picto, t("title_" + key), plain(_items_words(items)))
+                  for key, picto, items in filled)
+    spoken = " ".join([t("review_intro")] + [
+        f"{t('title_' + key)}: {plain(_items_words(items))}." for key, _, items in filled]
+        + [plain(question)])
+    return [Reply(listing),
+            Reply(question, picto="review", board=board, speak=spoken, buttons=tuple(rows))]
 
 
-# Topics per page when changing them: a list of any length stays a few messages.
+@dataclass(frozen=True)
+class _ReviewPart:
+    key: str
+    kind: str
+
+    @property
+    def picto_key(self) -> str:
+        return "agenda_more" if self.key == EXTRA else self.key
+
+
+_REVIEW_PARTS = [_ReviewPart(s.key, s.kind) for s in STEPS if s.in_review] + [
+    _ReviewPart(EXTRA, "list")]
+# Parts whose items can be changed one by one (the others are asked again).
+ITEM_PARTS = frozenset(p.key for p in _REVIEW_PARTS if p.kind in {"open", "list"})
+
+
+def _review_parts(session: Session, answers: Answers) -> Reply:
+    """"Iets veranderen": every part as a button (with its picto), then the way back."""
+    parts = [p for p in _REVIEW_PARTS if p.key != EXTRA or answers.has(EXTRA)]
+    buttons = [Button(t("title_" + p.key), _data(session, "pt", p.key), p.picto_key)
+               for p in parts]
+    rows = [tuple(buttons[i:i + 2]) for i in range(0, len(buttons), 2)]
+    return _said(t("review_parts"), picto="review",
+                 buttons=(*rows, _row(session, ("btn_to_list", "bk"))))
+
+
+# Items per page when changing them: a list of any length stays a few messages.
 PAGE = 8
 
 
@@ -450,23 +542,29 @@ def _review_items(session: Session, answers: Answers) -> list[Reply]:
     items = answers.items(step)
     page = min(int(session.data.get("page", 0)), max(len(items) - 1, 0) // PAGE)
     shown = items[page * PAGE:(page + 1) * PAGE]
-    intro = t("review_extra_intro") if step == EXTRA else t("review_items_intro")
+    intro = t("review_items_intro", title=t("title_" + step))
     if len(items) > PAGE:
         intro += "\n" + t("review_items_page", first=page * PAGE + 1,
                           last=page * PAGE + len(shown), total=len(items))
-    replies = [Reply(intro, picto="review" if step == EXTRA else "agenda")]
+    replies = [Reply(intro, picto="agenda_more" if step == EXTRA else step)]
+    movable = step in {"agenda", EXTRA}  # an order matters for the topics only
     for parts in shown:
         item = str(parts[0].item)
-        replies.append(Reply(_item_text(parts), buttons=(*_play_rows(session, [parts]), _row(
-            session, ("btn_edit", "ed", item), ("btn_remove", "rm", item),
-            ("btn_up", "up", item)))))
+        moves = [("btn_edit", "ed", item), ("btn_remove", "rm", item)]
+        if movable:
+            moves.append(("btn_up", "up", item))
+        replies.append(Reply(_item_text(parts), buttons=(*_play_rows(session, [parts]),
+                                                         _row(session, *moves))))
     pages = []
     if page > 0:
         pages.append(("btn_page_prev", "pg", str(page - 1)))
     if (page + 1) * PAGE < len(items):
         pages.append(("btn_page_next", "pg", str(page + 1)))
     rows = [_row(session, *pages)] if pages else []
-    replies.append(Reply(t("review_question"), buttons=(
+    spoken = " ".join([plain(intro)] + [f"{n + 1}: {plain(_item_text(p))}."
+                                        for n, p in enumerate(shown)]
+                      + [t("review_items_end")])
+    replies.append(Reply(t("review_items_end"), speak=spoken, buttons=(
         *rows, _row(session, ("btn_add", "ad"), ("btn_to_list", "ls")))))
     return replies
 
@@ -475,7 +573,8 @@ def _play_rows(session: Session, items: list[list[AnswerView]]) -> list[tuple[Bu
     """▶️ buttons that play a voice answer again (or show a photo), three to a row."""
     plays = tuple(Button(t("play_photo") if p.kind == "photo" else
                          t("play_voice", length=_length(p.duration) or "▶️"),
-                         _data(session, "pl", str(p.id)))
+                         _data(session, "pl", str(p.id)),
+                         "agenda_more" if p.step == EXTRA else p.step)
                   for parts in items for p in parts if p.file_id and p.kind in PLAYABLE)
     return [plays[i:i + 3] for i in range(0, len(plays), 3)]
 
@@ -489,11 +588,13 @@ def preference(session: Session, name: str) -> bool:
 
 
 def _settings(session: Session, edit: bool) -> Reply:
-    rows = tuple((Button(t(f"set_{name}_{'on' if preference(session, name) else 'off'}"),
-                         _data(session, "st",
-                               f"{name}.{'off' if preference(session, name) else 'on'}")),)
+    """How it is now in words; each button says what it will do."""
+    now = {name: "on" if preference(session, name) else "off" for name in PREFERENCES}
+    text = "\n".join([t("settings"), *(t(f"set_{name}_{now[name]}") for name in PREFERENCES)])
+    rows = tuple((Button(t(f"set_{name}_{now[name]}_do"),
+                         _data(session, "st", f"{name}.{'off' if now[name] == 'on' else 'on'}")),)
                  for name in PREFERENCES)
-    return Reply(t("settings"), buttons=rows, edit=edit)
+    return Reply(text, buttons=rows, edit=edit, speak=None if edit else plain(text))
 
 
 def start_after_meeting(session: Session, answers: Answers) -> Outcome:
@@ -528,15 +629,26 @@ def fixed_spoken_texts() -> list[str]:
     """Every spoken text that does not depend on a person (to warm the speech cache)."""
     keys = [f"q_{s.key}" for s in FLOW.question_steps if s.kind not in {"list", "share"}]
     keys += ["q_agenda", "q_agenda_next", "q_agenda_more", "q_agenda_domains", "done",
-             "review_question", "sharing_nobody", "q_feedback", "after_done"]
-    return [plain(t(key)) for key in keys]
+             "sharing_nobody", "q_feedback", "after_done", "review_parts", "stale_button",
+             "paused", "stopped", "still_stopped"]
+    texts = [plain(t(key)) for key in keys]
+    # The follow-up after an answer, and the notes said before a question.
+    texts += [plain(f"{t(ack)}\n{t('ack_more')}") for ack in dict.fromkeys(ACKS.values())]
+    texts += [plain(f"{t(note)}\n\n{t(f'q_{s.key}')}") for note in ("skipped_note",)
+              for s in FLOW.question_steps if s.kind == "open"]
+    return texts
 
 
 # --------------------------------------------------------------------------- helpers
 def _question(session: Session, key: str, picto: str,
               *rows: tuple[Button, ...]) -> Reply:
-    text = t(key)
-    return Reply(text, picto=picto, speak=plain(text), buttons=tuple(rows))
+    return _said(t(key), picto=picto, buttons=tuple(rows))
+
+
+def _said(text: str, picto: str | None = None,
+          buttons: tuple[tuple[Button, ...], ...] = ()) -> Reply:
+    """A message that is also spoken (every message that asks or tells the client)."""
+    return Reply(text, picto=picto, speak=plain(text), buttons=buttons)
 
 
 def _moves(session: Session) -> tuple[tuple[Button, ...], ...]:
@@ -566,6 +678,11 @@ def _items_text(items: list[list[AnswerView]]) -> str:
     return "\n".join(f"• {_item_text(parts)}" for parts in items)
 
 
+def _items_words(items: list[list[AnswerView]]) -> str:
+    """Items on one line (the picture and the voice of the list)."""
+    return "; ".join(_item_text(parts) for parts in items)
+
+
 PLAYABLE = {"voice", "audio", "video", "video_note", "photo"}
 
 
@@ -589,7 +706,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2190-\u21FF\u2300-\u27BF\u2B00-\u2BFF\uFE0F]")
+
+
 def plain(html_text: str) -> str:
-    """Text to speak: no tags, no bullets."""
+    """Text to speak: no tags, no bullets, no emoji."""
     text = unescape(re.sub(r"<[^>]+>", "", html_text))
-    return text.replace("•", "").replace("\n", " ").strip()
+    text = _EMOJI.sub("", text.replace("•", ""))
+    return re.sub(r"\s+", " ", text).strip()

@@ -25,6 +25,7 @@ from bot.dialogs.types import (
     RemoveItem,
     RemoveNaaste,
     RemoveTag,
+    RestoreNaaste,
     Session,
     SetShare,
 )
@@ -55,9 +56,10 @@ class Step:
         if self.kind == "list":
             return (self.key, f"{self.key}_more", f"{self.key}_domains", f"{self.key}_domain")
         if self.kind == "review":
-            return ("review", "review_items", "review_edit", "review_add", "done")
+            return ("review", "review_parts", "review_items", "review_edit", "review_add",
+                    "done")
         if self.kind == "share":
-            return (self.key, f"{self.key}_naaste")
+            return (self.key, f"{self.key}_naaste", f"{self.key}_parts", f"{self.key}_remove")
         if self.kind == "check":
             return (self.key, "feedback")
         return (self.key,)
@@ -69,6 +71,7 @@ class Outcome:
 
     effects: list[Effect] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # text keys, said before the question
+    values: dict[str, str] = field(default_factory=dict)  # filled into the notes, e.g. a name
     ask: bool = False  # (re)ask the current question with fresh buttons
     stale: bool = False
     show: str = ""  # an extra screen: "settings", or "play:<answer id>"
@@ -93,16 +96,15 @@ class Turn:
 
     # --- callbacks (named in the transitions) -----------------------------------------
     def record(self, event: EventData) -> None:
-        """A message answers the current step (appended as a part of its only item)."""
+        """A message answers the current step: each message is an item of its own ("koken",
+        then "fietsen" are two). Coming back from the list to answer again replaces it."""
         step = self.flow.step_of(_source(event))
-        replace = self.session.data.pop("replace", None) == step.key
-        items = self.answers.items(step.key)
-        if step.kind in {"multi", "share"} or step.key == "welcome":
-            item = None
-        else:
-            item = items[-1][0].item if items and not replace else 1
-        self._add(step.key, item, replace=replace)
-        self.out.notes += [self._ack(), "ack_more"] if step.kind == "open" else [self._ack()]
+        if self.session.data.pop("replace", None) == step.key:
+            self.out.effects += [RemoveItem(step.key, parts[0].item)
+                                 for parts in self.answers.items(step.key)
+                                 if parts[0].kind != "choice"]
+        self._add(step.key, None)
+        self.out.notes.append(self._ack())
 
     def keep_extra(self, event: EventData | None = None) -> None:
         """Words sent where no question is open (the welcome, the sharing screens, after
@@ -133,9 +135,11 @@ class Turn:
         self.out.notes.append(self._ack())
 
     def record_choice(self, event: EventData) -> None:
+        """One option of a choice: the earlier choice goes, words said there stay."""
         step = self.flow.step_of(_source(event))
         option = str(event.kwargs.get("arg", ""))
-        self.out.effects.append(AddPart(step.key, 1, "choice", option, tag=option, replace=True))
+        self.out.effects += [RemoveTag(step.key, tag) for tag in self.answers.tags(step.key)]
+        self.out.effects.append(AddPart(step.key, None, "choice", option, tag=option))
         self._answered(step.key)
 
     def pick_naaste(self, event: EventData) -> None:
@@ -147,21 +151,37 @@ class Turn:
         shared = self.answers.shares.get(naaste, set())
         self.out.effects.append(SetShare(naaste, part, part not in shared))
 
-    def share_everything(self, event: EventData) -> None:
+    def share_simply(self, event: EventData) -> None:
+        """The simple choice: everything, only the topics, or nothing."""
         naaste = int(self.session.data.get("naaste", 0))
-        allowed = event.event.name == "share_all"
+        wanted = {"share_all": set(self.flow.shareable), "share_topics": {"agenda"},
+                  "share_none": set()}[event.event.name]
         shared = self.answers.shares.get(naaste, set())
         for part in self.flow.shareable:
-            if (part in shared) != allowed:
-                self.out.effects.append(SetShare(naaste, part, allowed))
-        self.out.unchanged = not self.out.effects
+            if (part in shared) != (part in wanted):
+                self.out.effects.append(SetShare(naaste, part, part in wanted))
+        self.out.notes.append(f"sharing_set_{event.event.name[6:]}")
+        self.out.values["name"] = self._naaste_name(naaste)
 
     def drop_naaste(self, event: EventData) -> None:
+        """Removing a naaste (after "are you sure?"); the next screen can undo it."""
         naaste = int(self.session.data.pop("naaste", 0))
         self.out.effects.append(RemoveNaaste(naaste))
         self.out.notes.append("sharing_removed")
-        self.session.data["removed_name"] = next(
-            (n.name for n in self.answers.naasten if n.id == naaste), "")
+        self.out.values["name"] = self._naaste_name(naaste)
+        self.session.data["removed"] = {"id": naaste, "name": self.out.values["name"]}
+
+    def restore_naaste(self, event: EventData) -> None:
+        removed = self.session.data.pop("removed", None) or {}
+        self.out.effects.append(RestoreNaaste(int(removed.get("id", 0))))
+        self.out.notes.append("sharing_restored")
+        self.out.values["name"] = str(removed.get("name", ""))
+
+    def removed_one(self, event: EventData) -> bool:
+        return bool(self.session.data.get("removed"))
+
+    def _naaste_name(self, naaste: int) -> str:
+        return next((n.name for n in self.answers.naasten if n.id == naaste), "")
 
     def toggle_option(self, event: EventData) -> None:
         step = self.flow.step_of(_source(event))
@@ -174,6 +194,11 @@ class Turn:
 
     def remember_domain(self, event: EventData) -> None:
         self.session.data["domain"] = str(event.kwargs.get("arg", ""))
+
+    def offer_help(self, event: EventData) -> None:
+        """Skipping the agenda first shows the life domains: the most important step is
+        not skipped by one wrong tap."""
+        self.out.notes.append("help_offered")
 
     def mark_skipped(self, event: EventData) -> None:
         step = self.flow.step_of(_source(event)).key
@@ -196,15 +221,16 @@ class Turn:
 
     def remember_return(self, event: EventData) -> None:
         source = _source(event)
-        if source not in {"done", "review_items", "review_edit", "review_add"}:
+        if source not in {"done", "review_parts", "review_items", "review_edit", "review_add"}:
             self.session.data["return_to"] = self.flow.step_of(source).key
 
     def remember_target(self, event: EventData) -> None:
         self.session.data["target"] = int(event.kwargs.get("arg", 0))
 
     def open_items(self, event: EventData) -> None:
-        """The list of topics (or of "Ook gezegd") to change, from its first page."""
-        self.session.data["items_step"] = EXTRA if event.kwargs.get("arg") == EXTRA else "agenda"
+        """The items of one part (the topics, an open question, "Ook gezegd") to change,
+        from its first page."""
+        self.session.data["items_step"] = str(event.kwargs.get("arg") or "agenda")
         self.session.data["page"] = 0
 
     def turn_page(self, event: EventData) -> None:
@@ -219,7 +245,7 @@ class Turn:
         self.out.notes.append("ack_changed")
 
     def add_item(self, event: EventData) -> None:
-        step = "agenda" if _source(event) == "review" else self.items_step()
+        step = "agenda" if _source(event) in {"review", "review_parts"} else self.items_step()
         self._add(step, None)
         self.out.notes.append(self._ack())
 
@@ -289,8 +315,12 @@ class Turn:
             skipped.remove(step)
 
     def _ack(self) -> str:
-        return {"voice": "ack_voice", "photo": "ack_photo", "video": "ack_video",
-                "video_note": "ack_video"}.get(self.input.kind, "ack_text")
+        return ACKS.get(self.input.kind, "ack_text")
+
+
+# "Dank je." fitting what was sent.
+ACKS = {"text": "ack_text", "voice": "ack_voice", "audio": "ack_voice", "photo": "ack_photo",
+        "video": "ack_video", "video_note": "ack_video"}
 
 
 # Actions on buttons → triggers. Some moves are not machine triggers (pause, again).
@@ -299,7 +329,8 @@ BUTTON_TRIGGERS = {
     "ch": "choose", "tg": "toggle", "cf": "confirm", "cg": "change", "it": "items",
     "ed": "edit", "rm": "remove", "up": "up", "ad": "add", "ls": "to_list",
     "pk": "pick", "ts": "toggle_share", "sa": "share_all", "sn": "share_none",
-    "rn": "remove_naaste", "tk": "talk", "pg": "page",
+    "so": "share_topics", "zk": "own", "rn": "remove_naaste", "ry": "confirm_remove",
+    "un": "restore", "tk": "talk", "pg": "page", "vm": "menu",
 }
 
 
@@ -378,18 +409,24 @@ class Flow:
             yield from self._leave("skip", key, nxt, "mark_skipped")
             yield from back
         elif step.kind == "share":
-            one = f"{key}_naaste"
+            # A naaste: first a simple choice, the parts one by one only when asked;
+            # removing asks once more and can be undone.
+            one, parts, remove = f"{key}_naaste", f"{key}_parts", f"{key}_remove"
             yield {"trigger": "pick", "source": key, "dest": one, "before": "pick_naaste"}
-            yield {"trigger": "toggle_share", "source": one, "dest": None,
+            for name in ("share_all", "share_topics", "share_none"):
+                yield {"trigger": name, "source": one, "dest": key, "before": "share_simply"}
+            yield {"trigger": "own", "source": one, "dest": parts}
+            yield {"trigger": "toggle_share", "source": parts, "dest": None,
                    "before": "flip_share"}
-            for name in ("share_all", "share_none"):
-                yield {"trigger": name, "source": one, "dest": None,
-                       "before": "share_everything"}
-            yield {"trigger": "remove_naaste", "source": one, "dest": key,
+            yield {"trigger": "next", "source": parts, "dest": key}
+            yield {"trigger": "remove_naaste", "source": one, "dest": remove}
+            yield {"trigger": "confirm_remove", "source": remove, "dest": key,
                    "before": "drop_naaste"}
-            yield {"trigger": "next", "source": one, "dest": key}
+            yield {"trigger": "restore", "source": key, "dest": None,
+                   "conditions": "removed_one", "before": "restore_naaste"}
+            yield {"trigger": "back", "source": [parts, remove], "dest": one}
             yield {"trigger": "back", "source": one, "dest": key}
-            yield {"trigger": "answer", "source": [key, one], "dest": None,
+            yield {"trigger": "answer", "source": [key, one, parts, remove], "dest": None,
                    "before": "keep_extra"}
             yield from self._leave("next", key, nxt)
             # Not an open question: nothing is shared until the client chooses (/delen).
@@ -420,7 +457,8 @@ class Flow:
             yield {"trigger": "more", "source": more, "dest": key}
             for source in (key, more, domains):
                 yield from self._leave("next", source, nxt)
-            yield from self._leave("skip", key, nxt, "mark_skipped")
+            yield {"trigger": "skip", "source": key, "dest": domains, "before": "offer_help"}
+            yield from self._leave("skip", domains, nxt, "mark_skipped")
             yield {"trigger": "skip", "source": domain, "dest": domains}
             yield from back
             yield {"trigger": "back", "source": [more, domains], "dest": key}
@@ -428,15 +466,19 @@ class Flow:
 
     def _review_transitions(self) -> Iterator[dict[str, Any]]:
         yield {"trigger": "confirm", "source": "review", "dest": "done", "before": "finish"}
+        # "Iets veranderen": one menu of the parts, leading to a question or its items.
+        yield {"trigger": "menu", "source": "review", "dest": "review_parts"}
+        yield {"trigger": "back", "source": "review_parts", "dest": "review"}
         for step in self.steps:  # the intro too: back to the questions from the very start
             if step.kind in {"intro", "open", "choice", "multi", "list", "share"}:
-                yield {"trigger": "change", "source": "review", "dest": step.key,
-                       "conditions": [_target_is(step.key)], "before": "start_change"}
-        yield {"trigger": "items", "source": "review", "dest": "review_items",
+                yield {"trigger": "change", "source": ["review", "review_parts"],
+                       "dest": step.key, "conditions": [_target_is(step.key)],
+                       "before": "start_change"}
+        yield {"trigger": "items", "source": ["review", "review_parts"], "dest": "review_items",
                "before": "open_items"}
         yield {"trigger": "page", "source": "review_items", "dest": None,
                "before": "turn_page"}
-        yield {"trigger": "answer", "source": ["review", "review_items"],
+        yield {"trigger": "answer", "source": ["review", "review_parts", "review_items"],
                "dest": "review_items", "before": "add_item"}
         yield {"trigger": "edit", "source": "review_items", "dest": "review_edit",
                "before": "remember_target"}

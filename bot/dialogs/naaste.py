@@ -1,5 +1,11 @@
 """The naaste's conversation: the meeting date and exactly what the client shares; adding
-topics, questions and what they appreciate; changing or removing their own items."""
+topics, questions and what they appreciate; changing or removing their own items.
+
+The home state has three screens. "home" (/start, and the planned messages): one greeting,
+the date, who sees what, the shared agenda and the menu. "agenda" (the "📋 Agenda van …"
+button): the date and the shared agenda again. "menu" (after adding something, or
+"⬅️ Terug"): a short word and the buttons; the agenda is not sent again.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from transitions import EventData
 
 from bot.dialogs.menu import MenuFlow, MenuOutcome, MenuTurn, arg_of, button, render_outcome
 from bot.dialogs.texts import t
-from bot.dialogs.types import Input, Reply, Session
+from bot.dialogs.types import Button, Input, Reply, Session
 
 KINDS = {"ask_topic": "topic", "ask_question": "question", "ask_appreciation": "appreciation"}
 
@@ -26,12 +32,18 @@ class Item:
 class View:
     name: str
     client: str
-    meeting: str | None
-    shared: list[str] = field(default_factory=list)  # HTML messages of the shared agenda
+    meeting: str | None  # the date written out: "dinsdag 8 december om 14:00"
+    days: int | None = None  # calendar days from today to the meeting (below 0: past)
+    shares: bool = False  # the client shares at least one part with this naaste
+    shared: list[str] = field(default_factory=list)  # HTML messages of what is filled in
     mine: list[Item] = field(default_factory=list)
 
 
 class Turn(MenuTurn):
+    def show(self, event: EventData) -> None:
+        """/start greets; the agenda button (argument "agenda") shows the agenda again."""
+        self.do("show", screen="agenda" if arg_of(event) == "agenda" else "home")
+
     def add(self, event: EventData) -> None:
         source = event.transition.source if event.transition else ""
         self.do("add_item", kind=KINDS_BY_STATE[source], text=arg_of(event).strip())
@@ -51,7 +63,7 @@ class Turn(MenuTurn):
 
 
 FLOW = MenuFlow("naaste", ["home", *KINDS, "mine", "ask_edit"], [
-    {"trigger": "home", "source": "*", "dest": "home"},
+    {"trigger": "home", "source": "*", "dest": "home", "before": "show"},
     {"trigger": "topic", "source": ["home", "mine"], "dest": "ask_topic"},
     {"trigger": "question", "source": ["home", "mine"], "dest": "ask_question"},
     {"trigger": "appreciation", "source": ["home", "mine"], "dest": "ask_appreciation"},
@@ -77,15 +89,25 @@ def decide(session: Session, inp: Input, view: View) -> MenuOutcome:
     return FLOW.decide(session, inp, BUTTONS, COMMANDS, view)
 
 
+def screen(out: MenuOutcome) -> str:
+    """The home screen this outcome asks for: "home", "agenda" or (by default) "menu"."""
+    return next((str(e.args["screen"]) for e in out.effects if e.what == "show"), "menu")
+
+
 def render(session: Session, out: MenuOutcome, view: View) -> list[Reply]:
-    return render_outcome(out, [], lambda: ask(session, view))
+    shown = screen(out)
+    if out.ask and not out.stale and session.step == "home" and shown == "menu":
+        # "Dank je. Het staat op de lijst." and the buttons in one message.
+        text = "\n".join([*(t(note) for note in out.notes), t("n_question")])
+        return [Reply(text, buttons=menu_rows(session, view))]
+    return render_outcome(out, [], lambda: ask(session, view, shown))
 
 
-def ask(session: Session, view: View) -> list[Reply]:
+def ask(session: Session, view: View, shown: str = "menu") -> list[Reply]:
     state = session.step
     back = (button(session, t("btn_n_home"), "bk"),)
     if state == "home":
-        return _home(session, view)
+        return home(session, view, shown)
     if state == "mine":
         return _mine(session, view)
     if state == "ask_edit":
@@ -95,17 +117,63 @@ def ask(session: Session, view: View) -> list[Reply]:
     return [Reply(t(key, client=escape(view.client)), buttons=(back,))]
 
 
-def _home(session: Session, view: View) -> list[Reply]:
-    intro = t("n_home", name=escape(view.name), client=escape(view.client))
-    when = (t("n_meeting", date=view.meeting) if view.meeting else t("n_no_meeting"))
-    replies = [Reply(f"{intro}\n{when}", picto="naaste")]
-    replies += [Reply(message) for message in view.shared] or [
-        Reply(t("n_nothing_shared", client=escape(view.client)))]
-    rows = ((button(session, t("btn_n_topic"), "to"), button(session, t("btn_n_question"), "qu")),
+def home(session: Session, view: View, shown: str, prompt: str | None = None) -> list[Reply]:
+    """One of the three home screens; `prompt` replaces "Wat wil je doen?" above the menu."""
+    menu = Reply(prompt or t("n_question"), buttons=menu_rows(session, view))
+    if shown == "menu":
+        return [menu]
+    client = escape(view.client)
+    lines = when_lines(view)
+    if shown == "home":
+        lines = [t("n_home", name=escape(view.name), client=client), *lines,
+                 t("n_who_sees", client=client)]
+    first = Reply("\n".join(lines), picto="naaste" if shown == "home" else None)
+    return [first, *shared_replies(view), menu]
+
+
+def greeting(view: View, ending: str) -> str:
+    """The planned reminder: hello, the date, and `ending` (one message)."""
+    return "\n".join([t("n_home", name=escape(view.name), client=escape(view.client)),
+                      *when_lines(view), ending])
+
+
+def when_lines(view: View) -> list[str]:
+    """"Sam heeft over 6 dagen een gesprek …" and "Het gesprek is op dinsdag 8 december"."""
+    client = escape(view.client)
+    if view.meeting is None:
+        return [t("n_when", client=client, when=t("n_when_soon")), t("n_no_meeting")]
+    if view.days is not None and view.days < 0:
+        return [t("n_meeting_past", date=view.meeting)]
+    when = t("n_when_soon") if view.days is None else relative_day(view.days)
+    return [t("n_when", client=client, when=when), t("n_meeting", date=view.meeting)]
+
+
+def relative_day(days: int) -> str:
+    """"vandaag", "morgen", "over 1 week", "over 2 weken" (only when exact), "over 6 dagen"."""
+    if days <= 0:
+        return t("n_when_today")
+    if days == 1:
+        return t("n_when_tomorrow")
+    if days == 7:
+        return t("n_when_week")
+    if days % 7 == 0:
+        return t("n_when_weeks", n=days // 7)
+    return t("n_when_days", n=days)
+
+
+def shared_replies(view: View) -> list[Reply]:
+    """What the client shares and has filled in; else one sentence that says which it is."""
+    if view.shared:
+        return [Reply(message) for message in view.shared]
+    key = "n_shared_empty" if view.shares else "n_nothing_shared"
+    return [Reply(t(key, client=escape(view.client)))]
+
+
+def menu_rows(session: Session, view: View) -> tuple[tuple[Button, ...], ...]:
+    return ((button(session, t("btn_n_topic"), "to"), button(session, t("btn_n_question"), "qu")),
             (button(session, t("btn_n_appreciation"), "ap"),
-             button(session, t("btn_n_mine"), "mi")))
-    replies.append(Reply(t("n_question"), buttons=rows))
-    return replies
+             button(session, t("btn_n_mine"), "mi")),
+            (button(session, t("btn_n_agenda", client=view.client), "hm", "agenda"),))
 
 
 def _mine(session: Session, view: View) -> list[Reply]:

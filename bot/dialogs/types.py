@@ -26,17 +26,29 @@ class Media:
 
 @dataclass(frozen=True)
 class Reply:
-    """One message out. `text` is HTML with every user text escaped; `picto` is a picto key
-    (a card goes out after the text); `speak` is plain text to send as a voice message."""
+    """One message out. `text` is HTML with every user text escaped; `picto` is a picto key:
+    its card goes out with the text as caption and the buttons under it (so they stay in
+    view); `board` is a picture of the list instead of a card; `speak` is plain text to send
+    as a voice message after it."""
 
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     picto: str | None = None
+    board: tuple[BoardRow, ...] = ()
     speak: str | None = None
     media: Media | None = None
     edit: bool = False  # replace the message whose button was pressed, instead of a new one
     qr: str | None = None  # a link to send as a QR code image after the text
     document: Document | None = None
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    """One part on the picture of the list: its picto, its title, the client's words."""
+
+    picto: str
+    title: str
+    words: str
 
 
 @dataclass(frozen=True)
@@ -180,4 +192,12 @@ class RemoveNaaste:
     naaste_id: int
 
 
-Effect = AddPart | RemoveItem | RemoveTag | MoveItemUp | EditByMessage | SetShare | RemoveNaaste
+@dataclass(frozen=True)
+class RestoreNaaste:
+    """Undo a removal the client just made."""
+
+    naaste_id: int
+
+
+Effect = (AddPart | RemoveItem | RemoveTag | MoveItemUp | EditByMessage | SetShare
+          | RemoveNaaste | RestoreNaaste)

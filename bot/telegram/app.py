@@ -171,7 +171,8 @@ class BotRunner:
             raise Undeliverable("no chat")
         async with self.processor.lock_for(chat_id):
             outgoing = await self.conversation.scheduled(row.kind, row.client_id,
-                                                         row.person_id)
+                                                         row.person_id,
+                                                         self.dispatcher.clock.now())
             if outgoing is None:
                 return
             try:

@@ -7,10 +7,12 @@ import asyncio
 import logging
 from pathlib import Path
 
-from telegram import Bot, Message
+from telegram import Bot, InlineKeyboardMarkup, Message
+from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
 from bot.dialogs.client_prep import DOMAINS
+from bot.dialogs.types import BoardRow
 from bot.settings import Settings
 from bot.state.models import PictoCache, SpeechCache
 from bot.state.store import Store
@@ -47,9 +49,12 @@ class TelegramMedia:
             return ""
         return self.pictos.emoji(key)
 
-    async def send_picto(self, bot: Bot, chat_id: int, key: str) -> None:
+    async def send_picto(self, bot: Bot, chat_id: int, key: str, caption: str | None = None,
+                         markup: InlineKeyboardMarkup | None = None) -> bool:
+        """The card of `key` with `caption` (HTML) and buttons; without a caption the card
+        says its word. False when there is no card for `key`."""
         if self.pictos is None:
-            return
+            return False
         pictos = self.pictos
         if key == "domains":  # one sheet with the ten life domains
             path = await asyncio.to_thread(pictos.sheet, list(DOMAINS))
@@ -58,10 +63,28 @@ class TelegramMedia:
             cache_key = f"card-{pictos.card_id(key)}"
             path = await asyncio.to_thread(pictos.card, key)
         else:
-            return
-        caption = pictos.word(key) if key != "domains" else None
-        await self._send(PictoCache, cache_key, path,
-                         lambda file: bot.send_photo(chat_id, file, caption=caption))
+            return False
+        if caption is None:
+            caption = pictos.word(key) if key != "domains" else None
+            mode = None
+        else:
+            mode = ParseMode.HTML
+        await self._send(PictoCache, cache_key, path, lambda file: bot.send_photo(
+            chat_id, file, caption=caption, parse_mode=mode, reply_markup=markup))
+        return True
+
+    async def send_board(self, bot: Bot, chat_id: int, rows: tuple[BoardRow, ...],
+                         caption: str, markup: InlineKeyboardMarkup | None) -> bool:
+        """A picture of the client's list (each part's picto with their words). Made
+        anew each time (it holds the person's own words) and never cached on disk."""
+        if self.pictos is None:
+            return False
+        pictos = self.pictos
+        data = await asyncio.to_thread(
+            pictos.board, [(r.picto, r.title, r.words) for r in rows])
+        await bot.send_photo(chat_id, data, caption=caption, parse_mode=ParseMode.HTML,
+                             reply_markup=markup)
+        return True
 
     async def send_voice(self, bot: Bot, chat_id: int, text: str, slow: bool = False) -> None:
         """A long text goes out as a few short voice messages (a long list is not made
@@ -79,23 +102,32 @@ class TelegramMedia:
     async def _send(self, table: type[PictoCache] | type[SpeechCache], key: str, path: Path,
                     send: object) -> None:
         """Send by file_id when Telegram has the file already, else upload and remember.
-        One lock per file: two chats asking for a new file at once upload it once."""
+        Only an upload takes the file's lock (two chats asking for a new file at once
+        upload it once); a send by file_id never waits for another chat."""
         slot = (table.__tablename__, key)
+        known = self._file_ids.get(slot) or await self.store.file_id(table, key)
+        if known is not None and await self._by_id(slot, known, send):
+            return
         async with self._uploading.setdefault(slot, asyncio.Lock()):
-            file_id = self._file_ids.get(slot) or await self.store.file_id(table, key)
-            if file_id is not None:
-                self._file_ids[slot] = file_id
-                try:
-                    await send(file_id)  # type: ignore[operator]
-                    return
-                except BadRequest as error:  # Telegram lost the file: upload again
-                    log.info("cached file id refused (%s); uploading again", error)
+            file_id = self._file_ids.get(slot)
+            if file_id not in {None, known} and await self._by_id(slot, file_id, send):
+                return  # another chat uploaded it while this one waited
             data = await asyncio.to_thread(path.read_bytes)
             message: Message = await send(data)  # type: ignore[operator]
             new_id = _file_id(message)
             if new_id:
                 self._file_ids[slot] = new_id
                 await self.store.remember_file_id(table, key, new_id)
+
+    async def _by_id(self, slot: tuple[str, str], file_id: str | None, send: object) -> bool:
+        assert file_id is not None
+        try:
+            await send(file_id)  # type: ignore[operator]
+        except BadRequest as error:  # Telegram lost the file: upload again
+            log.info("cached file id refused (%s); uploading again", error)
+            return False
+        self._file_ids[slot] = file_id
+        return True
 
 
 def _file_id(message: Message) -> str | None:

@@ -1,7 +1,7 @@
-"""Send a person's replies: text with buttons first, then the picto card, then the voice.
-
-Pictos and speech come from optional media sources; the text never waits for them to be
-made (they are looked up after the text went out)."""
+"""Send a person's replies. A reply with a picto is its card with the text as caption and
+the buttons under it (the buttons stay in view on a phone), then the voice. Without a
+card (none, or a text too long for a caption) the card goes first, then the text with the
+buttons, then the voice. A picto or voice that fails never stops the text."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 
-from bot.dialogs.types import Reply
+from bot.dialogs.types import BoardRow, Reply
 from bot.faults import checkpoint
 from bot.telegram.split import CAPTION_LIMIT, split_html
 
@@ -27,7 +27,15 @@ class MediaSource(Protocol):
 
     def label(self, key: str) -> str: ...
 
-    async def send_picto(self, bot: Bot, chat_id: int, key: str) -> None: ...
+    async def send_picto(self, bot: Bot, chat_id: int, key: str, caption: str | None = None,
+                         markup: InlineKeyboardMarkup | None = None) -> bool:
+        """The card of `key` (False when there is none)."""
+        ...
+
+    async def send_board(self, bot: Bot, chat_id: int, rows: tuple[BoardRow, ...],
+                         caption: str, markup: InlineKeyboardMarkup | None) -> bool:
+        """A picture of the list (False when pictures are off)."""
+        ...
 
     async def send_voice(self, bot: Bot, chat_id: int, text: str, slow: bool = False) -> None:
         ...
@@ -92,16 +100,9 @@ class Sender:
                         slow: bool) -> None:
         markup = keyboard(reply, self.media)
         parts = split_html(reply.text) if reply.text else []
-        if reply.edit and pressed is not None and len(parts) == 1:
-            try:
-                await self.bot.edit_message_text(reply.text, chat_id=chat_id,
-                                                 message_id=pressed, reply_markup=markup,
-                                                 parse_mode=ParseMode.HTML)
-                return
-            except BadRequest as error:
-                if "not modified" in str(error).lower():
-                    return
-                log.info("edit failed (%s); sending anew", error)
+        if reply.edit and pressed is not None and len(parts) == 1 and await self._edit(
+                chat_id, pressed, reply, markup):
+            return
         if reply.document is not None:
             captions = split_html(reply.text, CAPTION_LIMIT) if reply.text else [""]
             await self.bot.send_document(chat_id, await reply.document.content(),
@@ -110,6 +111,14 @@ class Sender:
             for rest in captions[1:]:
                 await self.bot.send_message(chat_id, rest, parse_mode=ParseMode.HTML)
             return
+        pictured = (self.media is not None and (reply.picto or reply.board) and parts
+                    and reply.media is None and reply.qr is None
+                    and len(split_html(reply.text, CAPTION_LIMIT)) == 1)
+        if pictured and await self._picture(chat_id, reply, markup):
+            await self._speak(chat_id, reply, speech, slow)
+            return
+        if self.media is not None and reply.picto:  # the card first: buttons stay last
+            await self._quietly(self.media.send_picto(self.bot, chat_id, reply.picto))
         # A text longer than one message goes out in parts; the buttons sit on the last.
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
@@ -119,10 +128,50 @@ class Sender:
             await self.bot.send_photo(chat_id, qr_png(reply.qr))
         if reply.media is not None:
             await self._send_media(chat_id, reply)
-        if self.media is not None and reply.picto:
-            await self._quietly(self.media.send_picto(self.bot, chat_id, reply.picto))
+        await self._speak(chat_id, reply, speech, slow)
+
+    async def _picture(self, chat_id: int, reply: Reply,
+                       markup: InlineKeyboardMarkup | None) -> bool:
+        """The card (or the list's picture) with the text and buttons. False: not sent."""
+        assert self.media is not None
+        try:
+            if reply.board:
+                return await self.media.send_board(self.bot, chat_id, reply.board,
+                                                   reply.text, markup)
+            assert reply.picto is not None
+            return await self.media.send_picto(self.bot, chat_id, reply.picto,
+                                               reply.text, markup)
+        except Forbidden:
+            raise
+        except Exception as error:  # noqa: BLE001 - no picture: the text goes out as text
+            log.warning("picture not sent: %s", error)
+            return False
+
+    async def _speak(self, chat_id: int, reply: Reply, speech: bool, slow: bool) -> None:
         if self.media is not None and reply.speak and speech:
             await self._quietly(self.media.send_voice(self.bot, chat_id, reply.speak, slow))
+
+    async def _edit(self, chat_id: int, pressed: int, reply: Reply,
+                    markup: InlineKeyboardMarkup | None) -> bool:
+        """Change the pressed message in place: its caption when it is a picture, else its
+        text. False when neither works (then the reply goes out anew)."""
+        pictured = self.media is not None and bool(reply.picto or reply.board)
+        for field in ("caption", "text") if pictured else ("text", "caption"):
+            try:
+                if field == "caption":
+                    await self.bot.edit_message_caption(
+                        chat_id=chat_id, message_id=pressed, caption=reply.text,
+                        reply_markup=markup, parse_mode=ParseMode.HTML)
+                else:
+                    await self.bot.edit_message_text(
+                        reply.text, chat_id=chat_id, message_id=pressed, reply_markup=markup,
+                        parse_mode=ParseMode.HTML)
+                return True
+            except BadRequest as error:
+                if "not modified" in str(error).lower():
+                    return True
+                log.info("edit failed (%s)", error)
+        return False
 
     async def _send_media(self, chat_id: int, reply: Reply) -> None:
         assert reply.media is not None
