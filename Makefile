@@ -35,6 +35,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/speech.py
 	$(PY) bench/pictos.py
 	$(PY) bench/agenda.py
+	$(PY) bench/chat_shape.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -101,7 +101,7 @@ async def test_a_month_of_schedule(hc: tuple[Harness, FakeClock]) -> None:
     assert check_at.astimezone(AMSTERDAM).date() == (meeting + timedelta(days=1)).date()
 
     # Sam answers; the answers reach the begeleider.
-    await h.tap(sam, "✅ Ja")
+    await h.tap(sam, "🙂 Ja")
     out = await h.say(sam, "Het was fijn, iedereen luisterde")
     assert "Ik geef het door aan je begeleider." in texts(out)
     report = bram.messages[-1].content
