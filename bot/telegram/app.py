@@ -9,7 +9,7 @@ import logging
 import signal
 from typing import Any
 
-from telegram import Bot, Update
+from telegram import Bot, CallbackQuery, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, ExtBot, TypeHandler
 from telegram.request import HTTPXRequest
@@ -39,17 +39,40 @@ class StartupError(Exception):
 
 
 class OutageAwareBot(ExtBot[Any]):
-    """Logs one line when polling starts failing and one when it works again."""
+    """Logs one line when polling starts failing and one when it works again; answers the
+    button presses of a fetched batch at once."""
 
     _outage = False  # PTB freezes public attributes of a Bot; "_" ones stay settable
     _conflict = False  # said once per process: two pollers keep taking turns
+    _presses: set[asyncio.Task[None]]
 
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
         updates = await super().get_updates(*args, **kwargs)
         if self._outage:
             self._outage = False
             log.warning("Telegram reachable again")
+        self._answer_presses(updates)
         return updates
+
+    def _answer_presses(self, updates: tuple[Update, ...]) -> None:
+        """Answer every press of the batch now (Telegram shows a spinner until then and
+        forgets the press after 15 s), not one by one as the updates are written to the
+        inbox: a batch of 30 would keep the last press waiting for 29 writes. Safe before
+        the commit: an update lost in a crash is fetched again (its offset is not confirmed
+        yet), and a second answer to the same press is simply refused. What the press did
+        follows in the chat."""
+        if not hasattr(self, "_presses"):
+            self._presses = set()
+        for update in updates:
+            if update.callback_query is not None:
+                task = asyncio.create_task(_answer(update.callback_query))
+                self._presses.add(task)
+                task.add_done_callback(self._presses.discard)
+
+
+async def _answer(query: CallbackQuery) -> None:
+    with contextlib.suppress(TelegramError):
+        await query.answer()
 
 
 def polling_error(bot: OutageAwareBot) -> Any:
@@ -94,7 +117,7 @@ class BotRunner:
         )
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder().bot(self.bot)
-            .update_queue(DurableUpdateQueue(store, on_arrival=self._answer_press))
+            .update_queue(DurableUpdateQueue(store))
             .concurrent_updates(PerChatUpdateProcessor(256))
             .build()
         )
@@ -108,14 +131,6 @@ class BotRunner:
         # Called with each update id once it is handled and its replies are out (tests,
         # the sandbox and the benchmark wait on this instead of on the clock).
         self.listeners: list[Any] = []
-
-    async def _answer_press(self, update: Update) -> None:
-        """Answer a button press at once (Telegram shows a spinner until then and forgets
-        the press after 15 s); the work, and any word about the press, follows in the chat."""
-        query = update.callback_query
-        if query is not None:
-            with contextlib.suppress(TelegramError):
-                await query.answer()
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.handle(update)

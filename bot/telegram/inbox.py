@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import Update
@@ -22,24 +21,13 @@ log = logging.getLogger("gespreksmaatje.inbox")
 
 
 class DurableUpdateQueue(asyncio.Queue[Any]):
-    def __init__(self, store: Store, retry_seconds: float = 1.0,
-                 on_arrival: Callable[[Update], Coroutine[Any, Any, None]] | None = None) -> None:
+    def __init__(self, store: Store, retry_seconds: float = 1.0) -> None:
         super().__init__()
         self.store = store
         self.retry_seconds = retry_seconds
-        # Started for each fetched update without waiting for it: answering a button press
-        # at once, before the update waits for the database, a worker or its chat. Safe
-        # before the commit: an update lost in a crash now is fetched again (its offset is
-        # not confirmed yet), and a second answer to the same press is simply refused.
-        self._on_arrival = on_arrival
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def put(self, item: Any) -> None:
         if isinstance(item, Update):
-            if self._on_arrival is not None:
-                task = asyncio.create_task(self._on_arrival(item))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
             await self._store(item)
             checkpoint("stored")  # stored, not yet confirmed to Telegram
         await super().put(item)
