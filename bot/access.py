@@ -14,14 +14,13 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.dialogs.client_prep import SHARE_PARTS
 from bot.state.models import Admin, AuditLog, Begeleider, Client, Naaste, Person, Share, utcnow
 from bot.state.store import Unit
 
-# What the client can share with a naaste, one yes/no each (default: nothing).
-SHAREABLE: tuple[str, ...] = (
-    "agenda", "good_at", "appreciated", "good_day", "bad_day", "works", "not_works",
-    "important", "future", "learn", "meeting", "voice", "extra",
-)
+# What the client can share with a naaste, one yes/no each (default: nothing); the client
+# flow owns the list.
+SHAREABLE: tuple[str, ...] = SHARE_PARTS
 # Everything the compiled agenda can hold, plus the facts around it.
 ALL_PARTS: tuple[str, ...] = (*SHAREABLE, "naasten", "begeleider", "meeting_date", "progress")
 ROLES = ("client", "begeleider", "naaste", "admin")
@@ -125,8 +124,9 @@ async def allowed(unit: Unit, rel: Relation, client_id: int) -> set[str]:
 async def read(unit: Unit, viewer_person_id: int, client_id: int,
                parts: Iterable[str], at: datetime | None = None,
                acting: Acting | None = None) -> set[str]:
-    """The parts of `parts` the viewer may read now; one audit row per part asked. A client
-    that does not exist (a forged id) is denied and logged without a client."""
+    """The parts of `parts` the viewer may read now; one audit row per part asked, once per
+    transaction (a screen checked and then shown is one read, not two). A client that does
+    not exist (a forged id) is denied and logged without a client."""
     rel = await relation(unit, viewer_person_id, client_id, acting)
     may = await allowed(unit, rel, client_id)
     exists = rel.role != "none" or (
@@ -135,9 +135,12 @@ async def read(unit: Unit, viewer_person_id: int, client_id: int,
     granted = set()
     for part in dict.fromkeys(parts):  # in order, once each
         ok = part in may
-        unit.session.add(AuditLog(viewer_person_id=viewer_person_id,
-                                  client_id=client_id if exists else None,
-                                  part=part, allowed=ok, at=at))
+        logged = (viewer_person_id, client_id if exists else None, part, ok)
+        if logged not in unit.audited:
+            unit.audited.add(logged)
+            unit.session.add(AuditLog(viewer_person_id=viewer_person_id,
+                                      client_id=client_id if exists else None,
+                                      part=part, allowed=ok, at=at))
         if ok:
             granted.add(part)
     return granted

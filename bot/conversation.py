@@ -19,7 +19,7 @@ from sqlalchemy import literal, select, union_all
 
 from bot import access, reminders, roles, schedule
 from bot.dialogs import client_prep
-from bot.dialogs.texts import t
+from bot.dialogs.texts import dutch_date, t
 from bot.dialogs.types import (
     AddPart,
     Answers,
@@ -490,12 +490,6 @@ class Conversation:
         meeting = await unit.meeting(client.id)
         when = meeting.starts_at if meeting else None
         return client_prep.Context(client.name, dutch_date(when, self.tz) if when else None)
-
-
-def dutch_date(moment: datetime, tz: ZoneInfo) -> str:
-    local = moment.astimezone(tz)
-    return t("date_format", weekday=t("weekdays").split()[local.weekday()], day=local.day,
-             month=t("months").split()[local.month - 1], time=local.strftime("%H:%M"))
 
 
 # One way to read and write a dialog session, shared with the other roles' turns.

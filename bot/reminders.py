@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from bot.clock import Clock
+from bot.dialogs.client_prep import FLOW as CLIENT_FLOW
 from bot.schedule import (
     AFTER_MEETING,
     CLIENT_REMINDER,
@@ -49,7 +50,7 @@ from bot.state.store import Store, Unit
 log = logging.getLogger(__name__)
 
 SendFn = Callable[[PlannedSend], Awaitable[None]]
-PREP_FLOW = "client_prep"
+PREP_FLOW = CLIENT_FLOW.name
 # A late send moved by a 429 keeps its delay when re-planned within this time.
 RETRY_HOLD = timedelta(minutes=15)
 # A claim this old belongs to a process that died: its row goes back to 'planned'.

@@ -110,7 +110,8 @@ async def begeleider_turn(unit: Unit, ctx: RoleContext, person: Person, begeleid
     results = await _apply_begeleider(unit, ctx, person, begeleider, out, now)
     if out.ask:
         session.seq += 1
-    view = await begeleider_view(unit, person, begeleider, ctx, now)
+    if out.effects:  # a new client, a meeting, a topic: the screen shows it
+        view = await begeleider_view(unit, person, begeleider, ctx, now)
     view.results = results
     replies = begeleider_dialog.render(session, out, view)
     save(row, session, bool(replies))

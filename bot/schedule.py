@@ -19,7 +19,7 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.dialogs.texts import t
+from bot.dialogs.texts import dutch_date, t
 
 NAASTE_AGENDA = "naaste_agenda"
 NAASTE_NUDGE = "naaste_nudge"
@@ -311,10 +311,7 @@ def say_when(at: datetime, now: datetime, settings: ScheduleSettings) -> str:
     """"nu meteen", or "dinsdag 8 december om 09:00" in the local zone."""
     if at <= now + timedelta(minutes=1):
         return schedule_text("when_now")
-    local = at.astimezone(settings.tz)
-    return schedule_text("when_at", weekday=t("weekdays").split()[local.weekday()],
-                         day=local.day, month=t("months").split()[local.month - 1],
-                         time=local.strftime("%H:%M"))
+    return dutch_date(at, settings.tz)
 
 
 # --------------------------------------------------------------------------- texts

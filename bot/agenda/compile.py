@@ -32,6 +32,7 @@ from bot.agenda.model import (
     Part,
     part_of_step,
 )
+from bot.dialogs.client_prep import FLOW as CLIENT_FLOW
 from bot.state.models import (
     AgendaItem,
     Answer,
@@ -43,7 +44,7 @@ from bot.state.models import (
     Person,
 )
 
-PREP_FLOW = "client_prep"
+PREP_FLOW = CLIENT_FLOW.name
 # What the client left open is for the client and the begeleider to talk about; a naaste
 # reading it would be invited to push on it.
 SEES_SKIPPED = frozenset({"client", "begeleider"})

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.dialogs.client_prep import FLOW as CLIENT_FLOW
 from bot.state.models import (
     AgendaItem,
     Answer,
@@ -76,7 +77,7 @@ async def seed_demo(session: AsyncSession, now: datetime, extra_topics: int = 0,
                                owner_person_id=coach_person.id, kind="topic", text=text,
                                position=position, created_at=start + timedelta(days=5)))
     session.add(DialogSession(person_id=client_person.id, client_id=client.id,
-                              flow="client_prep", step="review",
+                              flow=CLIENT_FLOW.name, step="review",
                               data={"skipped": ["learn", "bad_day"]}))
     await session.flush()
     return client.id

@@ -14,17 +14,17 @@ from datetime import datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from bot.dialogs.texts import all_texts, t
+from bot.dialogs.client_prep import SHARE_PARTS
+from bot.dialogs.flow import EXTRA
+from bot.dialogs.texts import all_texts, dutch_date, t
 
 # Every part a viewer can be allowed to see (the access module speaks these names).
-# The questions of the preparation, in the order they are asked…
-PROFILE_PARTS: tuple[str, ...] = (
-    "agenda", "good_at", "appreciated", "good_day", "bad_day", "works", "not_works",
-    "important", "future", "learn",
-)
-# …and "Ook gezegd": what the client sent when no question was open (answers with this
-# step: at the welcome, at the sharing step, after /stop). Shown after the questions.
-EXTRA = "extra"
+# The questions of the preparation, in the order they are asked (the client flow owns
+# them)…
+PROFILE_PARTS: tuple[str, ...] = tuple(p for p in SHARE_PARTS
+                                       if p not in {"meeting", "voice", EXTRA})
+# …and "Ook gezegd" (EXTRA): what the client sent when no question was open (at the
+# welcome, at the sharing step, after /stop). Shown after the questions.
 CLIENT_PARTS: tuple[str, ...] = (*PROFILE_PARTS, EXTRA)
 PARTS: tuple[str, ...] = (*CLIENT_PARTS, "meeting", "naasten", "begeleider", "voice")
 MEETING_STEPS: tuple[str, ...] = ("meeting_where", "meeting_who", "meeting_chair",
@@ -42,51 +42,10 @@ DEFAULT_TZ = "Europe/Amsterdam"
 SECTION_PICTOS = {"meeting": "meeting_date", "naasten": "naaste", "begeleider": "begeleider",
                   "skipped": "skip", EXTRA: "agenda_more"}
 
-# Texts of the outputs only (the dialog texts live in bot/dialogs/texts/nl.yaml).
-# Easy Dutch; "je", never "u".
-LABELS: dict[str, str] = {
-    "client_title": "Mijn gesprek",
-    "begeleider_title": "Gesprek van {name}",
-    "naaste_title": "Dit deelt {name} met je",
-    "no_date": "De datum is nog niet bekend",
-    "meeting": "Het gesprek",
-    "when": "Wanneer",
-    "place": "Waar",
-    "who": "Wie komt er",
-    "chair": "Wie leidt het gesprek",
-    "how": "Hoe",
-    "naasten": "Van je naasten",
-    "naasten_b": "Inbreng van naasten",
-    "begeleider": "Van je begeleider",
-    "begeleider_b": "Onderwerpen van de begeleider",
-    "skipped": "Nog open: weet ik nog niet",
-    "skipped_b": "Overgeslagen (weet ik nog niet) — vraag ernaar in het gesprek",
-    "empty": "(nog leeg)",
-    "kind_topic": "onderwerp",
-    "kind_question": "vraag",
-    "kind_appreciation": "wat ik fijn vind aan jou",
-    "by_client": "cliënt",
-    "by_begeleider": "begeleider",
-    "by_naaste": "naaste",
-    "by_person": "iemand anders",
-    "entered_by": "ingevuld door {name}",
-    "changed": "gewijzigd {date}",
-    "made_on": "Gemaakt op {date}",
-    "for_viewer": "Voor: {role}",
-    "spoken_intro": "Dit is je lijst voor je gesprek.",
-    "spoken_end": "Dat was je lijst.",
-    "role_client": "cliënt",
-    "role_begeleider": "begeleider",
-    "role_naaste": "naaste",
-    "role_admin": "beheerder",
-    "own_words": "in eigen woorden",
-    "playable": "{name}, {media}",
-}
-
 
 def label(key: str, **values: object) -> str:
-    text = LABELS[key]
-    return text.format(**values) if values else text
+    """A heading or small word of the outputs (`label_<key>` in nl.yaml)."""
+    return t(f"label_{key}", **values)
 
 
 @dataclass(frozen=True)
@@ -253,14 +212,8 @@ def part_of_step(step: str) -> str | None:
 
 
 def format_date(moment: datetime, tz_name: str = DEFAULT_TZ, with_time: bool = True) -> str:
-    """"dinsdag 8 december om 14:00" (texts from nl.yaml), in the local zone."""
-    local = moment.astimezone(ZoneInfo(tz_name))
-    weekday = t("weekdays").split()[local.weekday()]
-    month = t("months").split()[local.month - 1]
-    if not with_time:
-        return f"{weekday} {local.day} {month} {local.year}"
-    return t("date_format", weekday=weekday, day=local.day, month=month,
-             time=local.strftime("%H:%M"))
+    """"dinsdag 8 december om 14:00" in the zone named `tz_name`."""
+    return dutch_date(moment, ZoneInfo(tz_name), with_time)
 
 
 def short_date(moment: datetime, tz_name: str = DEFAULT_TZ) -> str:

@@ -39,7 +39,7 @@ DOMAINS = (
 )
 CHAIR = ("choice_chair_yes", "choice_chair_no", "choice_chair_together")
 HOW = ("how_short", "how_break", "how_pictos", "how_calm", "how_someone")
-# What the client can share with each naaste (bot/access.py keeps the same list).
+# What the client can share with each naaste (the access module and the agenda use this).
 SHARE_PARTS = ("agenda", "good_at", "appreciated", "good_day", "bad_day", "works",
                "not_works", "important", "future", "learn", "meeting", "voice", "extra")
 

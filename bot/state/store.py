@@ -193,6 +193,8 @@ class Unit:
     def __init__(self, session: AsyncSession, is_postgres: bool) -> None:
         self.session = session
         self.is_postgres = is_postgres
+        # Reads already in the access log in this transaction (bot/access.py logs each once).
+        self.audited: set[tuple[int, int | None, str, bool]] = set()
 
     # --- inbox ------------------------------------------------------------------------
     async def claim_update(self, update_id: int) -> bool:
