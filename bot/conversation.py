@@ -76,7 +76,6 @@ class Outgoing:
     chat_id: int
     replies: list[Reply] = field(default_factory=list)
     person_id: int | None = None
-    stale: bool = False
     speech: bool = True  # the person's choices in /instellingen
     slow: bool = False
     also: list[tuple[int, Reply]] = field(default_factory=list)  # to other chats
@@ -273,8 +272,7 @@ class Conversation:
             admin = await unit.session.get(Admin, role.id)
             assert admin is not None
             replies = await roles.admin_turn(unit, ctx, person, admin, inp, now)
-        stale = bool(replies) and replies[0].text == t("stale_button")
-        return _Result(Outgoing(incoming.chat_id, replies, person.id, stale=stale), who=who)
+        return _Result(Outgoing(incoming.chat_id, replies, person.id), who=who)
 
     def _about(self) -> Reply:
         lines = self.pictos.attribution() if self.pictos is not None else []
@@ -321,8 +319,8 @@ class Conversation:
             chosen = next((r for r in mine if f"rol:{r.key}" == inp.data), None)
             if chosen is None:
                 await self._deny_forged_role(unit, person, inp.data)
-                return _Result(Outgoing(chat_id, [Reply(t("b_not_yours"))], person.id,
-                                        stale=True), who=f"p{person.id}")
+                return _Result(Outgoing(chat_id, [Reply(t("b_not_yours"))], person.id),
+                               who=f"p{person.id}")
             row.data = {"active": chosen.key}
             start = Input("command", inp.sent_at, command="start")
             result = await self._turn_as(unit, Incoming(0, chat_id, "private", None, "", start),
@@ -403,7 +401,7 @@ class Conversation:
         answers = await self._answers(unit, client.id, sharing)
         out = client_prep.decide(session, answers, inp)
         if out.stale and await self._forged(unit, person, client, inp):
-            return _Result(Outgoing(chat_id, [Reply(t("b_not_yours"))], person.id, stale=True),
+            return _Result(Outgoing(chat_id, [Reply(t("b_not_yours"))], person.id),
                            who=f"p{person.id}", step=session.step)
         await _apply(unit, client.id, person.id, out.effects, update_id)
         if out.ask:
@@ -420,7 +418,7 @@ class Conversation:
                 also.append((chat, Reply(client_prep.after_meeting_report(client.name,
                                                                           answers))))
         _save(row, session, reply_pending=bool(replies))
-        return _Result(Outgoing(chat_id, replies, person.id, stale=out.stale,
+        return _Result(Outgoing(chat_id, replies, person.id,
                                 speech=client_prep.preference(session, "speech"),
                                 slow=client_prep.preference(session, "slow"), also=also),
                        who=f"p{person.id}", step=session.step)

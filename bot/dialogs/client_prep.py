@@ -68,7 +68,7 @@ TALKED = ("talked_yes", "talked_bit", "talked_no")
 COMMANDS = frozenset({"stop", "verder", "lijst", "delen", "start", "instellingen", "wie_keek",
                       "mijnlijst", "over", "rol"})
 
-FLOW = Flow("client_prep", STEPS, shareable=SHARE_PARTS)
+FLOW = Flow("client_prep", STEPS, shareable=SHARE_PARTS, feedback="meeting_feedback")
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,7 @@ class Turn:
     def share_simply(self, event: EventData) -> None:
         """The simple choice: everything, only the topics, or nothing."""
         naaste = int(self.session.data.get("naaste", 0))
-        wanted = {"share_all": set(self.flow.shareable), "share_topics": {"agenda"},
+        wanted = {"share_all": set(self.flow.shareable), "share_topics": {self.flow.topics},
                   "share_none": set()}[event.event.name]
         shared = self.answers.shares.get(naaste, set())
         for part in self.flow.shareable:
@@ -230,14 +230,14 @@ class Turn:
     def open_items(self, event: EventData) -> None:
         """The items of one part (the topics, an open question, "Ook gezegd") to change,
         from its first page."""
-        self.session.data["items_step"] = str(event.kwargs.get("arg") or "agenda")
+        self.session.data["items_step"] = str(event.kwargs.get("arg") or self.flow.topics)
         self.session.data["page"] = 0
 
     def turn_page(self, event: EventData) -> None:
         self.session.data["page"] = int(event.kwargs.get("arg", 0))
 
     def items_step(self) -> str:
-        return str(self.session.data.get("items_step", "agenda"))
+        return str(self.session.data.get("items_step", self.flow.topics))
 
     def replace_item(self, event: EventData) -> None:
         item = int(self.session.data.pop("target", 0))
@@ -245,12 +245,13 @@ class Turn:
         self.out.notes.append("ack_changed")
 
     def add_item(self, event: EventData) -> None:
-        step = "agenda" if _source(event) in {"review", "review_parts"} else self.items_step()
+        review = _source(event) in {"review", "review_parts"}
+        step = self.flow.topics if review else self.items_step()
         self._add(step, None)
         self.out.notes.append(self._ack())
 
     def add_after_done(self, event: EventData) -> None:
-        self._add("agenda", None)
+        self._add(self.flow.topics, None)
         self.out.notes.append("ack_added_after_done")
 
     def remove_item(self, event: EventData) -> None:
@@ -266,7 +267,8 @@ class Turn:
 
     # --- after the meeting: per own topic "was it talked about?", then feedback -------
     def start_check(self, event: EventData) -> None:
-        self.session.data["check"] = [parts[0].item for parts in self.answers.items("agenda")]
+        self.session.data["check"] = [parts[0].item
+                                      for parts in self.answers.items(self.flow.topics)]
 
     def has_topics(self, event: EventData) -> bool:
         return bool(self.session.data.get("check"))
@@ -277,13 +279,14 @@ class Turn:
         option = str(event.kwargs.get("arg", "")) or "talked_text"
         text = option if option != "talked_text" else self.input.text
         kind = "choice" if option != "talked_text" else self.input.kind
-        self.out.effects.append(AddPart("talked", item, kind, text, tag=option, replace=True))
+        step = self.flow.step_of(_source(event)).key
+        self.out.effects.append(AddPart(step, item, kind, text, tag=option, replace=True))
 
     def more_topics(self, event: EventData) -> bool:
         return len(self.session.data.get("check") or []) > 1
 
     def record_feedback(self, event: EventData) -> None:
-        self._add("meeting_feedback", None)
+        self._add(self.flow.feedback, None)
         self.session.data["feedback_given"] = True
 
     # --- helpers ----------------------------------------------------------------------
@@ -337,10 +340,14 @@ BUTTON_TRIGGERS = {
 class Flow:
     """Steps as data → one machine for everybody in this flow."""
 
-    def __init__(self, name: str, steps: list[Step], shareable: tuple[str, ...] = ()) -> None:
+    def __init__(self, name: str, steps: list[Step], shareable: tuple[str, ...] = (),
+                 feedback: str = "feedback") -> None:
         self.name = name
         self.steps = steps
         self.shareable = shareable
+        self.feedback = feedback  # where the words after the meeting are kept
+        # The topics: the flow's list step (what the review's items and "add" are about).
+        self.topics = next((s.key for s in steps if s.kind == "list"), "")
         self._by_state = {state: step for step in steps for state in step.states}
         self.machine = Machine(
             model=None,
