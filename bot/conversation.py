@@ -19,6 +19,7 @@ from sqlalchemy import literal, select, union_all
 
 from bot import access, reminders, roles, schedule
 from bot.dialogs import client_prep
+from bot.dialogs.buttons import pressed
 from bot.dialogs.texts import dutch_date, t
 from bot.dialogs.types import (
     AddPart,
@@ -426,12 +427,12 @@ class Conversation:
     async def _forged(self, unit: Unit, person: Person, client: Client, inp: Input) -> bool:
         """A refused button whose id names another client's naaste or answer: logged as a
         denied read in the access log."""
-        action, _, ref = inp.data.partition(":")[2].partition(":")
+        press = pressed(inp)
         model, part = {"pk": (Naaste, "naasten"), "pl": (Answer, "voice")}.get(
-            action, (None, ""))
-        if model is None:
+            press.action if press else "", (None, ""))
+        if model is None or press is None:
             return False
-        return await access.refuse_forged(unit, person.id, model, ref, part,
+        return await access.refuse_forged(unit, person.id, model, press.arg, part,
                                           access.Acting("client", client.id)) is not None
 
     async def _answers(self, unit: Unit, client_id: int, with_naasten: bool = True) -> Answers:

@@ -29,6 +29,7 @@ from bot.agenda.telegram_text import spoken_text, telegram_messages
 from bot.dialogs import admin as admin_dialog
 from bot.dialogs import begeleider as begeleider_dialog
 from bot.dialogs import naaste as naaste_dialog
+from bot.dialogs.buttons import pressed
 from bot.dialogs.client_prep import FLOW as CLIENT_FLOW
 from bot.dialogs.menu import Do, MenuOutcome
 from bot.dialogs.texts import t
@@ -90,15 +91,15 @@ async def begeleider_turn(unit: Unit, ctx: RoleContext, person: Person, begeleid
     row = await unit.load_session(person.id, "begeleider", None, "home")
     session = session_of(row)
     acting = access.Acting("begeleider", begeleider.id)
-    pressed = _pressed(inp)
-    if pressed and pressed[0] in begeleider_dialog.CLIENT_ID_ACTIONS:
+    press = pressed(inp)
+    if press and press.action in begeleider_dialog.CLIENT_ID_ACTIONS:
         # Checked in the role acted in (an admin who is also a begeleider reaches only
         # their own clients here); a denied press is logged and changes nothing.
-        client_id = access.as_id(pressed[1])
+        client_id = access.as_id(press.arg)
         if not await access.can(unit, person.id, client_id or 0, "progress", acting):
             return refused()
-    if pressed and pressed[0] == "pa" and await access.refuse_forged(
-            unit, person.id, Answer, pressed[1], "voice", acting) is not None:
+    if press and press.action == "pa" and await access.refuse_forged(
+            unit, person.id, Answer, press.arg, "voice", acting) is not None:
         return refused()
     current = access.as_id(session.data.get("client", ""))
     if current is not None and (await access.relation(unit, person.id, current,
@@ -342,12 +343,12 @@ async def naaste_turn(unit: Unit, ctx: RoleContext, person: Person, naaste: Naas
                       inp: Input, now: datetime) -> list[Reply]:
     row = await unit.load_session(person.id, f"naaste:{naaste.id}", naaste.client_id, "home")
     session = session_of(row)
-    pressed = _pressed(inp)
-    if pressed and pressed[0] in naaste_dialog.ITEM_ID_ACTIONS:
-        item = await _own_item(unit, person, naaste, pressed[1])
+    press = pressed(inp)
+    if press and press.action in naaste_dialog.ITEM_ID_ACTIONS:
+        item = await _own_item(unit, person, naaste, press.arg)
         if item is None:
             # Not this naaste's item: the denial is logged against the client it names.
-            await access.refuse_forged(unit, person.id, AgendaItem, pressed[1], "naasten",
+            await access.refuse_forged(unit, person.id, AgendaItem, press.arg, "naasten",
                                        access.Acting("naaste", naaste.id))
             return refused()
     if inp.kind == "command" and inp.command == "stop":
@@ -470,9 +471,9 @@ async def admin_turn(unit: Unit, ctx: RoleContext, person: Person, admin: Admin,
     session = session_of(row)
     view = await admin_view(unit, admin)
     out = admin_dialog.decide(session, inp, view)
-    pressed = _pressed(inp)
-    if out.stale and pressed and pressed[0] == "ch" and session.step != "pick_begeleider" \
-            and await access.refuse_forged(unit, person.id, Client, pressed[1], "progress",
+    press = pressed(inp)
+    if out.stale and press and press.action == "ch" and session.step != "pick_begeleider" \
+            and await access.refuse_forged(unit, person.id, Client, press.arg, "progress",
                                            access.Acting("admin", admin.id)) is not None:
         return refused()  # a client of another organisation, or none at all
     for effect in out.effects:
@@ -522,10 +523,3 @@ async def _admin_effect(unit: Unit, ctx: RoleContext, person: Person, admin: Adm
         client.begeleider_id = target.id
         view.results["moved"] = (client.name, target.name)
 
-
-def _pressed(inp: Input) -> tuple[str, str] | None:
-    """(action, argument) of a pressed button."""
-    if inp.kind != "button":
-        return None
-    parts = inp.data.split(":", 2)
-    return (parts[1], parts[2] if len(parts) == 3 else "") if len(parts) >= 2 else None

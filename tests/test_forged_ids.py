@@ -241,3 +241,13 @@ async def test_denied_open_leaves_no_current_client_behind(h: Harness) -> None:
                         AgendaItem.owner_role == "begeleider") == []
     fatima_sessions = [s for s in after["sessions"] if s[0] == w["p_fatima"]]
     assert all("client" not in (data or {}) for *_, data in fatima_sessions)
+
+
+def test_the_button_codec_round_trips_and_refuses_malformed_data() -> None:
+    from bot.dialogs.buttons import Pressed, decode, encode
+
+    assert decode(encode(7, "pk", 42)) == Pressed(7, "pk", "42")
+    assert decode(encode(0, "nx")) == Pressed(0, "nx", "")
+    assert decode("3:st:speech.off") == Pressed(3, "st", "speech.off")
+    for bad in ["", "nx", "x:nx", "-1:nx", "1:" + "é" * 40, ":nx"]:
+        assert decode(bad) is None, bad

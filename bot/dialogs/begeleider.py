@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from transitions import EventData
 
+from bot.dialogs.buttons import pressed
 from bot.dialogs.menu import MenuFlow, MenuOutcome, MenuTurn, arg_of, button, render_outcome
 from bot.dialogs.texts import t
 from bot.dialogs.types import Button, Document, Input, Reply, Session
@@ -166,11 +167,11 @@ CLIENT_ID_ACTIONS = {"op"}
 
 
 def decide(session: Session, inp: Input, view: View) -> MenuOutcome:
-    if (inp.kind == "button" and inp.data.split(":")[1:2] == ["rl"]
-            and inp.data.split(":", 2)[-1] not in RELATIONS):
+    press = pressed(inp)
+    if press is not None and press.action == "rl" and press.arg not in RELATIONS:
         return MenuOutcome(stale=True)
     out = FLOW.decide(session, inp, BUTTONS, COMMANDS, view)
-    if inp.kind == "button" and inp.data.split(":")[1:2] == ["pa"]:
+    if press is not None and press.action == "pa":
         out.ask = False  # playing an answer leaves the screen (and its buttons) as it is
     return out
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from html import escape, unescape
 
+from bot.dialogs.buttons import decode, encode, pressed
 from bot.dialogs.flow import (
     ACKS,
     BUTTON_TRIGGERS,
@@ -18,7 +19,6 @@ from bot.dialogs.flow import (
     Outcome,
     Step,
     Turn,
-    parse_button,
 )
 from bot.dialogs.texts import t
 from bot.dialogs.types import (
@@ -89,13 +89,13 @@ def decide(session: Session, answers: Answers, inp: Input) -> Outcome:
         inp = turn.input = replace(inp, kind="text")
     if turn.join_split():  # the first half was acknowledged already
         return out
-    pressed = parse_button(inp.data) if inp.kind == "button" else None
-    if pressed is None or pressed[1] != "un":
+    press = pressed(inp)
+    if press is None or press.action != "un":
         session.data.pop("removed", None)  # "Toch niet" only right after removing
-    if pressed is not None and pressed[0] == session.seq and pressed[1] in {"sp", "vd"}:
+    if press is not None and press.seq == session.seq and press.action in {"sp", "vd"}:
         # The pause menu's "Stoppen" and the stopped note's "Verder": as /stop, /verder.
         inp = turn.input = replace(inp, kind="command",
-                                   command="stop" if pressed[1] == "sp" else "verder")
+                                   command="stop" if press.action == "sp" else "verder")
     if session.status == "stopped" and not (inp.kind == "command" and inp.command in {
             "verder", "start", "lijst"}):
         if inp.is_message:  # kept all the same: nothing a person says is lost
@@ -172,9 +172,9 @@ def _command(turn: Turn) -> Outcome:
 
 def _button(turn: Turn) -> Outcome:
     session, out = turn.session, turn.out
-    parsed = parse_button(turn.input.data)
-    name, _, target = parsed[2].partition(".") if parsed is not None else ("", "", "")
-    if parsed is not None and parsed[1] == "st" and name in PREFERENCES:
+    press = decode(turn.input.data)
+    name, _, target = press.arg.partition(".") if press is not None else ("", "", "")
+    if press is not None and press.action == "st" and name in PREFERENCES:
         # Settings are not tied to a question: their buttons stay valid. A button sets the
         # value it shows (an older screen pressed twice does not undo itself).
         current = preference(session, name)
@@ -183,10 +183,10 @@ def _button(turn: Turn) -> Outcome:
         session.data[name] = wanted
         out.show = "settings"
         return out
-    if parsed is None or parsed[0] != session.seq:
+    if press is None or press.seq != session.seq:
         out.stale = True
         return out
-    _, action, arg = parsed
+    action, arg = press.action, press.arg
     if action == "ps":
         session.status = "paused"
         out.notes.append("paused")
@@ -271,10 +271,10 @@ def render(session: Session, answers: Answers, out: Outcome, ctx: Context,
         return [Reply(_part_text(row), media=Media(row.kind, row.file_id or ""))]
     state = session.step
     kind = FLOW.step_of(state).kind
-    action = inp.data.split(":")[1:2] if inp.kind == "button" else []
-    if kind == "multi" and action == ["tg"]:
+    action = press.action if (press := pressed(inp)) is not None else ""
+    if kind == "multi" and action == "tg":
         return [_multi(session, answers, edit=True)]
-    if state == "sharing_parts" and action == ["ts"]:
+    if state == "sharing_parts" and action == "ts":
         return [_share_parts(session, answers, edit=True)]
     notes = "\n".join(t(n, **{k: escape(v) for k, v in out.values.items()})
                       for n in out.notes)
@@ -662,7 +662,7 @@ def _row(session: Session, *buttons: tuple[str, ...]) -> tuple[Button, ...]:
 
 
 def _data(session: Session, action: str, arg: str = "") -> str:
-    return f"{session.seq}:{action}:{arg}" if arg else f"{session.seq}:{action}"
+    return encode(session.seq, action, arg)
 
 
 def _item_text(parts: list[AnswerView]) -> str:

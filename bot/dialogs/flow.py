@@ -4,8 +4,8 @@ Per input the engine attaches a `Turn` (the model) to the machine at the stored 
 trigger, detaches it, and hands back effects for the store and replies for the person. The
 machine only knows states and triggers; what a trigger writes lives in the Turn's callbacks.
 
-Button data is `<seq>:<action>[:<arg>]`. `seq` numbers the question on screen: a button of an
-older question (or a forged one) is refused and changes nothing.
+Buttons carry `<seq>:<action>[:<arg>]` (bot/dialogs/buttons.py): a button of an older
+question (or a forged one) is refused and changes nothing.
 """
 
 from __future__ import annotations
@@ -561,11 +561,3 @@ def _source(event: EventData) -> str:
 
 def _target_is(key: str) -> Callable[[EventData], bool]:
     return lambda event: event.kwargs.get("target") == key
-
-
-def parse_button(data: str) -> tuple[int, str, str] | None:
-    """`<seq>:<action>[:<arg>]` → (seq, action, arg), or None for anything malformed."""
-    parts = data.split(":", 2)
-    if len(parts) < 2 or not parts[0].isdigit() or len(data) > 64:
-        return None
-    return int(parts[0]), parts[1], parts[2] if len(parts) == 3 else ""

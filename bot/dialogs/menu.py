@@ -14,6 +14,7 @@ from typing import Any
 
 from transitions import EventData, Machine
 
+from bot.dialogs.buttons import decode, encode
 from bot.dialogs.flow import fire, mermaid
 from bot.dialogs.texts import t
 from bot.dialogs.types import Button, Input, Reply, Session
@@ -69,12 +70,11 @@ class MenuFlow:
         command jumps. `buttons`: action → trigger; `commands`: command → trigger."""
         turn = self.model_class(session, inp, context)
         if inp.kind == "button":
-            parts = inp.data.split(":", 2)
-            if len(parts) < 2 or parts[0] != str(session.seq) or parts[1] not in buttons:
+            press = decode(inp.data)
+            if press is None or press.seq != session.seq or press.action not in buttons:
                 turn.out.stale = True
                 return turn.out
-            arg = parts[2] if len(parts) == 3 else ""
-            if not self.fire(turn, buttons[parts[1]], arg=arg):
+            if not self.fire(turn, buttons[press.action], arg=press.arg):
                 turn.out.stale = True
             return turn.out
         if inp.kind == "command":
@@ -109,8 +109,7 @@ def render_outcome(out: MenuOutcome, extra: list[Reply],
 
 def button(session: Session, label: str, action: str, arg: object = "",
            picto: str | None = None) -> Button:
-    data = f"{session.seq}:{action}:{arg}" if arg != "" else f"{session.seq}:{action}"
-    return Button(label, data, picto)
+    return Button(label, encode(session.seq, action, arg), picto)
 
 
 def arg_of(event: EventData) -> str:
