@@ -86,14 +86,15 @@ class Turn:
 
 
 class ReplyClock:
-    """Wraps the server's sendMessage/editMessageText handlers: the moment the server
-    receives the bot's first reply for a chat after its update, and when the turn is over."""
+    """Wraps the server's send and edit handlers (a question is a photo with a caption): the
+    moment the server receives the bot's first reply for a chat after its update, and when
+    the turn is over."""
 
     def __init__(self, server: BotApiServer) -> None:
         self.server = server
         self.turns: dict[int, Turn] = {}
         self.latencies: list[float] = []
-        for name in ("sendmessage", "editmessagetext"):
+        for name in ("sendmessage", "editmessagetext", "sendphoto", "editmessagecaption"):
             canonical, handler = server._methods[name]
             server._methods[name] = (canonical, self._wrap(handler))
 
