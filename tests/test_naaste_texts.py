@@ -19,7 +19,13 @@ from bot.schedule import days_until
 from localbotapi.server import BotMessage
 from tests.harness import Harness, labels, texts
 from tests.test_schedule_bot import plan_meeting
-from tests.test_triangle import admin_and_begeleider, client_with_topic, invite_naaste, new_client
+from tests.test_triangle import (
+    admin_and_begeleider,
+    client_with_topic,
+    invite_naaste,
+    new_client,
+    share,
+)
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 WHO_SEES = "Sam kiest zelf wat jij ziet. Sam en de begeleider lezen wat jij toevoegt."
@@ -51,9 +57,7 @@ async def test_shared_but_nothing_written_yet_says_so(h: Harness) -> None:
     _fatima, bram = await admin_and_begeleider(h)
     sam = await new_client(h, bram, "Sam", 1001)
     anja = await invite_naaste(h, bram, "Sam", "Anja", "Ouder", 2001)
-    await h.act(sam, sam.send_command("/delen"))
-    await h.tap(sam, "Anja (Ouder)")
-    await h.tap(sam, "Alleen mijn onderwerpen")
+    await share(h, sam, "Anja (Ouder)", "Alleen mijn onderwerpen")
     out = await h.act(anja, anja.send_command("/start"))
     assert "Sam heeft nog niets opgeschreven dat jij mag zien." in texts(out)
     assert "deelt nog niets" not in texts(out)
@@ -63,9 +67,7 @@ async def test_adding_gives_a_short_word_not_the_agenda_again(h: Harness) -> Non
     _fatima, bram = await admin_and_begeleider(h)
     sam = await client_with_topic(h, bram, "Ik wil op mezelf wonen")
     anja = await invite_naaste(h, bram, "Sam", "Anja", "Ouder", 2001)
-    await h.act(sam, sam.send_command("/delen"))
-    await h.tap(sam, "Anja (Ouder)")
-    await h.tap(sam, "Alleen mijn onderwerpen")
+    await share(h, sam, "Anja (Ouder)", "Alleen mijn onderwerpen")
     out = await h.act(anja, anja.send_command("/start"))
     assert "Ik wil op mezelf wonen" in texts(out) and "Dit deelt Sam met je" in texts(out)
 
@@ -98,9 +100,7 @@ async def test_headings_in_the_third_person_and_skipped_parts_for_the_begeleider
     _fatima, bram = await admin_and_begeleider(h)
     sam = await client_with_topic(h, bram, "Ik wil op mezelf wonen")  # two questions skipped
     anja = await invite_naaste(h, bram, "Sam", "Anja", "Ouder", 2001)
-    await h.act(sam, sam.send_command("/delen"))
-    await h.tap(sam, "Anja (Ouder)")
-    await h.tap(sam, "Alles")
+    await share(h, sam, "Anja (Ouder)", "Alles")
     seen = texts(await h.act(anja, anja.send_command("/start")))
     assert "Waar Sam over wil praten" in seen and "Ik wil op mezelf wonen" in seen
     assert "Waar ik" not in seen

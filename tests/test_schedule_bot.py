@@ -22,6 +22,7 @@ from tests.test_triangle import (
     client_with_topic,
     invite_naaste,
     new_client,
+    share,
 )
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -52,9 +53,7 @@ async def test_a_month_of_schedule(hc: tuple[Harness, FakeClock]) -> None:
     _fatima, bram = await admin_and_begeleider(h)
     sam = await client_with_topic(h, bram, "Op mezelf wonen")
     anja = await invite_naaste(h, bram, "Sam", "Anja", "Ouder", 2001)
-    await h.act(sam, sam.send_command("/delen"))
-    await h.tap(sam, "Anja (Ouder)")
-    await h.tap(sam, "Alleen mijn onderwerpen")
+    await share(h, sam, "Anja (Ouder)", "Alleen mijn onderwerpen")
 
     meeting = await plan_meeting(h, bram, 30)
     assert {r.kind for r in await h.rows(PlannedSend)} >= {

@@ -76,6 +76,13 @@ async def invite_naaste(h: Harness, bram: UserHandle, client: str, name: str,
     return naaste
 
 
+async def share(h: Harness, client: UserHandle, naaste: str, choice: str) -> None:
+    """The client opens /delen, taps the naaste ("Anja (Ouder)") and a simple choice."""
+    await h.act(client, client.send_command("/delen"))
+    await h.tap(client, naaste)
+    await h.tap(client, choice)
+
+
 async def test_begeleider_full_flow(h: Harness) -> None:
     fatima, bram = await admin_and_begeleider(h)
     sam = await client_with_topic(h, bram, "Ik wil op mezelf wonen")
@@ -149,9 +156,7 @@ async def test_revoking_a_share_or_removing_a_naaste_denies_the_next_read(h: Har
     _fatima, bram = await admin_and_begeleider(h)
     sam = await client_with_topic(h, bram, "Geheim onderwerp")
     anja = await invite_naaste(h, bram, "Sam", "Anja", "Ouder", 2001)
-    await h.act(sam, sam.send_command("/delen"))
-    await h.tap(sam, "Anja (Ouder)")
-    await h.tap(sam, "Alles")
+    await share(h, sam, "Anja (Ouder)", "Alles")
     out = await h.act(anja, anja.send_command("/start"))
     assert "Geheim onderwerp" in texts(out)
     await h.act(sam, sam.send_command("/delen"))

@@ -217,8 +217,7 @@ def _button(turn: Turn) -> Outcome:
     if trigger is None or not _arg_fits(session, turn.answers, trigger, arg):
         out.stale = True
         return out
-    kwargs = {"target": arg} if trigger == "change" else {"arg": arg}
-    if not FLOW.fire(turn, trigger, **kwargs):
+    if not FLOW.fire(turn, trigger, arg=arg):
         out.stale = True
     return out
 
@@ -241,15 +240,11 @@ def _arg_fits(session: Session, answers: Answers, trigger: str, arg: str) -> boo
     if trigger in {"edit", "remove", "up"}:
         step = str(session.data.get("items_step", "agenda"))
         return arg.isdigit() and any(i[0].item == int(arg) for i in answers.items(step))
-    if trigger == "items":
-        return arg == "" or arg in ITEM_PARTS
     if trigger == "restore":
         return arg == str((session.data.get("removed") or {}).get("id"))
     if trigger == "page":
         step = str(session.data.get("items_step", "agenda"))
         return arg.isdigit() and int(arg) * PAGE < max(len(answers.items(step)), 1)
-    if trigger == "change":
-        return any(s.key == arg for s in FLOW.question_steps)
     return arg == ""
 
 

@@ -329,7 +329,7 @@ ACKS = {"text": "ack_text", "voice": "ack_voice", "audio": "ack_voice", "photo":
 # Actions on buttons → triggers. Some moves are not machine triggers (pause, again).
 BUTTON_TRIGGERS = {
     "go": "next", "nx": "next", "sk": "skip", "bk": "back", "mo": "more", "dk": "dont_know",
-    "ch": "choose", "tg": "toggle", "cf": "confirm", "cg": "change", "it": "items",
+    "ch": "choose", "tg": "toggle", "cf": "confirm",
     "ed": "edit", "rm": "remove", "up": "up", "ad": "add", "ls": "to_list",
     "pk": "pick", "ts": "toggle_share", "sa": "share_all", "sn": "share_none",
     "so": "share_topics", "zk": "own", "rn": "remove_naaste", "ry": "confirm_remove",
