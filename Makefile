@@ -15,10 +15,11 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed
 	$(PY) -m bot
 
-# Lint, type check, then the tests on SQLite and on a private PostgreSQL cluster.
+# Lint, type check, then the tests on SQLite and on a private PostgreSQL cluster, in
+# parallel (pytest-xdist, one worker per core; plain `pytest -q` runs them one by one).
 test: $(VENV)/.installed
 	$(MAKE) lint
-	scripts/with-postgres.sh $(PY) -m pytest -q
+	scripts/with-postgres.sh $(PY) -m pytest -q -n auto
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

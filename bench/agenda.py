@@ -23,12 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.agenda import fhir  # noqa: E402
 from bot.agenda.compile import compile_agenda  # noqa: E402
-from bot.agenda.demo import seed_demo  # noqa: E402
 from bot.agenda.export_json import to_json  # noqa: E402
 from bot.agenda.model import PARTS, Agenda  # noqa: E402
 from bot.agenda.pdf import begeleider_pdf, client_pdf  # noqa: E402
+from bot.agenda.sample import seed_sample_agenda  # noqa: E402
 from bot.agenda.telegram_text import spoken_text, telegram_messages  # noqa: E402
 from bot.state.migrate import upgrade  # noqa: E402
+from bot.state.unit import Unit  # noqa: E402
 from pictos import PictoLibrary  # noqa: E402
 
 NOW = datetime(2025, 11, 24, 12, 0, tzinfo=UTC)
@@ -51,12 +52,12 @@ async def compile_timed(url: str, extra_topics: int, extra_naasten: int,
                         role: str) -> tuple[Agenda, float]:
     engine = create_async_engine(url)
     async with async_sessionmaker(engine)() as db:
-        client_id = await seed_demo(db, NOW, extra_topics, extra_naasten)
+        client_id = await seed_sample_agenda(db, NOW, extra_topics, extra_naasten)
         await db.commit()
         times = []
         for _ in range(RUNS):
             start = time.perf_counter()
-            agenda = await compile_agenda(db, client_id, set(PARTS), role, NOW)
+            agenda = await compile_agenda(Unit(db, False), client_id, set(PARTS), role, NOW)
             times.append(time.perf_counter() - start)
     await engine.dispose()
     return agenda, min(times) * 1000

@@ -2,8 +2,21 @@
 
 Two bots run against the same local Bot API server (``localbotapi``) in the same run, one
 after the other, each as a separate process measured with psutil: the real bot
-(``python -m bot run``, SQLite in a temporary folder) and a bare python-telegram-bot echo bot
-(``bench/echo_bot.py``). This process plays the Bot API server and the clients.
+(``python -m bot run``, SQLite in a temporary folder, or with ``--database postgres`` a fresh
+database in a private PostgreSQL cluster this script starts and removes) and a bare
+python-telegram-bot echo bot (``bench/echo_bot.py``). This process plays the Bot API server
+and the clients.
+
+The real bot runs as in production with two exceptions, both to compare like with like:
+  * its own pacing is off (SEND_PER_SECOND=0, CHAT_PER_SECOND=0). It keeps to Telegram's
+    ~1 message a second per chat, which the echo bot does not, and the clients here answer
+    at once: paced, its first reply would wait ~1.1 s for the limiter alone. The pacing is
+    measured by bench/rate_limits.py.
+  * speech is on (the production default; ``--speech off`` to compare) against a fake gTTS
+    endpoint on 127.0.0.1 (tests/fake_gtts.py): nothing goes to the internet. The RSS rows
+    say "speech on".
+It counts its SQL (GESPREKSMAATJE_SQL_STATS=1): the "SQL statements / commits per update"
+rows come from the two ``sql statements=N commits=M`` lines of its log (see sql_per_update).
 
 Modes:
   closed  every client answers as soon as it is asked (saturation), at 1, 50 and --clients
@@ -23,6 +36,7 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -47,16 +61,25 @@ from localbotapi.server import UserHandle  # noqa: E402
 TOKEN = "123456:BENCH-TOKEN"
 FIRST_USER_ID = 700_000_000
 TURN_TIMEOUT = 30.0  # a client that waits longer for the bot counts as stuck
-PROFILE_DIR: Path | None = None  # --profile: run the bots under cProfile, .prof files here
+WARM_AT_ONCE = 20  # open loop: clients joining at the same time before the measured window
+PROFILE_DIR: Path | None = None  # --profile: run the bots under py-spy, raw stacks here
 KEEP_LOGS: Path | None = None  # --logs: copy each bot's log here
 PICTO_CACHE: Path | None = None  # shared by all runs: cards are rendered once, not measured
 WARM_LINE = b"picto cards ready"  # the real bot's log line when its start-up warm-up is done
+SPEECH_WARM_LINE = b"voice clips ready"  # ... and, with speech on, when its clips are made
+SQL_LINE = re.compile(rb"sql statements=(\d+) commits=(\d+)")
+SPEECH = True  # --speech on|off: the real bot speaks (against FAKE_GTTS_URL)
+FAKE_GTTS_URL = ""  # a fake gTTS endpoint on 127.0.0.1, started by main_async
+POSTGRES: PrivatePostgres | None = None  # --database postgres: the private cluster
 
 # Goals from issue 3 ("Benchmark").
 GOAL_CPU_VS_ECHO = 3.0  # bot CPU per update <= 3x the echo bot's, at 1 and at 50 clients
 GOAL_P99_MS = 30.0  # p99 update -> first reply in the open-loop run
 GOAL_RSS_MB = 120.0  # peak RSS at 500 clients
 GOAL_CPU_SCALING = 1.3  # CPU per update at 500 clients <= 1.3x that at 50
+GOAL_RATE_VS_ECHO = 0.4  # closed-loop updates/s at 50 clients >= 40% of the echo bot's
+GOAL_SQL_STATEMENTS = 6.0  # SQL statements per update, on average
+GOAL_COMMITS = 2.0  # commits per update, on average
 
 # Button labels of the preparation (bot/dialogs/texts/nl.yaml).
 CONFIRM = "👍 Ja, het klopt"
@@ -278,17 +301,25 @@ class BotProcess:
         self._sampler: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE"))}
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("TELEGRAM_", "DATABASE", "SPEECH_", "GTTS_", "SEND_",
+                                    "CHAT_", "GESPREKSMAATJE_"))}
         env.update({
             "TELEGRAM_BOT_TOKEN": TOKEN,
             "TELEGRAM_API_URL": self.server.base_url,
             "TELEGRAM_FILE_URL": self.server.file_url,
             "DATABASE_URL": self.db_url,
             "DATA_DIR": str(self.workdir / "data"),
-            "SPEECH_ENABLED": "false",
             "PICTO_CACHE_DIR": str(PICTO_CACHE or self.workdir / "pictos"),
             "PYTHONPATH": str(ROOT),
             "PYTHONUNBUFFERED": "1",
+            # Its own pacing off: the echo bot has none (bench/rate_limits.py measures it).
+            "SEND_PER_SECOND": "0",
+            "CHAT_PER_SECOND": "0",
+            # Speech as in production, from a fake gTTS on 127.0.0.1, never the internet.
+            "SPEECH_ENABLED": "true" if SPEECH else "false",
+            "GTTS_BASE_URL": FAKE_GTTS_URL,
+            "GESPREKSMAATJE_SQL_STATS": "1",  # logs "sql statements=N commits=M"
         })
         cmd = (["-m", "bot", "run"] if self.spec.dialog
                else [str(ROOT / "bench" / "echo_bot.py")])
@@ -300,13 +331,15 @@ class BotProcess:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{self.spec.name} did not start; log:\n{self.log_tail()}")
             await asyncio.sleep(0.05)
-        if self.spec.dialog:  # the start-up picto warm-up is not part of the load
+        if self.spec.dialog:  # the start-up warm-up (cards, clips) is not part of the load
             deadline = time.monotonic() + 180
-            while WARM_LINE not in self.log_path.read_bytes():
+            lines = [WARM_LINE, SPEECH_WARM_LINE] if SPEECH else [WARM_LINE]
+            while not all(line in self.log_path.read_bytes() for line in lines):
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"{self.spec.name} stopped; log:\n{self.log_tail()}")
                 if time.monotonic() > deadline:
-                    print("    (no 'picto cards ready' in the bot's log: measuring anyway)")
+                    print("    (the bot's log does not say its warm-up is done: measuring "
+                          "anyway)")
                     break
                 await asyncio.sleep(0.1)
         self._sampler = asyncio.create_task(self._sample())
@@ -351,6 +384,24 @@ class BotProcess:
                     return max(int(line.split()[1]) * 1024, self.peak_rss)
         return self.peak_rss
 
+    def sql_per_update(self, updates: int) -> tuple[float, float] | None:
+        """(statements, commits) per update, from the bot's log after it stopped.
+
+        The bot logs ``sql statements=N commits=M`` (its counts since the process began)
+        once when start-up is done ("bot @... is running") and once when it stops. The
+        difference is everything the bot ran for the updates it handled: the warm-up
+        client's and (open loop) the joining clients' updates as well as the measured
+        ones, their deferred writes (flushed at the latest when it stops), the first upload
+        of each card and clip, and the few scheduler ticks of the run. So it is divided by
+        all those updates (`updates`), not by the measured window's: an average over every
+        update of the run, start-up (migrations, the sweep) left out. None when a line is
+        missing (the bot was killed, or an older bot)."""
+        counts = [(int(a), int(b)) for a, b in SQL_LINE.findall(self.log_path.read_bytes())]
+        if len(counts) < 2 or updates <= 0:
+            return None
+        (start_n, start_c), (stop_n, stop_c) = counts[0], counts[-1]
+        return (stop_n - start_n) / updates, (stop_c - start_c) / updates
+
     def log_tail(self, lines: int = 20) -> str:
         with contextlib.suppress(OSError):
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -366,9 +417,10 @@ class BotProcess:
         with contextlib.suppress(psutil.Error):
             assert self.ps is not None
             self.ps.send_signal(signal.SIGTERM)
-        try:
+        try:  # SIGTERM: the bot stops cleanly and logs its SQL counts
             await asyncio.to_thread(self.proc.wait, 15)
         except subprocess.TimeoutExpired:
+            print(f"    ({self.spec.name} did not stop within 15 s of SIGTERM: killed)")
             self.proc.kill()
             await asyncio.to_thread(self.proc.wait)
 
@@ -393,6 +445,7 @@ class Result:
     finished: int = 0
     stuck: int = 0
     script: list[str] = field(default_factory=list)
+    sql: tuple[float, float] | None = None  # statements, commits per update (real bot)
 
     @property
     def rate(self) -> float:
@@ -411,28 +464,94 @@ class Result:
         return 1000 * ordered[k]
 
 
-async def _prepare_db(workdir: Path, n: int) -> tuple[str, list[str]]:
+async def _prepare_db(db_url: str, n: int) -> list[str]:
+    """Migrate a fresh database and make `n` client invites: their tokens."""
     from bot.state.migrate import upgrade
     from bot.state.store import Store
 
-    db_url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
     await upgrade(db_url)
     store = Store(db_url)
     try:
         tokens = [(await store.create_client_invite(f"Client {i}", 30))[1] for i in range(n)]
     finally:
         await store.close()
-    return db_url, tokens
+    return tokens
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of this run only, as scripts/with-postgres.sh makes one: initdb
+    in a temporary folder (as user postgres when we are root: PostgreSQL refuses root),
+    trust on 127.0.0.1 and a free port, fsync off; a fresh database per bot run."""
+
+    def __init__(self) -> None:
+        bindirs = sorted(Path("/usr/lib/postgresql").glob("*/bin"),
+                         key=lambda p: [int(x) for x in re.findall(r"\d+", p.parent.name)])
+        if not bindirs or not (bindirs[-1] / "initdb").exists():
+            raise SystemExit("--database postgres: PostgreSQL is not installed "
+                             "(apt-get install postgresql)")
+        self.bin = bindirs[-1]
+        self.dir = Path(tempfile.mkdtemp(prefix="dialog-load-pg-"))
+        self.as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_pg:
+            shutil.chown(self.dir, "postgres")
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
+        self.started = False
+
+    def _run(self, *cmd: str) -> None:
+        subprocess.run([*self.as_pg, *cmd], check=True, stdout=subprocess.DEVNULL)
+
+    def start(self) -> None:
+        data = self.dir / "data"
+        self._run(str(self.bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+                  "--no-sync")
+        self.started = True  # from here on stop() runs pg_ctl stop (harmless if it never ran)
+        self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-w",
+                  "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+                        "-c fsync=off -c max_connections=200", "start")
+        print(f"private PostgreSQL cluster on 127.0.0.1:{self.port} ({self.bin.parent.name})")
+
+    def stop(self) -> None:
+        if self.started:
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m",
+                          "immediate", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        admin = self.url.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql)  # a name we made, not user input
+
+    def create_database(self) -> tuple[str, str]:
+        """A fresh, empty database: (its name, the bot's DATABASE_URL)."""
+        name = f"bench_{os.urandom(6).hex()}"
+        self._admin(f'CREATE DATABASE "{name}"')
+        return name, f"{self.url}/{name}"
+
+    def drop_database(self, name: str) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def measured_run(spec: BotSpec, n: int, load: Callable[..., Awaitable[None]],
                        script: list[str]) -> Result:
     workdir = Path(tempfile.mkdtemp(prefix="dialog-load-"))
+    database = None  # the PostgreSQL database of this run, dropped at the end
     try:
-        if spec.dialog:
-            db_url, tokens = await _prepare_db(workdir, n + 1)
-        else:
+        if not spec.dialog:  # the echo bot has no database
             db_url, tokens = f"sqlite+aiosqlite:///{workdir / 'unused.db'}", ["x"] * (n + 1)
+        else:
+            if POSTGRES is not None:
+                database, db_url = await asyncio.to_thread(POSTGRES.create_database)
+            else:
+                db_url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+            tokens = await _prepare_db(db_url, n + 1)
         async with BotApiServer(token=TOKEN, files_dir=workdir / "botapi") as server:
             clock = ReplyClock(server)
             # clients[0] warms the bot up (whole preparation, not measured): a running bot's
@@ -452,6 +571,8 @@ async def measured_run(spec: BotSpec, n: int, load: Callable[..., Awaitable[None
                 result.load_rss = bot.peak_rss
             finally:
                 await bot.stop()
+            if spec.dialog:  # every update the bot handled after its start-up
+                result.sql = bot.sql_per_update(sum(c.steps for c in clients))
             measured = clients[1:]
             result.finished = sum(c.finished and not c.stuck for c in measured)
             result.stuck = sum(c.stuck for c in clients)
@@ -460,6 +581,8 @@ async def measured_run(spec: BotSpec, n: int, load: Callable[..., Awaitable[None
             return result
     finally:
         await asyncio.to_thread(_clean_up, workdir, n)
+        if database is not None and POSTGRES is not None:
+            await asyncio.to_thread(POSTGRES.drop_database, database)
 
 
 def _clean_up(workdir: Path, n: int) -> None:
@@ -507,17 +630,39 @@ async def closed_loop(clock: ReplyClock, clients: list[Client], policy: Any, bot
     window.into(result, sum(c.steps for c in clients))
 
 
+async def quiet(server: BotApiServer, still: float = 1.0, longest: float = 120.0) -> None:
+    """Wait until the bot made no Bot API call but getUpdates for `still` seconds."""
+    deadline = time.monotonic() + longest
+    seen, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        calls = sum(1 for name, _ in server.calls if name != "getUpdates")
+        if calls != seen:
+            seen, since = calls, time.monotonic()
+        elif time.monotonic() - since >= still:
+            return
+        await asyncio.sleep(0.1)
+    print(f"    (the bot was not quiet for {still:g} s within {longest:g} s: measuring anyway)")
+
+
 def open_loop(rate: float, duration: float, seed: int, warm_steps: int
               ) -> Callable[..., Awaitable[None]]:
     async def load(clock: ReplyClock, clients: list[Client], policy: Any, bot: BotProcess,
                    me: psutil.Process, result: Result) -> None:
-        # Warm-up (not measured): every client joins and reaches its first question.
+        # Warm-up (not measured): every client joins and reaches its first question,
+        # WARM_AT_ONCE at a time: with speech on each welcome is a clip of its own (it
+        # greets the client by name), and 500 at once would keep the last one waiting for
+        # minutes. Then the measured window waits until the bot is quiet, so that it
+        # measures the offered load, not the rest of the joining.
+        gate = asyncio.Semaphore(WARM_AT_ONCE)
+
         async def warm(c: Client) -> None:
-            for _ in range(warm_steps):
-                if not await policy.step(clock, c):
-                    break
+            async with gate:
+                for _ in range(warm_steps):
+                    if not await policy.step(clock, c):
+                        break
 
         await asyncio.gather(*(warm(c) for c in clients))
+        await quiet(clock.server)
         rng = random.Random(seed)
         tasks: set[asyncio.Task[None]] = set()
         deferred = 0
@@ -584,9 +729,16 @@ def table(title: str, real: Result, echo: Result, goals: dict[str, str]) -> None
     row("bot CPU per update (ms)", real.cpu_per_update_ms, echo.cpu_per_update_ms, ".2f", "cpu")
     row("Bot API calls per update", real.api_calls / max(real.updates, 1),
         echo.api_calls / max(echo.updates, 1), ".2f", "")
+    statements, commits = real.sql or (float("nan"), float("nan"))
+    rows.append(("SQL statements per update", f"{statements:.2f}", "-", "",
+                 goals.get("sql", "")))
+    rows.append(("commits per update", f"{commits:.2f}", "-", "", goals.get("commits", "")))
     row("bot CPU total (s)", real.cpu, echo.cpu, ".2f", "")
-    row("peak RSS, process (MB)", _mb(real.peak_rss), _mb(echo.peak_rss), ".1f", "rss")
-    row("peak RSS under load (MB)", _mb(real.load_rss), _mb(echo.load_rss), ".1f", "")
+    speech = "speech on" if SPEECH else "speech off"
+    row(f"peak RSS, process, {speech} (MB)", _mb(real.peak_rss), _mb(echo.peak_rss), ".1f",
+        "rss")
+    row(f"peak RSS under load, {speech} (MB)", _mb(real.load_rss), _mb(echo.load_rss), ".1f",
+        "")
     row("harness CPU per update (ms)", 1000 * real.harness_cpu / max(real.updates, 1),
         1000 * echo.harness_cpu / max(echo.updates, 1), ".2f", "")
     rows.append(("clients done / stuck", f"{real.finished}/{real.stuck}",
@@ -604,13 +756,21 @@ def table(title: str, real: Result, echo: Result, goals: dict[str, str]) -> None
 # ---------------------------------------------------------------------------------------
 
 
+def sql_goals(real: Result, goals: dict[str, str]) -> None:
+    if real.sql is not None:
+        statements, commits = real.sql
+        goals["sql"] = (f"<= {GOAL_SQL_STATEMENTS:g}: "
+                        f"{_verdict(statements <= GOAL_SQL_STATEMENTS)}")
+        goals["commits"] = f"<= {GOAL_COMMITS:g}: {_verdict(commits <= GOAL_COMMITS)}"
+
+
 @dataclass
 class Summary:
     lines: list[str] = field(default_factory=list)
 
     def add(self, goal: str, figure: str, ok: bool | None) -> None:
         verdict = "n/a" if ok is None else _verdict(ok)
-        self.lines.append(f"  {goal:<66} {figure:<34} {verdict}")
+        self.lines.append(f"  {goal:<74} {figure:<34} {verdict}")
 
 
 async def pair(n: int, load: Callable[..., Awaitable[None]], script: list[str]
@@ -632,8 +792,16 @@ async def closed_mode(scales: list[int], summary: Summary, script: list[str]) ->
         results[n] = (real, echo)
         ratio = real.cpu_per_update_ms / echo.cpu_per_update_ms
         goals: dict[str, str] = {}
+        sql_goals(real, goals)
         if n in (1, 50):
             goals["cpu"] = f"<= {GOAL_CPU_VS_ECHO:g}x echo: {_verdict(ratio <= GOAL_CPU_VS_ECHO)}"
+        if n == 50:
+            share = real.rate / echo.rate if echo.rate else 0.0
+            goals["rate"] = (f">= {GOAL_RATE_VS_ECHO:.0%} of echo: "
+                             f"{_verdict(share >= GOAL_RATE_VS_ECHO)}")
+            summary.add(f"closed-loop updates/s at 50 clients >= {GOAL_RATE_VS_ECHO:.0%} of echo",
+                        f"{real.rate:.1f} vs {echo.rate:.1f}/s = {share:.0%}",
+                        share >= GOAL_RATE_VS_ECHO)
         if n == max(scales) and 50 in results and n > 50:
             base = results[50][0].cpu_per_update_ms
             scale = real.cpu_per_update_ms / base
@@ -648,6 +816,12 @@ async def closed_mode(scales: list[int], summary: Summary, script: list[str]) ->
                         f"{real.cpu_per_update_ms:.2f} vs {echo.cpu_per_update_ms:.2f} ms = "
                         f"{ratio:.2f}x", ratio <= GOAL_CPU_VS_ECHO)
     big = max(scales)
+    sql = results[big][0].sql
+    if sql is not None:
+        summary.add(f"SQL statements per update <= {GOAL_SQL_STATEMENTS:g} (closed, {big})",
+                    f"{sql[0]:.2f}", sql[0] <= GOAL_SQL_STATEMENTS)
+        summary.add(f"commits per update <= {GOAL_COMMITS:g} (closed, {big})",
+                    f"{sql[1]:.2f}", sql[1] <= GOAL_COMMITS)
     if 50 in results and big > 50:
         scale = results[big][0].cpu_per_update_ms / results[50][0].cpu_per_update_ms
         note = "" if big >= 500 else f" (measured at {big}; --clients 500 for the goal's size)"
@@ -655,7 +829,8 @@ async def closed_mode(scales: list[int], summary: Summary, script: list[str]) ->
                     f"{scale:.2f}x", scale <= GOAL_CPU_SCALING)
     if big >= 500:
         rss = _mb(results[big][0].peak_rss)
-        summary.add(f"peak RSS <= {GOAL_RSS_MB:g} MB at 500 clients (closed, {big})",
+        summary.add(f"peak RSS <= {GOAL_RSS_MB:g} MB at 500 clients (closed, {big}, "
+                    f"{'speech on' if SPEECH else 'SPEECH OFF'})",
                     f"{rss:.1f} MB", rss <= GOAL_RSS_MB)
     return script
 
@@ -668,6 +843,7 @@ async def open_mode(n: int, rate: float, duration: float, summary: Summary,
     p99 = real.pct(99)
     rss = _mb(real.peak_rss)
     goals = {"p99": f"<= {GOAL_P99_MS:g} ms: {_verdict(p99 <= GOAL_P99_MS)}"}
+    sql_goals(real, goals)
     if n >= 500:
         goals["rss"] = f"<= {GOAL_RSS_MB:g} MB: {_verdict(rss <= GOAL_RSS_MB)}"
     table(f"OPEN LOOP, {rate:g} updates/s offered over {n} clients for {duration:g} s "
@@ -675,7 +851,8 @@ async def open_mode(n: int, rate: float, duration: float, summary: Summary,
           f"{time.perf_counter() - started:.0f} s for both bots)", real, echo, goals)
     summary.add(f"p99 update -> first reply <= {GOAL_P99_MS:g} ms (open loop, {n} clients)",
                 f"{p99:.1f} ms (echo {echo.pct(99):.1f} ms)", p99 <= GOAL_P99_MS)
-    note = "" if n >= 500 else f" (measured at {n})"
+    note = "" if n >= 500 else f", measured at {n}"
+    note += ", speech on" if SPEECH else ", SPEECH OFF"
     summary.add(f"peak RSS <= {GOAL_RSS_MB:g} MB at 500 clients (open loop{note})",
                 f"{rss:.1f} MB (echo {_mb(echo.peak_rss):.1f} MB)",
                 rss <= GOAL_RSS_MB if n >= 500 else None)
@@ -683,15 +860,26 @@ async def open_mode(n: int, rate: float, duration: float, summary: Summary,
 
 async def main_async(args: argparse.Namespace) -> None:
     print(f"dialog_load: python {sys.version.split()[0]}, {psutil.cpu_count()} CPU(s), "
-          f"mode={args.mode}, bot processes measured with psutil "
-          f"(CPU = user+system, peak RSS = VmHWM)")
+          f"mode={args.mode}, database={args.database}, speech "
+          f"{'on (fake gTTS on 127.0.0.1)' if SPEECH else 'off'}, the bot's pacing off; "
+          f"bot processes measured with psutil (CPU = user+system, peak RSS = VmHWM)")
     summary = Summary()
-    global PICTO_CACHE
+    global PICTO_CACHE, FAKE_GTTS_URL, POSTGRES
+    from tests.fake_gtts import FakeGtts
+
     PICTO_CACHE = Path(tempfile.mkdtemp(prefix="dialog-load-pictos-"))
+    fake_gtts = FakeGtts().start()
+    FAKE_GTTS_URL = fake_gtts.url
     try:
+        if args.database == "postgres":
+            POSTGRES = PrivatePostgres()
+            await asyncio.to_thread(POSTGRES.start)
         await asyncio.to_thread(_warm_pictos, PICTO_CACHE)
         await _modes(args, summary)
     finally:
+        fake_gtts.stop()
+        if POSTGRES is not None:
+            await asyncio.to_thread(POSTGRES.stop)
         shutil.rmtree(PICTO_CACHE, ignore_errors=True)
 
 
@@ -735,6 +923,11 @@ def main() -> None:
                         help="open loop: offered updates per second; default 10")
     parser.add_argument("--duration", type=float, default=30.0,
                         help="open loop: seconds of offered load; default 30")
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite",
+                        help="the real bot's database: a temporary SQLite file (default) or "
+                             "a fresh database per run in a private PostgreSQL cluster")
+    parser.add_argument("--speech", choices=["on", "off"], default="on",
+                        help="the real bot speaks (fake gTTS on 127.0.0.1); default on")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run (~25 s): closed at 1 and 5, open 20 clients for 4 s")
     parser.add_argument("--logs", type=Path, default=None,
@@ -743,8 +936,9 @@ def main() -> None:
                         help="run each bot under py-spy (raw stacks in <bot>-<clients>.txt "
                              "here; sampling inflates the CPU figures a little)")
     args = parser.parse_args()
-    global PROFILE_DIR, KEEP_LOGS
+    global PROFILE_DIR, KEEP_LOGS, SPEECH
     PROFILE_DIR = args.profile.resolve() if args.profile else None
+    SPEECH = args.speech == "on"
     KEEP_LOGS = args.logs.resolve() if args.logs else None
     if args.quick:
         args.clients = min(args.clients, 5)

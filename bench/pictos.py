@@ -1,4 +1,5 @@
-"""Bench the picto renderer: one card (cold and cached), the domains sheet, warming all cards.
+"""Bench the picto renderer: one card (cold and cached), the domains sheet, the picture of a
+client's list (made anew for every send), warming all cards.
 
 Run: ``.venv/bin/python bench/pictos.py``. Uses a fresh temporary cache folder.
 """
@@ -23,6 +24,11 @@ DOMAINS = [
     "domain_health", "domain_daytime", "domain_social", "domain_feelings", "domain_learning",
     "domain_housing", "domain_money", "domain_choices", "domain_intimacy", "domain_meaning",
 ]
+# The list of a client who filled in ten parts (the review's picture).
+BOARD = [(key, f"Over {key}", "Ik kan goed tekenen; Dat ik grappig ben; Over mijn werk en "
+          "mijn vrienden") for key in ("agenda", "good_at", "appreciated", "good_day",
+                                       "bad_day", "works", "not_works", "important", "future",
+                                       "learn")]
 
 
 def timed(label: str, run: Callable[[], object]) -> object:
@@ -41,6 +47,15 @@ def main() -> None:
         timed("card good_day (cached)", lambda: lib.card("good_day"))
         timed("domains sheet (cold)", lambda: lib.sheet(DOMAINS))
         timed("domains sheet (cached)", lambda: lib.sheet(DOMAINS))
+        rows = [row for row in BOARD if lib.has(row[0])]
+        timed(f"list picture, {len(rows)} parts (first)", lambda: lib.board(rows))
+        runs = 10
+        start = time.perf_counter()
+        for _ in range(runs):
+            picture = lib.board(rows)
+        print(f"{'list picture (again, mean of 10)':<34} "
+              f"{1000 * (time.perf_counter() - start) / runs:8.1f} ms "
+              f"({len(picture) // 1024} KiB)")
         fresh = PictoLibrary.load(cache_dir=cache / "b")
         count = timed("warm all cards (2 workers)", lambda: fresh.warm(max_workers=2))
         timed("warm all cards again (cached)", lambda: fresh.warm(max_workers=2))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -183,6 +184,10 @@ async def _serve(settings: Settings) -> int:
         return 2
     finally:
         await store.close()
+        if os.environ.get("GESPREKSMAATJE_SQL_STATS"):
+            from bot.state.store import SqlStats
+
+            logging.getLogger("gespreksmaatje").info(SqlStats.line())
     return 0
 
 

@@ -1,6 +1,6 @@
 """Draw cards (one picto + its word) and sheets (a grid of pictos) with Pillow.
 
-Everything is deterministic: same input, same PNG bytes (no timestamps or other metadata).
+Everything is deterministic: same input, same bytes (no timestamps or other metadata).
 Text is black on white in a big bold font, for clients who read poorly.
 """
 
@@ -113,9 +113,19 @@ def paste_centered(
 
 
 def png_bytes(img: Image.Image) -> bytes:
-    """PNG without metadata, so the bytes depend on the pixels only."""
+    """PNG without metadata, so the bytes depend on the pixels only. Level 6, not 9: a
+    card encodes 4x faster (12 instead of 50 ms) for 2 % more bytes."""
     buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=False, compress_level=9)
+    img.save(buf, format="PNG", optimize=False, compress_level=6)
+    return buf.getvalue()
+
+
+def jpeg_bytes(img: Image.Image) -> bytes:
+    """JPEG for a picture made anew for each send (the list): 10 ms where PNG level 9 took
+    490 ms for ten parts. Quality 90 without chroma subsampling keeps text and the
+    pictos' edges crisp (Telegram re-encodes every photo as JPEG anyway)."""
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=90, subsampling=0)
     return buf.getvalue()
 
 
@@ -229,7 +239,7 @@ def _ellipsis(line: str, size: int, max_w: int, force: bool = False) -> str:
 
 
 def make_board(rows: list[tuple[Image.Image, str, str]]) -> bytes:
-    """The client's list as one picture: per part its picto, its title and the client's
+    """The client's list as one JPEG: per part its picto, its title and the client's
     words (up to three lines), one part under the other."""
     margin, gap = 24, 16
     title_size, words_size = 34, 30
@@ -253,4 +263,4 @@ def make_board(rows: list[tuple[Image.Image, str, str]]) -> bytes:
             y += round(words_size * 1.25)
         top += height
         draw.line((margin, top - 1, BOARD_WIDTH - margin, top - 1), fill=LINE, width=2)
-    return png_bytes(canvas)
+    return jpeg_bytes(canvas)

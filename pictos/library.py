@@ -6,6 +6,7 @@ import hashlib
 import os
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from pictos.manifest import DEFAULT_MANIFEST, Entry, Manifest, ManifestError, lo
 RENDER_VERSION = "1"  # bump when the card layout changes: old cache files are then unused
 SHEET_CELL = 300
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "gespreksmaatje-pictos"
+# Pictos drawn for the picture of a list, kept in memory: 64 at 120 px are under 4 MB.
+BOARD_PICTOS_KEPT = 64
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ class PictoLibrary:
         self._lock = threading.Lock()
         self._render_locks: dict[str, threading.Lock] = {}
         self._digests: dict[Path, str] = {}
+        self._card_ids: dict[tuple[str, int], str] = {}
+        # (key, size) -> picto drawn for the list's picture, least recently used first
+        self._board_pictos: OrderedDict[tuple[str, int], Image.Image] = OrderedDict()
         self.renders = 0  # how many images were really drawn (tests check the caching)
 
     @classmethod
@@ -97,25 +103,37 @@ class PictoLibrary:
     # -- cards --------------------------------------------------------------------------
 
     def card_id(self, key: str, size: int = cards.CARD_SIZE) -> str:
-        """Content hash of everything that makes the card: image, word, size, font, layout."""
-        src = self.source(key)
-        parts = ["card", RENDER_VERSION, cards.font_id(), str(size), self._digest(src.path),
-                 src.suffix, self.word(key)]
-        return _hash(parts)
+        """Content hash of everything that makes the card: image, word, size, font, layout.
+        Worked out once per key: like the images' digests, it holds until a reload."""
+        found = self._card_ids.get((key, size))
+        if found is None:
+            src = self.source(key)
+            found = _hash(["card", RENDER_VERSION, cards.font_id(), str(size),
+                           self._digest(src.path), src.suffix, self.word(key)])
+            self._card_ids[(key, size)] = found
+        return found
+
+    def card_file(self, key: str) -> Path:
+        """Where the card's PNG is (or will be) kept; nothing is read or drawn."""
+        return self.cache_dir / f"card-{key}-{self.card_id(key)}.png"
 
     def card(self, key: str) -> Path:
         """PNG path of the card; drawn at most once per card_id, also across threads."""
-        card_id = self.card_id(key)
-        out = self.cache_dir / f"card-{key}-{card_id}.png"
-        return self._cached(out, card_id, lambda: self._draw_card(key))
+        out = self.card_file(key)
+        return self._cached(out, self.card_id(key), lambda: self._draw_card(key))
 
-    def sheet(self, keys: list[str]) -> Path:
-        """One image with a grid of pictos, each with its word (e.g. the ten life domains)."""
+    def sheet_file(self, keys: list[str]) -> Path:
+        """Where the sheet of `keys` is (or will be) kept; nothing is read or drawn."""
         for key in keys:
             self._default_entry(key)  # unknown key: clear KeyError before drawing anything
         sheet_id = _hash(["sheet", RENDER_VERSION, *(self.card_id(k) for k in keys)])
-        out = self.cache_dir / f"sheet-{sheet_id}.png"
-        return self._cached(out, sheet_id, lambda: self._draw_sheet(keys, notes=False))
+        return self.cache_dir / f"sheet-{sheet_id}.png"
+
+    def sheet(self, keys: list[str]) -> Path:
+        """One image with a grid of pictos, each with its word (e.g. the ten life domains)."""
+        out = self.sheet_file(keys)
+        return self._cached(out, out.stem.removeprefix("sheet-"),
+                            lambda: self._draw_sheet(keys, notes=False))
 
     def contact_sheet(self, out: Path) -> Path:
         """Every key with its picto, word and key name: to review a set at a glance."""
@@ -156,12 +174,29 @@ class PictoLibrary:
         return render.load_image(src.path.read_bytes(), src.suffix, size)
 
     def board(self, rows: list[tuple[str, str, str]]) -> bytes:
-        """The client's list as one picture: (picto key, title, words) per part. Not
-        cached: it holds a person's own words."""
+        """The client's list as one picture (JPEG): (picto key, title, words) per part.
+        Never cached, in memory or on disk: it holds a person's own words. The pictos in
+        it are (drawing one from its SVG took a fifth of the picture's time)."""
         size = cards.BOARD_PICTO
-        return cards.make_board([(self._picto(key, size) if self.has(key) else
+        return cards.make_board([(self._kept_picto(key, size) if self.has(key) else
                                   Image.new("RGBA", (size, size)), title, words)
                                  for key, title, words in rows])
+
+    def _kept_picto(self, key: str, size: int) -> Image.Image:
+        """`_picto` through a small LRU in memory. The image is shared: only read it (the
+        board pastes it)."""
+        slot = (key, size)
+        with self._lock:
+            img = self._board_pictos.get(slot)
+            if img is not None:
+                self._board_pictos.move_to_end(slot)
+                return img
+        img = self._picto(key, size)  # two threads may both draw it: the same pixels
+        with self._lock:
+            self._board_pictos[slot] = img
+            while len(self._board_pictos) > BOARD_PICTOS_KEPT:
+                self._board_pictos.popitem(last=False)
+        return img
 
     def _draw_card(self, key: str) -> bytes:
         return cards.make_card(self._picto(key, cards.card_picto_size()), self.word(key))

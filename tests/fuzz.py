@@ -49,8 +49,15 @@ from sqlalchemy import select
 from bot.dialogs import admin as admin_dialog
 from bot.dialogs import begeleider as begeleider_dialog
 from bot.dialogs import naaste as naaste_dialog
-from bot.dialogs.client_prep import CHAIR, DOMAINS, FLOW, HOW, SHARE_PARTS, TALKED
-from bot.dialogs.flow import BUTTON_TRIGGERS
+from bot.dialogs.client_prep import (
+    BUTTON_TRIGGERS,
+    CHAIR,
+    DOMAINS,
+    FLOW,
+    HOW,
+    SHARE_PARTS,
+    TALKED,
+)
 from bot.dialogs.texts import all_texts, t
 from bot.state.models import Admin, AgendaItem, Answer, Begeleider, Client, Inbox, Naaste, Person
 from localbotapi import Limits
@@ -837,13 +844,14 @@ class Fuzzer:
         pool = self.pools
         ids = [str(i) for key in ("client", "naaste", "item", "begeleider", "answer_item")
                for i in pool.get(key, [])[:50]]
-        fixed = ["rol:client:" + BIG, "1:op:" + BIG, "0:pk:-1", f"{seq}:pk:-1",
+        fixed = [f"{seq}:rol:client:" + BIG, "rol:client:" + BIG, "1:op:" + BIG, "0:pk:-1",
+                 f"{seq}:pk:-1",
                  f"{seq}:op:-1", f"{seq}:op:abc", f"{seq}:rm:{BIG}", f"{seq}:ed:{BIG}",
                  f"{seq}:pl:{BIG}", f"{seq}:pk:{BIG}", f"{seq}:ch:{BIG}", "garbage", ":",
                  "::", str(seq), f"{seq}:", "x" * 65, "9" * 64, "9" * 65,
                  f"{seq}:nx:" + "x" * 64, "é" * 33, f"{seq}:ts:" + "😀" * 20, "rol:",
-                 "rol:client", "rol:client:", "rol:naaste:-1", "rol:admin:0",
-                 "rol:begeleider:" + BIG, f"{BIG}:nx", f"-1:{'nx'}", f"{seq}:st:speech",
+                 "rol:client", "rol:client:", f"{seq}:rol:naaste:-1", "1:rol:admin:0",
+                 f"{seq}:rol:begeleider:" + BIG, f"{BIG}:nx", f"-1:{'nx'}", f"{seq}:st:speech",
                  f"{seq}:st:{BIG}", f"{seq}:tk:talked_yes", f"{seq}:cg:review"]
         roll = rng.random()
         if roll < 0.3:
@@ -851,7 +859,7 @@ class Fuzzer:
         if roll < 0.45:
             kind = rng.choice(["client", "naaste", "begeleider", "admin"])
             ref = rng.choice(pool.get(kind) or [1])
-            return f"rol:{kind}:{ref}"
+            return f"{seq}:rol:{kind}:{ref}"
         if roll < 0.6:  # another person's real button
             others = [a for a in self.actors if a is not actor and self._with_buttons(a.user)]
             if others:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pypdf import PdfReader
@@ -21,14 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 from bot.agenda import fhir
 from bot.agenda.compile import compile_agenda
-from bot.agenda.demo import seed_demo
 from bot.agenda.export_json import to_dict, to_json, validate
 from bot.agenda.model import PARTS, Agenda, Media, Playable, format_date
 from bot.agenda.pdf import begeleider_pdf, client_pdf, printable
+from bot.agenda.sample import seed_sample_agenda
 from bot.agenda.telegram_text import LIMIT, pack, size, spoken_text, telegram_messages
 from bot.dialogs.texts import t
 from bot.state.migrate import upgrade
 from bot.state.models import AgendaItem, Answer, DialogSession, Naaste, Person
+from bot.state.unit import Unit
 from pictos import PictoLibrary
 
 NOW = datetime(2025, 11, 24, 12, 0, tzinfo=UTC)
@@ -52,11 +54,18 @@ async def session(tmp_path: Path) -> AsyncIterator[AsyncSession]:
     await engine.dispose()
 
 
+async def _compile(db: AsyncSession, client_id: int, parts: set[str], role: str,
+                   now: datetime, **kwargs: Any) -> Agenda:
+    """The agenda compiled through a unit of work over this test's session."""
+    return await compile_agenda(Unit(db, is_postgres=False), client_id, parts, role, now,
+                                **kwargs)
+
+
 async def _agenda(db: AsyncSession, parts: set[str] | None = None, role: str = "begeleider",
                   **seed: int) -> Agenda:
-    client_id = await seed_demo(db, NOW, **seed)
+    client_id = await seed_sample_agenda(db, NOW, **seed)
     await db.commit()
-    return await compile_agenda(db, client_id, set(PARTS) if parts is None else parts, role,
+    return await _compile(db, client_id, set(PARTS) if parts is None else parts, role,
                                 NOW)
 
 
@@ -185,7 +194,7 @@ async def test_viewer_without_a_part_gets_none_of_it(session: AsyncSession,
                                                      lib: PictoLibrary) -> None:
     hidden = {"bad_day", "naasten", "voice", "meeting"}
     agenda = await _agenda(session, set(PARTS) - hidden, role="naaste")
-    full = await compile_agenda(session, 1, set(PARTS), "begeleider", NOW)
+    full = await _compile(session, 1, set(PARTS), "begeleider", NOW)
     secrets = [i.text for i in full.part("bad_day").items]  # type: ignore[union-attr]
     secrets += [c.text for c in full.naasten]
     secrets += ["AgADdemoVoice", "AwACAgQAAxkBAAIBY2ZdemoVoice", "In mijn eigen kamer.",
@@ -210,15 +219,15 @@ async def test_nothing_visible_gives_an_empty_agenda(session: AsyncSession) -> N
     agenda = await _agenda(session, set())
     assert agenda.parts == () and agenda.item_count() == 0 and agenda.skipped == ()
     with pytest.raises(ValueError):
-        await compile_agenda(session, 1, {"everything"}, "client", NOW)
+        await _compile(session, 1, {"everything"}, "client", NOW)
 
 
 # ------------------------------------------------------------------------------ hostile text
 async def test_hostile_text_survives_every_output(session: AsyncSession,
                                                   lib: PictoLibrary) -> None:
-    await seed_demo(session, NOW)
+    await seed_sample_agenda(session, NOW)
     await _add_hostile(session)
-    agenda = await compile_agenda(session, 1, set(PARTS), "begeleider", NOW)
+    agenda = await _compile(session, 1, set(PARTS), "begeleider", NOW)
     assert HOSTILE in _client_texts(agenda)
 
     plain = _check_messages(telegram_messages(agenda))
@@ -281,7 +290,7 @@ async def test_json_export_follows_its_schema(session: AsyncSession) -> None:
     agenda = await _agenda(session)
     doc = to_dict(agenda)
     validate(doc)
-    validate(to_dict(await compile_agenda(session, 1, {"agenda"}, "naaste", NOW)))
+    validate(to_dict(await _compile(session, 1, {"agenda"}, "naaste", NOW)))
     assert doc["schema_version"].startswith("1.")
     assert doc["skipped"] == [{"step": "learn",
                                "title": "Wat Mila de Vries wil leren of proberen"}]
@@ -296,9 +305,9 @@ async def _lookup(media: Media) -> tuple[int, str]:
 
 
 async def test_fhir_validates_and_round_trips(session: AsyncSession, lib: PictoLibrary) -> None:
-    client_id = await seed_demo(session, NOW)
+    client_id = await seed_sample_agenda(session, NOW)
     await session.commit()
-    agenda = await compile_agenda(session, client_id, set(PARTS), "begeleider", NOW,
+    agenda = await _compile(session, client_id, set(PARTS), "begeleider", NOW,
                                   media_lookup=_lookup)
     bundle = fhir.bundle(agenda, lib.card)
     raw = bundle.model_dump_json()
@@ -348,14 +357,14 @@ ANOUK = "Anouk (broer of zus)"
 
 
 async def test_relation_shows_in_dutch_in_the_text(session: AsyncSession) -> None:
-    await seed_demo(session, NOW)
+    await seed_sample_agenda(session, NOW)
     await _add_anouk(session)
     for role in ("begeleider", "client"):
-        agenda = await compile_agenda(session, 1, set(PARTS), role, NOW)
+        agenda = await _compile(session, 1, set(PARTS), role, NOW)
         plain = _check_messages(telegram_messages(agenda))
         assert "broer_zus" not in plain, role
         assert f"Samen naar de film. — {ANOUK}" in plain, role
-    agenda = await compile_agenda(session, 1, set(PARTS), "begeleider", NOW)
+    agenda = await _compile(session, 1, set(PARTS), "begeleider", NOW)
     assert f"(ingevuld door {ANOUK})" in _check_messages(telegram_messages(agenda))
     # Older free words (the demo's "moeder") stay as they are.
     assert "Anja de Vries (moeder)" in _check_messages(telegram_messages(agenda))
@@ -365,10 +374,10 @@ async def test_relation_shows_in_dutch_in_the_text(session: AsyncSession) -> Non
 async def test_relation_shows_in_dutch_in_the_pdfs(
         session: AsyncSession, lib: PictoLibrary,
         render: Callable[[Agenda, PictoLibrary], bytes]) -> None:
-    await seed_demo(session, NOW)
+    await seed_sample_agenda(session, NOW)
     await _add_anouk(session)
     role = "client" if render is client_pdf else "begeleider"
-    agenda = await compile_agenda(session, 1, set(PARTS), role, NOW)
+    agenda = await _compile(session, 1, set(PARTS), role, NOW)
     text = _pdf_text(render(agenda, lib))
     assert "broer_zus" not in text
     _in_order(text, [ANOUK, "Samen naar de film."] if role == "client" else
@@ -377,9 +386,9 @@ async def test_relation_shows_in_dutch_in_the_pdfs(
 
 async def test_relation_in_json_keeps_the_key_and_adds_the_label(
         session: AsyncSession) -> None:
-    await seed_demo(session, NOW)
+    await seed_sample_agenda(session, NOW)
     await _add_anouk(session)
-    doc = to_dict(await compile_agenda(session, 1, set(PARTS), "begeleider", NOW))
+    doc = to_dict(await _compile(session, 1, set(PARTS), "begeleider", NOW))
     validate(doc)
     anouk = next(c["author"] for c in doc["naasten"] if c["author"]["name"] == "Anouk")
     assert anouk["relation"] == "broer_zus"
@@ -392,7 +401,7 @@ async def test_relation_in_json_keeps_the_key_and_adds_the_label(
     client = next(i["author"] for i in doc["parts"][0]["items"])
     assert client["relation"] == client["relation_label"] == ""
     # FHIR names the naaste the same way.
-    agenda = await compile_agenda(session, 1, set(PARTS), "begeleider", NOW)
+    agenda = await _compile(session, 1, set(PARTS), "begeleider", NOW)
     texts = fhir.texts_by_link(fhir.questionnaire_response(agenda))
     assert ANOUK in texts["naasten.by"] and "broer_zus" not in str(texts)
 
@@ -425,9 +434,9 @@ async def _add_said(db: AsyncSession) -> dict[str, int]:
 
 async def test_own_words_at_choice_questions_show_everywhere(session: AsyncSession,
                                                              lib: PictoLibrary) -> None:
-    await seed_demo(session, NOW)
+    await seed_sample_agenda(session, NOW)
     await _add_said(session)
-    agenda = await compile_agenda(session, 1, set(PARTS), "begeleider", NOW)
+    agenda = await _compile(session, 1, set(PARTS), "begeleider", NOW)
     meeting = agenda.meeting
     assert meeting is not None
     assert meeting.chair == "choice_chair_together"  # the button still counts
@@ -440,7 +449,7 @@ async def test_own_words_at_choice_questions_show_everywhere(session: AsyncSessi
     _in_order(plain, [f"Wie leidt het gesprek: {chair}", CHAIR_SAID_2, CHAIR_SAID,
                       f"Hoe: {how}", HOW_SAID, "[spraakbericht 0:04]"])
     for role, render in (("client", client_pdf), ("begeleider", begeleider_pdf)):
-        text = _pdf_text(render(await compile_agenda(session, 1, set(PARTS), role, NOW), lib))
+        text = _pdf_text(render(await _compile(session, 1, set(PARTS), role, NOW), lib))
         _in_order(text, [chair, CHAIR_SAID_2, CHAIR_SAID, HOW_SAID, "spraakbericht 0:04"])
 
     doc = to_dict(agenda)
@@ -463,16 +472,16 @@ async def test_own_words_at_choice_questions_show_everywhere(session: AsyncSessi
 
 
 async def test_own_words_follow_the_voice_part(session: AsyncSession) -> None:
-    await seed_demo(session, NOW)
+    await seed_sample_agenda(session, NOW)
     await _add_said(session)
-    agenda = await compile_agenda(session, 1, set(PARTS) - {"voice"}, "naaste", NOW)
+    agenda = await _compile(session, 1, set(PARTS) - {"voice"}, "naaste", NOW)
     assert agenda.meeting is not None
     assert [i.text for i in agenda.meeting.how_said] == [HOW_SAID]  # no recording
     assert "AgADhowVoice" not in to_json(agenda)
 
 
 async def test_a_choice_or_own_words_is_no_skip(session: AsyncSession) -> None:
-    await seed_demo(session, NOW)
+    await seed_sample_agenda(session, NOW)
     prep = await session.scalar(select(DialogSession))
     assert prep is not None
     prep.data = {"skipped": ["learn", "meeting_chair", "meeting_how"]}
@@ -481,7 +490,7 @@ async def test_a_choice_or_own_words_is_no_skip(session: AsyncSession) -> None:
     await session.execute(delete(Answer).where(Answer.step == "meeting_how",
                                                Answer.kind == "choice"))
     await session.commit()
-    agenda = await compile_agenda(session, 1, set(PARTS), "client", NOW)
+    agenda = await _compile(session, 1, set(PARTS), "client", NOW)
     assert agenda.skipped == ("learn",)  # chair: a button; how: own words only
 
 
@@ -505,10 +514,10 @@ async def _add_extra(db: AsyncSession) -> dict[str, int]:
 
 async def test_extra_is_its_own_part_after_the_questions(session: AsyncSession,
                                                          lib: PictoLibrary) -> None:
-    await seed_demo(session, NOW)
+    await seed_sample_agenda(session, NOW)
     await _add_extra(session)
     for role in ("client", "begeleider"):
-        agenda = await compile_agenda(session, 1, set(PARTS), role, NOW)
+        agenda = await _compile(session, 1, set(PARTS), role, NOW)
         assert [p.key for p in agenda.parts][-2:] == ["learn", "extra"]
         extra = agenda.part("extra")
         assert extra is not None and extra.title == t("title_extra") == "Ook gezegd"
@@ -539,10 +548,10 @@ async def test_extra_is_its_own_part_after_the_questions(session: AsyncSession,
 
 async def test_extra_for_a_naaste_only_when_shared(session: AsyncSession,
                                                   lib: PictoLibrary) -> None:
-    await seed_demo(session, NOW)
+    await seed_sample_agenda(session, NOW)
     await _add_extra(session)
     shared = {"agenda", "naasten"}
-    hidden = await compile_agenda(session, 1, shared, "naaste", NOW)
+    hidden = await _compile(session, 1, shared, "naaste", NOW)
     assert hidden.part("extra") is None
     outputs = [_check_messages(telegram_messages(hidden)), to_json(hidden),
                _pdf_text(client_pdf(hidden, lib)), _pdf_text(begeleider_pdf(hidden, lib)),
@@ -551,12 +560,12 @@ async def test_extra_for_a_naaste_only_when_shared(session: AsyncSession,
         assert "Ook gezegd" not in text and "fiets" not in text
     assert not hidden.playable()
 
-    seen = await compile_agenda(session, 1, shared | {"extra"}, "naaste", NOW)
+    seen = await _compile(session, 1, shared | {"extra"}, "naaste", NOW)
     extra = seen.part("extra")
     assert extra is not None and [i.text for i in extra.items] == [EXTRA_TEXT, "Mijn fiets"]
     assert "AgADextraVoice" not in to_json(seen)  # a recording needs the voice part too
     validate(to_dict(seen))
-    with_voice = await compile_agenda(session, 1, shared | {"extra", "voice"}, "naaste", NOW)
+    with_voice = await _compile(session, 1, shared | {"extra", "voice"}, "naaste", NOW)
     assert len(with_voice.part("extra").items) == 3  # type: ignore[union-attr]
 
 
@@ -572,13 +581,13 @@ _MARKER = re.compile(r"\[((?:spraakbericht|foto|video|geluid)[^\]]*)\]")
 
 async def test_playable_lists_every_recording_in_the_order_shown(
         session: AsyncSession) -> None:
-    await seed_demo(session, NOW, name="Sam")
+    await seed_sample_agenda(session, NOW, name="Sam")
     said = await _add_said(session)
     extra = await _add_extra(session)
     demo_voice = await session.scalar(
         select(Answer.id).where(Answer.file_unique_id == "AgADdemoVoice"))
     assert demo_voice is not None
-    agenda = await compile_agenda(session, 1, set(PARTS), "begeleider", NOW)
+    agenda = await _compile(session, 1, set(PARTS), "begeleider", NOW)
     playable = agenda.playable()
     assert playable == [
         Playable(said["how_voice"], "voice", "Sam, spraakbericht 0:04"),
@@ -596,7 +605,7 @@ async def test_playable_lists_every_recording_in_the_order_shown(
     assert media[extra["photo"]].file_id == "AgPhotoExtra"
     assert media[extra["photo"]].kind == "photo"
     # Without the voice part only the photo is left.
-    naaste = await compile_agenda(session, 1, set(PARTS) - {"voice"}, "naaste", NOW)
+    naaste = await _compile(session, 1, set(PARTS) - {"voice"}, "naaste", NOW)
     assert naaste.playable() == [Playable(extra["photo"], "photo", "Sam, foto")]
 
 
@@ -617,10 +626,10 @@ def _headings(messages: list[str]) -> set[str]:
 
 async def test_headings_are_in_the_third_person_except_for_the_client(
         session: AsyncSession, lib: PictoLibrary) -> None:
-    await seed_demo(session, NOW, name="Sam")
+    await seed_sample_agenda(session, NOW, name="Sam")
     first_person = {t(f"title_{key}") for key in THIRD_PERSON}
     for role in ("naaste", "begeleider"):
-        agenda = await compile_agenda(session, 1, set(PARTS), role, NOW)
+        agenda = await _compile(session, 1, set(PARTS), role, NOW)
         headings = _headings(telegram_messages(agenda))
         shown = {key for key in THIRD_PERSON if agenda.part(key) and (
             role == "begeleider" or agenda.part(key).items)}  # type: ignore[union-attr]
@@ -628,12 +637,12 @@ async def test_headings_are_in_the_third_person_except_for_the_client(
         assert not headings & first_person, role
         assert {p["title"] for p in to_dict(agenda)["parts"]} >= {
             THIRD_PERSON[key] for key in shown}
-    begeleider = await compile_agenda(session, 1, set(PARTS), "begeleider", NOW)
+    begeleider = await _compile(session, 1, set(PARTS), "begeleider", NOW)
     assert "Waar Sam goed in is" in _pdf_text(begeleider_pdf(begeleider, lib))
     # The client's own copy, and the client's PDF whoever prints it, keep "ik".
     client_text = _pdf_text(client_pdf(begeleider, lib))
     assert t("title_good_at") in client_text and "Waar Sam goed in is" not in client_text
-    client = await compile_agenda(session, 1, set(PARTS), "client", NOW)
+    client = await _compile(session, 1, set(PARTS), "client", NOW)
     headings = _headings(telegram_messages(client))
     assert t("title_good_at") in headings and not headings & set(THIRD_PERSON.values())
 
@@ -643,14 +652,14 @@ SKIP_WORDS = ("overgeslagen", "nog open", "weet ik nog niet", "vraag ernaar")
 
 async def test_skipped_parts_reach_the_begeleider_and_never_a_naaste(
         session: AsyncSession, lib: PictoLibrary) -> None:
-    await seed_demo(session, NOW, name="Sam")  # Sam skipped "learn"
-    begeleider = await compile_agenda(session, 1, set(PARTS), "begeleider", NOW)
+    await seed_sample_agenda(session, NOW, name="Sam")  # Sam skipped "learn"
+    begeleider = await _compile(session, 1, set(PARTS), "begeleider", NOW)
     assert begeleider.skipped == ("learn",)
     assert "Overgeslagen" in _check_messages(telegram_messages(begeleider))
     assert "Overgeslagen" in _pdf_text(begeleider_pdf(begeleider, lib))
     assert to_dict(begeleider)["skipped"] == [{"step": "learn", "title": THIRD_PERSON["learn"]}]
 
-    naaste = await compile_agenda(session, 1, set(PARTS), "naaste", NOW)
+    naaste = await _compile(session, 1, set(PARTS), "naaste", NOW)
     assert naaste.skipped == ()
     response = fhir.questionnaire_response(naaste)
     outputs = {
@@ -666,8 +675,8 @@ async def test_skipped_parts_reach_the_begeleider_and_never_a_naaste(
 
 async def test_a_naaste_reads_what_is_filled_in_without_the_date(
         session: AsyncSession) -> None:
-    await seed_demo(session, NOW, name="Sam")
-    agenda = await compile_agenda(session, 1, set(PARTS), "naaste", NOW)
+    await seed_sample_agenda(session, NOW, name="Sam")
+    agenda = await _compile(session, 1, set(PARTS), "naaste", NOW)
     messages = telegram_messages(agenda)
     plain = _check_messages(messages)
     assert messages[0].startswith("<b>Dit deelt Sam met je</b>")
@@ -677,16 +686,16 @@ async def test_a_naaste_reads_what_is_filled_in_without_the_date(
     assert "Woonlocatie De Linde" in plain  # the place is in the shared meeting part
     assert "(nog leeg)" not in plain and THIRD_PERSON["learn"] not in plain
     # Nothing filled in of what is shared: no messages at all (the dialog says it in words).
-    assert telegram_messages(await compile_agenda(session, 1, {"learn"}, "naaste", NOW)) == []
-    assert telegram_messages(await compile_agenda(session, 1, set(), "naaste", NOW)) == []
+    assert telegram_messages(await _compile(session, 1, {"learn"}, "naaste", NOW)) == []
+    assert telegram_messages(await _compile(session, 1, set(), "naaste", NOW)) == []
     # The begeleider still sees the empty part, and the date.
-    begeleider = await compile_agenda(session, 1, {"learn", "meeting"}, "begeleider", NOW)
+    begeleider = await _compile(session, 1, {"learn", "meeting"}, "begeleider", NOW)
     assert "(nog leeg)" in "".join(telegram_messages(begeleider))
 
 
 # ------------------------------------------------------------------------------ odds and ends
 async def test_removed_answers_and_items_stay_out(session: AsyncSession) -> None:
-    await seed_demo(session, NOW)
+    await seed_sample_agenda(session, NOW)
     session.add_all([
         Answer(client_id=1, step="agenda", item=50, text="weggehaald", created_at=NOW,
                removed_at=NOW + timedelta(minutes=1)),
@@ -695,7 +704,7 @@ async def test_removed_answers_and_items_stay_out(session: AsyncSession) -> None
         Person(name="los"),
     ])
     await session.commit()
-    agenda = await compile_agenda(session, 1, set(PARTS), "client", NOW)
+    agenda = await _compile(session, 1, set(PARTS), "client", NOW)
     assert "weggehaald" not in to_json(agenda) and "ook weg" not in to_json(agenda)
     assert spoken_text(agenda).startswith("Dit is je lijst")
     assert telegram_messages(agenda)[0].startswith("<b>Mijn gesprek</b>")

@@ -142,7 +142,7 @@ async def test_a_failing_update_is_kept_and_the_person_hears_it(h: Harness) -> N
     the person gets one kind line, and the next message works."""
     sam = await joined(h)
     assert h.runner is not None
-    conversation = h.runner.conversation
+    conversation = h.runner.service
     real = conversation._route
 
     async def broken(unit, incoming):  # type: ignore[no-untyped-def]

@@ -36,6 +36,11 @@ class BotProcess:
             "TELEGRAM_FILE_URL": self.h.server.file_url, "DATABASE_URL": self.h.store.url,
             "DATA_DIR": str(self.tmp / "data"), "SPEECH_ENABLED": "false",
             "PICTO_CACHE_DIR": str(PICTO_CACHE), "PYTHONPATH": str(ROOT),
+            # Paced like the in-process harness: the local server limits nothing, so the
+            # bot need not wait a second per message in a chat (real time, not a signal).
+            "SEND_PER_SECOND": str(self.h.settings.send_per_second),
+            "CHAT_PER_SECOND": str(self.h.settings.chat_per_second),
+            "CHAT_BURST": str(self.h.settings.chat_burst),
         })
         if crash_at:
             env["GESPREKSMAATJE_CRASH_AT"] = crash_at

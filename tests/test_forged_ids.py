@@ -134,7 +134,7 @@ async def denials(h: Harness, person_id: int) -> int:
 async def seq_of(user: UserHandle) -> tuple[int, str]:
     """The newest message with buttons, and the seq its buttons carry."""
     message = [m for m in user.messages if m.buttons and not m.deleted][-1]
-    data = next(d for row in message.buttons for _, d in row if d and not d.startswith("rol:"))
+    data = next(d for row in message.buttons for _, d in row if d and ":rol:" not in d)
     return message.message_id, str(data).split(":")[0]
 
 
@@ -142,7 +142,8 @@ async def as_role(h: Harness, user: UserHandle, role: str) -> None:
     """Switch to `role` ("begeleider:3") through the role menu."""
     await h.act(user, user.send_command("/rol"))
     menu = [m for m in user.messages if m.buttons][-1]
-    label = next(text for row in menu.buttons for text, data in row if data == f"rol:{role}")
+    label = next(text for row in menu.buttons for text, data in row
+                 if str(data).endswith(f":rol:{role}"))
     await h.act(user, user.press(menu, label))
 
 
@@ -211,9 +212,9 @@ async def test_forged_ids_in_every_flow_for_people_with_several_roles(h: Harness
     # Roles one does not have, for everyone.
     for user, person in ((fatima, "p_fatima"), (bram, "p_bram"), (anja, "p_anja")):
         await forge(h, user, w[person], [
-            f"rol:client:{w['sam']}", f"rol:naaste:{w['piet_lies']}",
-            f"rol:begeleider:{w['els_b']}", f"rol:admin:{w['ot_admin']}",
-            f"rol:client:{HUGE}"])
+            f"1:rol:client:{w['sam']}", f"1:rol:naaste:{w['piet_lies']}",
+            f"1:rol:begeleider:{w['els_b']}", f"1:rol:admin:{w['ot_admin']}",
+            f"1:rol:client:{HUGE}"])
 
     # Sam, the client: Lies's naaste on the sharing screen, Lies's voice answer.
     await h.act(sam, sam.send_command("/delen"))

@@ -12,24 +12,48 @@ ROOT = Path(__file__).resolve().parent.parent
 # package folder → prefixes it must never import
 FORBIDDEN = {
     "bot/dialogs": ("telegram", "sqlalchemy", "bot.state", "bot.telegram", "bot.agenda",
-                    "bot.access", "bot.conversation", "bot.roles", "voice"),
-    "bot/state": ("bot.dialogs", "bot.telegram", "bot.agenda", "bot.access", "bot.conversation",
-                  "bot.roles", "telegram", "voice", "pictos"),
-    "bot/agenda": ("telegram", "bot.telegram", "bot.conversation"),
+                    "bot.service", "bot.schedule", "voice"),
+    "bot/state": ("bot.dialogs", "bot.telegram", "bot.agenda", "bot.service", "bot.schedule",
+                  "telegram", "voice", "pictos"),
+    # The service talks to the database only through bot/state's unit of work.
+    "bot/service": ("telegram", "sqlalchemy", "bot.telegram"),
+    "bot/telegram": ("sqlalchemy", "bot.state.unit", "bot.state.models"),
+    "bot/schedule": ("sqlalchemy", "telegram", "bot.telegram", "bot.service"),
+    "bot/agenda": ("telegram", "bot.telegram", "bot.service"),
     "voice": ("bot", "telegram", "pictos"),
     "pictos": ("bot", "telegram", "voice"),
 }
 
 
 def imports(path: Path) -> set[str]:
+    """Every module a file imports, relative imports resolved (`from ..state import x` in
+    bot/service/client.py is bot.state), imports under TYPE_CHECKING included."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = list(path.relative_to(ROOT).with_suffix("").parts[:-1])
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found.add(module)
+            # `from bot import access` imports bot.access
+            found |= {f"{module}.{alias.name}" for alias in node.names}
     return found
+
+
+def test_relative_imports_are_resolved(tmp_path: Path) -> None:
+    """The rule also sees `from ..state import unit` (it once looked at absolute imports
+    only)."""
+    folder = ROOT / "bot" / "service"
+    probe = folder / "_probe_for_import_rules.py"
+    probe.write_text("from ..state import unit\nfrom . import kernel\n", encoding="utf-8")
+    try:
+        found = imports(probe)
+    finally:
+        probe.unlink()
+    assert {"bot.state.unit", "bot.service.kernel"} <= found
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))

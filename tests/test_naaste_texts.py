@@ -13,7 +13,7 @@ import pytest
 
 from bot.agenda.model import format_date
 from bot.dialogs import begeleider, naaste
-from bot.dialogs.menu import Do, MenuOutcome
+from bot.dialogs.menu import MenuOutcome
 from bot.dialogs.types import Session
 from bot.schedule import days_until
 from localbotapi.server import BotMessage
@@ -175,8 +175,8 @@ def test_when_lines() -> None:
 
 def _screen(shown: str, view: naaste.View) -> list[str]:
     session = Session(step="home", seq=3)
-    out = MenuOutcome(effects=[Do("show", {"screen": shown})] if shown != "menu" else [],
-                      ask=True)
+    out: MenuOutcome[naaste.Effect] = MenuOutcome(
+        effects=[naaste.Show(shown)] if shown != "menu" else [], ask=True)
     return [r.text for r in naaste.render(session, out, view)]
 
 

@@ -45,6 +45,7 @@ def shape(messages: list[BotMessage], user_id: int) -> list[tuple[str, str]]:
     return [(m.kind, (m.text or "").replace(str(user_id), "ID")) for m in messages]
 
 
+@pytest.mark.alone  # the p99 below is wall-clock: in parallel runs, no other test meanwhile
 @pytest.mark.parametrize("keep_to_limits", [False, True], ids=["waits-out-429", "keeps-to"])
 async def test_thirty_clients_under_telegrams_limits(db_url: str, tmp_path: Path,
                                                      keep_to_limits: bool) -> None:

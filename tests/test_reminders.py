@@ -15,17 +15,19 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import FakeClock
-from bot.reminders import (
+from bot.schedule import (
     Dispatcher,
+    PlannedRow,
+    ScheduleSettings,
     SendLater,
     Undeliverable,
     claim_due,
+    in_quiet_hours,
     plan_for_client,
     reminder_number,
     reminders_enabled,
     startup,
 )
-from bot.schedule import ScheduleSettings, in_quiet_hours
 from bot.state.migrate import upgrade
 from bot.state.models import (
     AgendaItem,
@@ -66,7 +68,7 @@ class Outbox:
     clock: FakeClock
     sent: list[tuple[datetime, str, int | None, int]] = field(default_factory=list)
 
-    async def __call__(self, row: PlannedSend) -> None:
+    async def __call__(self, row: PlannedRow) -> None:
         self.sent.append((self.clock.now(), row.kind, row.person_id, row.id))
         await asyncio.sleep(0)
 
@@ -246,7 +248,7 @@ async def test_restart_in_the_middle_loses_and_duplicates_nothing(store: Store,
     clock.set(local(2025, 5, 6, 14, 0))  # the naaste agendas are due
     delivered: list[tuple[str, int | None]] = []
 
-    async def dies_after_two(row: PlannedSend) -> None:
+    async def dies_after_two(row: PlannedRow) -> None:
         if len(delivered) == 2:
             raise Crash
         delivered.append((row.kind, row.person_id))
@@ -412,7 +414,7 @@ async def test_retry_after_is_honoured_and_nothing_is_lost(store: Store) -> None
     outbox = Outbox(clock)
     calls = 0
 
-    async def flaky(row: PlannedSend) -> None:
+    async def flaky(row: PlannedRow) -> None:
         nonlocal calls
         calls += 1
         if calls == 4:

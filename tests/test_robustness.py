@@ -205,8 +205,8 @@ async def test_forged_huge_and_missing_ids_are_refused_not_failed(h: Harness) ->
     await h.act(bram, bram.send_command("/clienten"))
     listing = [m for m in bram.messages if m.buttons][-1]
     seq = str(listing.buttons[0][0][1]).split(":")[0]
-    for data in (f"{seq}:op:99999999999999999999", f"{seq}:op:424242", "rol:client:" + "9" * 20,
-                 f"{seq}:op:-7"):
+    for data in (f"{seq}:op:99999999999999999999", f"{seq}:op:424242",
+                 f"{seq}:rol:client:" + "9" * 20, f"{seq}:op:-7"):
         update_id = await bram.press_data(listing.message_id, data)
         await h.handled(update_id)
         assert bram.messages[-1].text == "Deze cliënt hoort niet bij jou.", data

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot import access
+from bot.service import access
 from bot.state.models import AgendaItem, AuditLog, Begeleider, Client, Meeting, Naaste, Person
 from localbotapi.server import BotMessage, UserHandle
 from tests.harness import Harness, labels, texts
@@ -194,7 +194,7 @@ async def test_forged_buttons_are_refused_and_logged(h: Harness) -> None:
     home = [m for m in anja.messages if m.buttons][-1]
     seq = home.buttons[0][0][1].split(":")[0]  # type: ignore[union-attr]
     for data in (f"{seq}:ed:{piets_item.id}", f"{seq}:rm:{piets_item.id}",
-                 f"rol:naaste:{piets_naaste.id}"):
+                 f"{seq}:rol:naaste:{piets_naaste.id}"):
         update_id = await anja.press_data(home.message_id, data)
         await h.handled(update_id)
         assert anja.messages[-1].text == "Deze cliënt hoort niet bij jou."

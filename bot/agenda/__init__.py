@@ -1,6 +1,6 @@
 """The compiled agenda: one client's preparation, for one viewer, in every output.
 
-    agenda = await compile_agenda(session, client_id, parts, viewer_role, now)
+    agenda = await compile_agenda(unit, client_id, parts, viewer_role, now)  # a bot.state Unit
     telegram_messages(agenda, lib.emoji)   # HTML messages, each <= 4096
     spoken_text(agenda)                    # text for one voice message (voice.SpeechCache)
     client_pdf(agenda, lib) / begeleider_pdf(agenda, lib)   # bytes

@@ -10,9 +10,6 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.agenda.model import (
     CHOICE_STEPS,
     CLIENT_PARTS,
@@ -33,16 +30,8 @@ from bot.agenda.model import (
     part_of_step,
 )
 from bot.dialogs.client_prep import FLOW as CLIENT_FLOW
-from bot.state.models import (
-    AgendaItem,
-    Answer,
-    Begeleider,
-    Client,
-    DialogSession,
-    Meeting,
-    Naaste,
-    Person,
-)
+from bot.state.models import AgendaItem, Answer, Client, Meeting
+from bot.state.unit import Unit
 
 PREP_FLOW = CLIENT_FLOW.name
 # What the client left open is for the client and the begeleider to talk about; a naaste
@@ -56,21 +45,21 @@ class UnknownClient(LookupError):
     pass
 
 
-async def compile_agenda(session: AsyncSession, client_id: int, parts: set[str],
+async def compile_agenda(unit: Unit, client_id: int, parts: set[str],
                          viewer_role: str, now: datetime, *, tz_name: str = DEFAULT_TZ,
                          media_lookup: MediaLookup | None = None) -> Agenda:
     """The agenda of `client_id` as `viewer_role` may see it (only `parts`)."""
     unknown = set(parts) - set(PARTS)
     if unknown:
         raise ValueError(f"unknown parts: {sorted(unknown)}")
-    client = await session.get(Client, client_id)
+    client = await unit.get(Client, client_id)
     if client is None:
         raise UnknownClient(client_id)
     steps = [s for s in (*CLIENT_PARTS, *MEETING_STEPS) if part_of_step(s) in parts]
-    rows = await _answers(session, client_id, steps)
-    added = await _agenda_items(session, client_id, parts)
+    rows = await _answers(unit, client_id, steps)
+    added = await _agenda_items(unit, client_id, parts)
     ids = {r.entered_by for v in rows.values() for r in v} | {a.owner_person_id for a in added}
-    people = _People(client, await _authors(session, client, {i for i in ids if i}))
+    people = _People(client, await _authors(unit, client, {i for i in ids if i}))
     # At a choice step the buttons are options (MeetingInfo.chair/how); anything the client
     # typed, said or showed there is kept as items beside them.
     choices = {s: [r for r in rows.get(s, []) if r.kind == "choice"] for s in CHOICE_STEPS}
@@ -89,11 +78,11 @@ async def compile_agenda(session: AsyncSession, client_id: int, parts: set[str],
         visible=frozenset(parts),
         parts=tuple(_part(k, items[k]) for k in CLIENT_PARTS
                     if k in parts and (k != EXTRA or items[k])),
-        meeting=await _meeting(session, client_id, items, choices, now)
+        meeting=await _meeting(unit, client_id, items, choices, now)
         if "meeting" in parts else None,
         naasten=tuple(c for c in contributions if c.author.role == "naaste"),
         begeleider=tuple(c for c in contributions if c.author.role == "begeleider"),
-        skipped=await _skipped(session, client, answered, parts)
+        skipped=await _skipped(unit, client, answered, parts)
         if viewer_role in SEES_SKIPPED else (),
         tz_name=tz_name,
     )
@@ -118,39 +107,27 @@ class _People:
         return self.known.get(person_id, Author("person", ""))
 
 
-async def _authors(session: AsyncSession, client: Client, ids: set[int]) -> dict[int, Author]:
+async def _authors(unit: Unit, client: Client, ids: set[int]) -> dict[int, Author]:
     """Only the people who wrote something here; a role name beats the account name."""
     known: dict[int, Author] = {}
     if not ids:
         return known
-    people = await session.execute(select(Person.id, Person.name).where(Person.id.in_(ids)))
+    people, begeleiders, naasten = await unit.authors(client.id, ids)
     for person_id, name in people:
         known[person_id] = Author("person", name)
-    begeleiders = await session.execute(
-        select(Begeleider.person_id, Begeleider.name).where(Begeleider.person_id.in_(ids)))
-    for b_person, name in begeleiders:
-        if b_person is not None:
-            known[b_person] = Author("begeleider", name)
-    naasten = await session.execute(
-        select(Naaste.person_id, Naaste.name, Naaste.relation)
-        .where(Naaste.client_id == client.id, Naaste.person_id.in_(ids)))
-    for n_person, name, relation in naasten:
-        if n_person is not None:
-            known[n_person] = Author("naaste", name, relation)
+    for person_id, name in begeleiders:
+        known[person_id] = Author("begeleider", name)
+    for person_id, name, relation in naasten:
+        known[person_id] = Author("naaste", name, relation)
     return known
 
 
-async def _answers(session: AsyncSession, client_id: int,
+async def _answers(unit: Unit, client_id: int,
                    steps: Sequence[str]) -> dict[str, list[Answer]]:
     if not steps:
         return {}
-    result = await session.scalars(
-        select(Answer)
-        .where(Answer.client_id == client_id, Answer.step.in_(steps),
-               Answer.removed_at.is_(None))
-        .order_by(Answer.step, Answer.item, Answer.part, Answer.id))
     rows: dict[str, list[Answer]] = {}
-    for row in result:
+    for row in await unit.answers_of(client_id, steps):
         rows.setdefault(row.step, []).append(row)
     return rows
 
@@ -192,11 +169,9 @@ async def _with_meta(item: Item, lookup: MediaLookup) -> Item:
     return replace(item, media=tuple(media))
 
 
-async def _meeting(session: AsyncSession, client_id: int, items: dict[str, list[Item]],
+async def _meeting(unit: Unit, client_id: int, items: dict[str, list[Item]],
                    choices: dict[str, list[Answer]], now: datetime) -> MeetingInfo:
-    meetings = list(await session.scalars(
-        select(Meeting).where(Meeting.client_id == client_id, Meeting.cancelled_at.is_(None))
-        .order_by(Meeting.starts_at)))
+    meetings: list[Meeting] = await unit.meetings(client_id)
     # The next meeting; when all are past (or undated), the latest one.
     upcoming = [m for m in meetings if m.starts_at is not None and m.starts_at >= now]
     meeting = upcoming[0] if upcoming else (meetings[-1] if meetings else None)
@@ -214,18 +189,10 @@ async def _meeting(session: AsyncSession, client_id: int, items: dict[str, list[
     )
 
 
-async def _agenda_items(session: AsyncSession, client_id: int,
-                        parts: set[str]) -> list[AgendaItem]:
+async def _agenda_items(unit: Unit, client_id: int, parts: set[str]) -> list[AgendaItem]:
     roles = [r for r, part in (("naaste", "naasten"), ("begeleider", "begeleider"))
              if part in parts]
-    if not roles:
-        return []
-    rows = await session.scalars(
-        select(AgendaItem)
-        .where(AgendaItem.client_id == client_id, AgendaItem.owner_role.in_(roles),
-               AgendaItem.removed_at.is_(None))
-        .order_by(AgendaItem.position, AgendaItem.created_at, AgendaItem.id))
-    return list(rows)
+    return await unit.agenda_items_of(client_id, roles) if roles else []
 
 
 def _contribution(row: AgendaItem, people: _People) -> Contribution:
@@ -237,14 +204,12 @@ def _contribution(row: AgendaItem, people: _People) -> Contribution:
     return Contribution(kind, row.text, author, row.created_at, row.position)
 
 
-async def _skipped(session: AsyncSession, client: Client, answered: set[str],
+async def _skipped(unit: Unit, client: Client, answered: set[str],
                    parts: set[str]) -> tuple[str, ...]:
     """Steps the client skipped and has not answered since, of parts the viewer may see."""
     if client.person_id is None:
         return ()
-    data = await session.scalar(
-        select(DialogSession.data).where(DialogSession.person_id == client.person_id,
-                                         DialogSession.flow == PREP_FLOW))
-    skipped = (data or {}).get("skipped", [])
+    data = await unit.session_data(client.person_id, PREP_FLOW)
+    skipped = data.get("skipped", [])
     return tuple(s for s in skipped if isinstance(s, str) and part_of_step(s) in parts
                  and s not in answered)

@@ -3,13 +3,44 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from html import escape
 
 from transitions import EventData
 
-from bot.dialogs.menu import MenuFlow, MenuOutcome, MenuTurn, arg_of, button, render_outcome
+from bot.dialogs.buttons import as_id
+from bot.dialogs.effects import AuditCsv
+from bot.dialogs.menu import MenuFlow, MenuOutcome, MenuTurn, arg_of, button, id_of, render_outcome
 from bot.dialogs.texts import t
 from bot.dialogs.types import Document, Input, Reply, Session
+
+
+class Action(StrEnum):
+    """The admin's buttons (the values are the codes on the wire)."""
+
+    HOME = "hm"  # the admin's home screen
+    INVITE = "ib"  # invite a new begeleider
+    MOVE = "mv"  # move a client to another begeleider
+    CHOOSE = "ch"  # arg: a client id or a begeleider id (the screen says which)
+    BACK = "bk"  # back to the home screen
+    LOG = "lg"  # a client's access log
+
+
+# Effects: what the service applies, in order (bot/service/admin.py).
+@dataclass(frozen=True)
+class NewBegeleider:
+    """A begeleider of this organisation, and an invite link for them."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class MoveClient:
+    client_id: int
+    begeleider_id: int
+
+
+Effect = NewBegeleider | MoveClient | AuditCsv
 
 
 @dataclass
@@ -21,30 +52,37 @@ class View:
     documents: list[Document] = field(default_factory=list)
 
 
-class Turn(MenuTurn):
+class Turn(MenuTurn[Effect]):
     context: View
 
     def create_begeleider(self, event: EventData) -> None:
-        self.do("new_begeleider", name=arg_of(event).strip()[:100])
+        self.do(NewBegeleider(arg_of(event).strip()[:100]))
 
     def pick_client(self, event: EventData) -> None:
-        self.session.data["client"] = int(arg_of(event))
+        self.session.data["client"] = id_of(event)
 
     def audit(self, event: EventData) -> None:
-        self.do("audit_csv", client_id=int(arg_of(event)))
+        self.do(AuditCsv(self._known(event)))
 
     def move_client(self, event: EventData) -> None:
-        self.do("move_client", client_id=int(self.session.data.pop("client", 0)),
-                begeleider_id=int(arg_of(event)))
+        client_id = as_id(self.session.data.pop("client", ""))
+        if client_id is not None:  # none: nothing to move (the service would find none)
+            self.do(MoveClient(client_id, self._known(event)))
 
     def client_known(self, event: EventData) -> bool:
-        return any(str(c) == arg_of(event) for c, _ in self.context.clients)
+        return id_of(event) in {c for c, _ in self.context.clients}
 
     def begeleider_known(self, event: EventData) -> bool:
-        return any(str(b) == arg_of(event) for b, _ in self.context.begeleiders)
+        return id_of(event) in {b for b, _ in self.context.begeleiders}
+
+    def _known(self, event: EventData) -> int:
+        """The id of a press the conditions found on screen."""
+        number = id_of(event)
+        assert number is not None
+        return number
 
 
-FLOW = MenuFlow("admin", ["home", "ask_begeleider", "pick_client", "pick_begeleider",
+FLOW = MenuFlow("admin", Action, ["home", "ask_begeleider", "pick_client", "pick_begeleider",
                          "pick_audit"], [
     {"trigger": "home", "source": "*", "dest": "home"},
     {"trigger": "invite", "source": "home", "dest": "ask_begeleider"},
@@ -62,17 +100,17 @@ FLOW = MenuFlow("admin", ["home", "ask_begeleider", "pick_client", "pick_begelei
                                    "pick_audit"], "dest": "home"},
 ], Turn)
 
-BUTTONS = {"hm": "home", "ib": "invite", "mv": "move", "ch": "choose", "bk": "back",
-           "lg": "log"}
+BUTTONS = {Action.HOME: "home", Action.INVITE: "invite", Action.MOVE: "move",
+           Action.CHOOSE: "choose", Action.BACK: "back", Action.LOG: "log"}
 COMMANDS = {"start": "home", "verder": "home", "begeleider_uitnodigen": "invite",
             "beheer": "home"}
 
 
-def decide(session: Session, inp: Input, view: View) -> MenuOutcome:
+def decide(session: Session, inp: Input, view: View) -> MenuOutcome[Effect]:
     return FLOW.decide(session, inp, BUTTONS, COMMANDS, view)
 
 
-def render(session: Session, out: MenuOutcome, view: View) -> list[Reply]:
+def render(session: Session, out: MenuOutcome[Effect], view: View) -> list[Reply]:
     replies: list[Reply] = []
     if "begeleider_link" in view.results:
         name, link, days = view.results["begeleider_link"]
@@ -87,7 +125,7 @@ def render(session: Session, out: MenuOutcome, view: View) -> list[Reply]:
 
 def ask(session: Session, view: View) -> list[Reply]:
     state = session.step
-    back = (button(session, t("btn_a_home"), "bk"),)
+    back = (button(session, t("btn_a_home"), Action.BACK),)
     if state == "ask_begeleider":
         return [Reply(t("a_ask_begeleider"), buttons=(back,))]
     if state in {"pick_client", "pick_begeleider", "pick_audit"}:
@@ -97,9 +135,9 @@ def ask(session: Session, view: View) -> list[Reply]:
         name = next((n for c, n in view.clients if c == session.data.get("client")), "")
         text = {"pick_client": t("a_pick_client"), "pick_audit": t("a_pick_audit")}.get(
             state) or t("a_pick_begeleider", name=escape(name))
-        rows = [(button(session, n, "ch", i),) for i, n in people]
+        rows = [(button(session, n, Action.CHOOSE, i),) for i, n in people]
         return [Reply(text, buttons=(*rows, back))]
     return [Reply(t("a_home", organisation=escape(view.organisation)), picto="admin",
-                  buttons=((button(session, t("btn_a_invite"), "ib"),),
-                           (button(session, t("btn_a_move"), "mv"),),
-                           (button(session, t("btn_a_audit"), "lg"),)))]
+                  buttons=((button(session, t("btn_a_invite"), Action.INVITE),),
+                           (button(session, t("btn_a_move"), Action.MOVE),),
+                           (button(session, t("btn_a_audit"), Action.LOG),)))]

@@ -7,19 +7,102 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from transitions import EventData
 
-from bot.dialogs.buttons import pressed
-from bot.dialogs.menu import MenuFlow, MenuOutcome, MenuTurn, arg_of, button, render_outcome
+from bot.dialogs.buttons import as_id, pressed
+from bot.dialogs.effects import AuditCsv
+from bot.dialogs.menu import MenuFlow, MenuOutcome, MenuTurn, arg_of, button, id_of, render_outcome
 from bot.dialogs.texts import t
 from bot.dialogs.types import Button, Document, Input, Reply, Session
 
 RELATIONS = ("ouder", "broer_zus", "partner", "kind", "vriend", "mentor", "curator",
              "bewindvoerder", "anders")
+
+
+class Action(StrEnum):
+    """The begeleider's buttons (the values are the codes on the wire)."""
+
+    HOME = "hm"  # back to the list of clients
+    OPEN = "op"  # arg: a client id, checked by the service
+    NEW_CLIENT = "nc"  # invite a new client
+    PLAN = "pl"  # plan the meeting (date, then place)
+    INVITE_NAASTE = "nv"  # invite a naaste of the client
+    TOPIC = "tp"  # add an own topic
+    AGENDA = "ag"  # the agenda (text, with ▶️ buttons for the recordings)
+    EXPORTS = "ex"  # the PDFs and the JSON/FHIR exports
+    AUDIT = "au"  # who looked (the access log as CSV)
+    RELATION = "rl"  # arg: one of RELATIONS
+    SAME_PLACE = "sp"  # the place the client gave
+    BACK = "bk"  # one screen back
+    CANCEL = "cx"  # cancel the meeting
+    PLAY = "pa"  # arg: an answer id (a recording), checked by the service
+
+
+# Effects: what the service applies, in order (bot/service/begeleider.py).
+@dataclass(frozen=True)
+class NewClient:
+    """A new client of this begeleider, and an invite link for them."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class SetMeeting:
+    client_id: int
+    starts_at: datetime  # aware, UTC
+
+
+@dataclass(frozen=True)
+class SetPlace:
+    client_id: int
+    place: str
+
+
+@dataclass(frozen=True)
+class CancelMeeting:
+    client_id: int
+
+
+@dataclass(frozen=True)
+class NewNaaste:
+    """A naaste of the client, and an invite link for them."""
+
+    client_id: int
+    name: str
+    relation: str  # one of RELATIONS
+
+
+@dataclass(frozen=True)
+class AddTopic:
+    client_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ShowAgenda:
+    client_id: int
+
+
+@dataclass(frozen=True)
+class Play:
+    """Play one recording (or show one photo) of the client's again."""
+
+    client_id: int
+    answer_id: int
+
+
+@dataclass(frozen=True)
+class Exports:
+    client_id: int
+
+
+Effect = (NewClient | SetMeeting | SetPlace | CancelMeeting | NewNaaste | AddTopic
+          | ShowAgenda | Play | Exports | AuditCsv)
 
 
 @dataclass(frozen=True)
@@ -47,58 +130,60 @@ class View:
         return next((c for c in self.clients if c.id == client_id), None)
 
 
-class Turn(MenuTurn):
+class Turn(MenuTurn[Effect]):
     context: View
 
     def is_date(self, event: EventData) -> bool:
         return parse_when(arg_of(event), self.context.now, self.context.tz) is not None
 
     def pick_client(self, event: EventData) -> None:
-        self.session.data["client"] = int(arg_of(event))
+        self.session.data["client"] = id_of(event)
 
     def create_client(self, event: EventData) -> None:
-        self.do("new_client", name=arg_of(event).strip()[:100])
+        self.do(NewClient(arg_of(event).strip()[:100]))
 
     def set_date(self, event: EventData) -> None:
         when = parse_when(arg_of(event), self.context.now, self.context.tz)
         assert when is not None
-        self.do("set_meeting", client_id=self._client(), starts_at=when.isoformat())
+        self.do(SetMeeting(self._client(), when))
 
     def bad_date(self, event: EventData) -> None:
         self.out.notes.append("b_bad_date")
 
     def set_place(self, event: EventData) -> None:
-        self.do("set_place", client_id=self._client(), place=arg_of(event).strip()[:300])
+        self.do(SetPlace(self._client(), arg_of(event).strip()[:300]))
 
     def use_place_hint(self, event: EventData) -> None:
         line = self.context.client(self._client())
-        self.do("set_place", client_id=self._client(), place=line.place_hint if line else "")
+        self.do(SetPlace(self._client(), (line.place_hint if line else None) or ""))
 
     def remember_name(self, event: EventData) -> None:
         self.session.data["naaste_name"] = arg_of(event).strip()[:100]
 
     def create_naaste(self, event: EventData) -> None:
-        self.do("new_naaste", client_id=self._client(), relation=arg_of(event),
-                name=self.session.data.pop("naaste_name", ""))
+        self.do(NewNaaste(self._client(), str(self.session.data.pop("naaste_name", "")),
+                          arg_of(event)))
 
     def add_topic(self, event: EventData) -> None:
-        self.do("add_topic", client_id=self._client(), text=arg_of(event).strip())
+        self.do(AddTopic(self._client(), arg_of(event).strip()))
         self.out.notes.append("b_topic_added")
 
     def cancel_meeting(self, event: EventData) -> None:
-        self.do("cancel_meeting", client_id=self._client())
+        self.do(CancelMeeting(self._client()))
 
     def show_agenda(self, event: EventData) -> None:
-        self.do("agenda", client_id=self._client())
+        self.do(ShowAgenda(self._client()))
 
     def send_exports(self, event: EventData) -> None:
-        self.do("exports", client_id=self._client())
+        self.do(Exports(self._client()))
 
     def play_answer(self, event: EventData) -> None:
-        self.do("play", client_id=self._client(), answer_id=arg_of(event))
+        answer_id = id_of(event)
+        assert answer_id is not None  # the transition's condition
+        self.do(Play(self._client(), answer_id))
 
     def send_audit(self, event: EventData) -> None:
-        self.do("audit_csv", client_id=self._client())
+        self.do(AuditCsv(self._client()))
 
     def has_client(self, event: EventData) -> bool:
         return self.context.client(self._client()) is not None
@@ -113,15 +198,16 @@ class Turn(MenuTurn):
         self.out.notes.append("b_pick_client_first")
 
     def _client(self) -> int:
-        return int(self.session.data.get("client", 0))
+        """The client on screen (0: none)."""
+        return as_id(self.session.data.get("client", "")) or 0
 
 
 ASKING = ["ask_client_name", "ask_date", "ask_place", "ask_naaste_name", "ask_relation",
           "ask_topic"]
-FLOW = MenuFlow("begeleider", ["home", "client", *ASKING], [
+FLOW = MenuFlow("begeleider", Action, ["home", "client", *ASKING], [
     {"trigger": "home", "source": "*", "dest": "home"},
     {"trigger": "open", "source": ["home", "client"], "dest": "client",
-     "before": "pick_client"},
+     "conditions": "names_id", "before": "pick_client"},
     {"trigger": "new_client", "source": "*", "dest": "ask_client_name"},
     {"trigger": "answer", "source": "ask_client_name", "dest": "home",
      "before": "create_client"},
@@ -148,35 +234,38 @@ FLOW = MenuFlow("begeleider", ["home", "client", *ASKING], [
     {"trigger": "agenda", "source": ["home", *ASKING], "dest": "home", "before": "pick_first"},
     {"trigger": "cancel", "source": "client", "dest": None, "before": "cancel_meeting"},
     {"trigger": "exports", "source": "client", "dest": None, "before": "send_exports"},
-    {"trigger": "play", "source": "client", "dest": None, "before": "play_answer"},
+    {"trigger": "play", "source": "client", "dest": None, "conditions": "names_id",
+     "before": "play_answer"},
     {"trigger": "audit", "source": "client", "dest": None, "before": "send_audit"},
     {"trigger": "back", "source": ["ask_date", "ask_place", "ask_naaste_name", "ask_relation",
                                    "ask_topic"], "dest": "client"},
     {"trigger": "back", "source": ["client", "ask_client_name"], "dest": "home"},
 ], Turn)
 
-BUTTONS = {"hm": "home", "op": "open", "nc": "new_client", "pl": "plan", "nv": "invite_naaste",
-           "tp": "topic", "ag": "agenda", "ex": "exports", "au": "audit", "rl": "relation",
-           "sp": "same_place", "bk": "back", "cx": "cancel", "pa": "play"}
+BUTTONS = {Action.HOME: "home", Action.OPEN: "open", Action.NEW_CLIENT: "new_client",
+           Action.PLAN: "plan", Action.INVITE_NAASTE: "invite_naaste", Action.TOPIC: "topic",
+           Action.AGENDA: "agenda", Action.EXPORTS: "exports", Action.AUDIT: "audit",
+           Action.RELATION: "relation", Action.SAME_PLACE: "same_place", Action.BACK: "back",
+           Action.CANCEL: "cancel", Action.PLAY: "play"}
 COMMANDS = {"clienten": "home", "start": "home", "nieuwe_client": "new_client",
             "verder": "home", "agenda": "agenda"}
 # Telegram allows 100 buttons under a message: the first 30 recordings, in agenda order.
 MAX_PLAY_BUTTONS = 30
 # Buttons whose argument is a client id: the service checks it through the access module.
-CLIENT_ID_ACTIONS = {"op"}
+CLIENT_ID_ACTIONS = {Action.OPEN}
 
 
-def decide(session: Session, inp: Input, view: View) -> MenuOutcome:
-    press = pressed(inp)
-    if press is not None and press.action == "rl" and press.arg not in RELATIONS:
+def decide(session: Session, inp: Input, view: View) -> MenuOutcome[Effect]:
+    press = pressed(inp, Action)
+    if press is not None and press.action == Action.RELATION and press.arg not in RELATIONS:
         return MenuOutcome(stale=True)
     out = FLOW.decide(session, inp, BUTTONS, COMMANDS, view)
-    if press is not None and press.action == "pa":
+    if press is not None and press.action == Action.PLAY:
         out.ask = False  # playing an answer leaves the screen (and its buttons) as it is
     return out
 
 
-def render(session: Session, out: MenuOutcome, view: View) -> list[Reply]:
+def render(session: Session, out: MenuOutcome[Effect], view: View) -> list[Reply]:
     return render_outcome(out, _results(session, view), lambda: ask(session, view))
 
 
@@ -200,7 +289,7 @@ def _results(session: Session, view: View) -> list[Reply]:
         replies.append(Reply(message))
     client, playable = results.get("playable", ("", []))
     if playable:  # voice answers playable, photos to see (PRODUCT.md)
-        rows = [(button(session, f"▶️ {label}", "pa", answer_id),)
+        rows = [(button(session, f"▶️ {label}", Action.PLAY, answer_id),)
                 for answer_id, label in playable[:MAX_PLAY_BUTTONS]]
         replies.append(Reply(t("b_play_intro", client=escape(client)), buttons=tuple(rows)))
     if "play" in results:
@@ -219,15 +308,15 @@ def ask(session: Session, view: View) -> list[Reply]:
         return [_home(session, view)]
     if state == "client" and current is not None:
         return [_client(session, current)]
-    back = (button(session, t("btn_back"), "bk"),)
+    back = (button(session, t("btn_back"), Action.BACK),)
     if state == "ask_place" and current is not None and current.place_hint:
         hint = t("b_place_hint", name=escape(current.name), place=escape(current.place_hint))
         return [Reply(f"{t('b_ask_place')}\n{hint}",
-                      buttons=((button(session, t("btn_b_place_same"), "sp"),), back))]
+                      buttons=((button(session, t("btn_b_place_same"), Action.SAME_PLACE),), back))]
     if state == "ask_relation" and current is not None:
         name = escape(str(session.data.get("naaste_name", "")))
-        rows = [tuple(button(session, t(f"relation_{r}"), "rl", r) for r in RELATIONS[i:i + 3])
-                for i in range(0, len(RELATIONS), 3)]
+        rows = [tuple(button(session, t(f"relation_{r}"), Action.RELATION, r)
+                      for r in RELATIONS[i:i + 3]) for i in range(0, len(RELATIONS), 3)]
         return [Reply(t("b_ask_relation", name=name, client=escape(current.name)),
                       buttons=(*rows, back))]
     if state == "ask_naaste_name" and current is not None:  # first a word with the client
@@ -242,20 +331,23 @@ def _home(session: Session, view: View) -> Reply:
     for c in view.clients:
         lines.append("• " + t("b_client_line", name=escape(c.name), **_counts(c), last=c.last,
                               meeting=c.meeting or t("b_no_meeting")))
-    rows = [(button(session, c.name, "op", c.id, "begeleider"),) for c in view.clients]
+    rows = [(button(session, c.name, Action.OPEN, c.id, "begeleider"),) for c in view.clients]
     return Reply("\n".join(lines), buttons=(*rows, (button(session, t("btn_b_new_client"),
-                                                           "nc"),)))
+                                                           Action.NEW_CLIENT),)))
 
 
 def _client(session: Session, c: ClientLine) -> Reply:
     text = t("b_client", name=escape(c.name)) + "\n" + t(
         "b_client_detail", **_counts(c), last=c.last, meeting=c.meeting or t("b_no_meeting"))
     rows: tuple[tuple[Button, ...], ...] = (
-        (button(session, t("btn_b_date"), "pl"), button(session, t("btn_b_naaste"), "nv")),
-        (button(session, t("btn_b_topic"), "tp"), button(session, t("btn_b_agenda"), "ag")),
-        (button(session, t("btn_b_pdf"), "ex"), button(session, t("btn_b_audit"), "au")),
-        *(((button(session, t("btn_b_cancel"), "cx"),),) if c.meeting else ()),
-        (button(session, t("btn_b_back"), "hm"),),
+        (button(session, t("btn_b_date"), Action.PLAN),
+         button(session, t("btn_b_naaste"), Action.INVITE_NAASTE)),
+        (button(session, t("btn_b_topic"), Action.TOPIC),
+         button(session, t("btn_b_agenda"), Action.AGENDA)),
+        (button(session, t("btn_b_pdf"), Action.EXPORTS),
+         button(session, t("btn_b_audit"), Action.AUDIT)),
+        *(((button(session, t("btn_b_cancel"), Action.CANCEL),),) if c.meeting else ()),
+        (button(session, t("btn_b_back"), Action.HOME),),
     )
     return Reply(text, buttons=rows)
 

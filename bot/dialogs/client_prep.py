@@ -7,12 +7,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from html import escape, unescape
 
+from bot.dialogs.buttons import action as pressed_action
 from bot.dialogs.buttons import decode, encode, pressed
 from bot.dialogs.flow import (
     ACKS,
-    BUTTON_TRIGGERS,
     EXTRA,
     SPLIT_LENGTH,
     Flow,
@@ -69,6 +70,61 @@ COMMANDS = frozenset({"stop", "verder", "lijst", "delen", "start", "instellingen
                       "mijnlijst", "over", "rol"})
 
 FLOW = Flow("client_prep", STEPS, shareable=SHARE_PARTS, feedback="meeting_feedback")
+# The steps a begeleider's progress line counts ("5 of 12 questions").
+QUESTION_STEPS = tuple(s.key for s in FLOW.question_steps if s.kind != "share")
+
+
+class Action(StrEnum):
+    """The client's buttons (the values are the codes on the wire)."""
+
+    START = "go"  # "Beginnen" on the welcome
+    NEXT = "nx"  # on to the next question (also "Klaar", "Nee, verder")
+    SKIP = "sk"  # skip this question (it comes back as an open question)
+    BACK = "bk"  # one question or screen back
+    MORE = "mo"  # "Ja, nog iets": one more topic
+    DONT_KNOW = "dk"  # "Weet ik nog niet": help to choose a domain
+    CHOOSE = "ch"  # arg: an option of a choice, or a domain
+    TOGGLE = "tg"  # arg: an option of a multiple choice, ticked or unticked in place
+    CONFIRM = "cf"  # the list is right
+    CHANGE = "vm"  # "Iets veranderen": the parts of the list
+    PART = "pt"  # arg: a part of the list, to change
+    EDIT = "ed"  # arg: an item number, to say again
+    REMOVE = "rm"  # arg: an item number
+    UP = "up"  # arg: an item number, one place up
+    ADD = "ad"  # add an item to this part
+    PAGE = "pg"  # arg: a page of the items (from 0)
+    TO_LIST = "ls"  # back to the list
+    OPEN_QUESTIONS = "oq"  # to the first skipped question
+    CONTINUE_QUESTIONS = "cq"  # back to the question left for the list
+    PLAY = "pl"  # arg: an answer id, a recording to hear (or a photo to see) again
+    PICK = "pk"  # arg: a naaste id, to choose what they see
+    SHARE_ALL = "sa"  # this naaste sees everything
+    SHARE_TOPICS = "so"  # this naaste sees only the topics
+    SHARE_NONE = "sn"  # this naaste sees nothing
+    OWN = "zk"  # "Zelf kiezen": the parts one by one
+    TOGGLE_SHARE = "ts"  # arg: a part, shared or not, ticked in place
+    REMOVE_NAASTE = "rn"  # remove this naaste (asks once more)
+    CONFIRM_REMOVE = "ry"  # yes, remove
+    UNDO = "un"  # arg: the naaste just removed, back again
+    TALK = "tk"  # arg: whether a topic was talked about (the day after the meeting)
+    PAUSE = "ps"  # pause (the pause menu)
+    AGAIN = "ag"  # the current question again ("Nog eens horen"; on after a pause)
+    STOP = "sp"  # as /stop (the pause menu)
+    GO_ON = "vd"  # as /verder (after /stop)
+    SETTING = "st"  # arg: "<preference>.on|off"; valid on any screen
+
+
+# Buttons that fire a trigger of the flow; the others are handled in `_button`.
+BUTTON_TRIGGERS = {
+    Action.START: "next", Action.NEXT: "next", Action.SKIP: "skip", Action.BACK: "back",
+    Action.MORE: "more", Action.DONT_KNOW: "dont_know", Action.CHOOSE: "choose",
+    Action.TOGGLE: "toggle", Action.CONFIRM: "confirm", Action.EDIT: "edit",
+    Action.REMOVE: "remove", Action.UP: "up", Action.ADD: "add", Action.TO_LIST: "to_list",
+    Action.PICK: "pick", Action.TOGGLE_SHARE: "toggle_share", Action.SHARE_ALL: "share_all",
+    Action.SHARE_NONE: "share_none", Action.SHARE_TOPICS: "share_topics", Action.OWN: "own",
+    Action.REMOVE_NAASTE: "remove_naaste", Action.CONFIRM_REMOVE: "confirm_remove",
+    Action.UNDO: "restore", Action.TALK: "talk", Action.PAGE: "page", Action.CHANGE: "menu",
+}
 
 
 @dataclass(frozen=True)
@@ -89,13 +145,14 @@ def decide(session: Session, answers: Answers, inp: Input) -> Outcome:
         inp = turn.input = replace(inp, kind="text")
     if turn.join_split():  # the first half was acknowledged already
         return out
-    press = pressed(inp)
-    if press is None or press.action != "un":
+    press = pressed(inp, Action)
+    if press is None or press.action != Action.UNDO:
         session.data.pop("removed", None)  # "Toch niet" only right after removing
-    if press is not None and press.seq == session.seq and press.action in {"sp", "vd"}:
+    if press is not None and press.seq == session.seq and press.action in {Action.STOP,
+                                                                            Action.GO_ON}:
         # The pause menu's "Stoppen" and the stopped note's "Verder": as /stop, /verder.
         inp = turn.input = replace(inp, kind="command",
-                                   command="stop" if press.action == "sp" else "verder")
+                                   command="stop" if press.action == Action.STOP else "verder")
     if session.status == "stopped" and not (inp.kind == "command" and inp.command in {
             "verder", "start", "lijst"}):
         if inp.is_message:  # kept all the same: nothing a person says is lost
@@ -172,9 +229,9 @@ def _command(turn: Turn) -> Outcome:
 
 def _button(turn: Turn) -> Outcome:
     session, out = turn.session, turn.out
-    press = decode(turn.input.data)
+    press = decode(turn.input.data, Action)
     name, _, target = press.arg.partition(".") if press is not None else ("", "", "")
-    if press is not None and press.action == "st" and name in PREFERENCES:
+    if press is not None and press.action == Action.SETTING and name in PREFERENCES:
         # Settings are not tied to a question: their buttons stay valid. A button sets the
         # value it shows (an older screen pressed twice does not undo itself).
         current = preference(session, name)
@@ -187,18 +244,18 @@ def _button(turn: Turn) -> Outcome:
         out.stale = True
         return out
     action, arg = press.action, press.arg
-    if action == "ps":
+    if action == Action.PAUSE:
         session.status = "paused"
         out.notes.append("paused")
         return out
-    if action == "ag":
+    if action == Action.AGAIN:
         out.ask = True
         return out
-    if action == "pl" and arg.isdigit() and any(
+    if action == Action.PLAY and arg.isdigit() and any(
             r.id == int(arg) and r.file_id for r in turn.answers.rows):
         out.show = f"play:{arg}"
         return out
-    if action == "pt" and session.step == "review_parts" and any(
+    if action == Action.PART and session.step == "review_parts" and any(
             p.key == arg for p in _REVIEW_PARTS):
         # A part of the list: its items to change one by one, or its question again.
         if arg in ITEM_PARTS and turn.answers.has(arg):
@@ -206,10 +263,11 @@ def _button(turn: Turn) -> Outcome:
         else:
             out.stale = not FLOW.fire(turn, "change", target=arg)
         return out
-    if action in {"oq", "cq"}:
-        back_to = (session.data.get("skipped") or [None])[0] if action == "oq" else (
+    if action in {Action.OPEN_QUESTIONS, Action.CONTINUE_QUESTIONS}:
+        opening = action == Action.OPEN_QUESTIONS
+        back_to = (session.data.get("skipped") or [None])[0] if opening else (
             session.data.get("return_to"))
-        if back_to and FLOW.fire(turn, "change", target=back_to, returning=action == "oq"):
+        if back_to and FLOW.fire(turn, "change", target=back_to, returning=opening):
             return out
         out.stale = True
         return out
@@ -266,10 +324,10 @@ def render(session: Session, answers: Answers, out: Outcome, ctx: Context,
         return [Reply(_part_text(row), media=Media(row.kind, row.file_id or ""))]
     state = session.step
     kind = FLOW.step_of(state).kind
-    action = press.action if (press := pressed(inp)) is not None else ""
-    if kind == "multi" and action == "tg":
+    pressing = pressed_action(inp, Action)
+    if kind == "multi" and pressing == Action.TOGGLE:
         return [_multi(session, answers, edit=True)]
-    if state == "sharing_parts" and action == "ts":
+    if state == "sharing_parts" and pressing == Action.TOGGLE_SHARE:
         return [_share_parts(session, answers, edit=True)]
     notes = "\n".join(t(n, **{k: escape(v) for k, v in out.values.items()})
                       for n in out.notes)
@@ -277,18 +335,19 @@ def render(session: Session, answers: Answers, out: Outcome, ctx: Context,
             and answers.has(state) and out.notes):
         # After an answer: short, spoken, and the way on (not the whole question again).
         text = f"{notes}\n{t('ack_more')}"
-        return [_said(text, buttons=(_row(session, ("btn_next", "nx")),
-                                     _row(session, ("btn_back", "bk"), ("btn_pause", "ps"))))]
+        return [_said(text, buttons=(
+            _row(session, ("btn_next", Action.NEXT)),
+            _row(session, ("btn_back", Action.BACK), ("btn_pause", Action.PAUSE))))]
     if out.ask and session.status == "active":
-        replies = ask(session, answers, ctx)
+        replies = ask(session, answers, ctx, after_feedback=out.feedback_given)
         return _with_notes(notes, replies) if notes else replies
     if not notes:
         return []
     buttons: tuple[tuple[Button, ...], ...] = ()
     if session.status == "paused":  # the pause menu: go on, or stop (as /stop)
-        buttons = (_row(session, ("btn_next", "ag"), ("btn_stop", "sp")),)
+        buttons = (_row(session, ("btn_next", Action.AGAIN), ("btn_stop", Action.STOP)),)
     elif session.status == "stopped":
-        buttons = (_row(session, ("btn_next", "vd")),)
+        buttons = (_row(session, ("btn_next", Action.GO_ON)),)
     return [_said(notes, buttons=buttons)]
 
 
@@ -301,8 +360,10 @@ def _with_notes(notes: str, replies: list[Reply]) -> list[Reply]:
     return replies
 
 
-def ask(session: Session, answers: Answers, ctx: Context) -> list[Reply]:
-    """The current question, with fresh buttons."""
+def ask(session: Session, answers: Answers, ctx: Context,
+        after_feedback: bool = False) -> list[Reply]:
+    """The current question, with fresh buttons (`after_feedback`: the client has just said
+    how the meeting went, so the last screen thanks them for that)."""
     state = session.step
     step = FLOW.step_of(state)
     if state == "welcome":
@@ -320,15 +381,15 @@ def ask(session: Session, answers: Answers, ctx: Context) -> list[Reply]:
         key = ("review_edit_item" if state == "review_edit" else "review_add_item"
                if items_step in {"agenda", EXTRA} else f"q_{items_step}")
         picto = "agenda" if items_step == EXTRA else items_step
-        return [_question(session, key, picto, _row(session, ("btn_to_list", "bk")))]
+        return [_question(session, key, picto, _row(session, ("btn_to_list", Action.BACK)))]
     if state == "done":
-        key = "after_done" if session.data.get("feedback_given") else "done"
+        key = "after_done" if after_feedback else "done"
         return [_said(t(key), picto="done")]
     if state == "talked":
         return [_talked(session, answers)]
     if state == "feedback":
         return [_question(session, "q_feedback", "feedback",
-                          _row(session, ("btn_skip", "sk")))]
+                          _row(session, ("btn_skip", Action.SKIP)))]
     if state.startswith("sharing"):
         return [_sharing_screen(session, answers, state)]
     if step.kind == "multi":
@@ -337,10 +398,10 @@ def ask(session: Session, answers: Answers, ctx: Context) -> list[Reply]:
     extra: list[tuple[Button, ...]] = []
     if step.kind == "choice":
         chosen = answers.tags(state)
-        extra = [(Button(("✅ " if o in chosen else "") + t(o), _data(session, "ch", o), o),)
-                 for o in step.options]
+        extra = [(Button(("✅ " if o in chosen else "") + t(o),
+                         _data(session, Action.CHOOSE, o), o),) for o in step.options]
     if current:  # answered before (back, or the list): going on keeps the answer
-        extra.append(_row(session, ("btn_next", "nx")))
+        extra.append(_row(session, ("btn_next", Action.NEXT)))
     reply = _question(session, f"q_{state}", state, *extra, *_moves(session))
     words = [p for p in current if p[0].kind != "choice"]
     if words and step.kind == "open":  # show (and say) what is there already
@@ -356,57 +417,59 @@ def _welcome(session: Session, ctx: Context) -> Reply:
         "welcome_no_date")
     text = "\n\n".join([f"{hello}\n{when}", t("welcome_how"),
                          f"{t('welcome_begeleider')}\n<b>{t('welcome_question')}</b>"])
-    return _said(text, picto="welcome", buttons=(_row(session, ("btn_start", "go")),))
+    return _said(text, picto="welcome", buttons=(_row(session, ("btn_start", Action.START)),))
 
 
 def _list_question(session: Session, answers: Answers, state: str) -> Reply:
     step = FLOW.step_of(state)
     if state == step.key:
         key = "q_agenda_next" if answers.has(step.key) else "q_agenda"
-        return _question(session, key, "agenda", _row(session, ("btn_dont_know", "dk")),
+        return _question(session, key, "agenda", _row(session, ("btn_dont_know", Action.DONT_KNOW)),
                          *_moves(session))
     if state.endswith("_more"):
         return _question(session, "q_agenda_more", "agenda_more",
-                         _row(session, ("btn_more_yes", "mo"), ("btn_more_no", "nx")),
-                         _row(session, ("btn_dont_know", "dk")),
-                         _row(session, ("btn_again", "ag"), ("btn_pause", "ps")))
+                         _row(session, ("btn_more_yes", Action.MORE), ("btn_more_no", Action.NEXT)),
+                         _row(session, ("btn_dont_know", Action.DONT_KNOW)),
+                         _row(session, ("btn_again", Action.AGAIN), ("btn_pause", Action.PAUSE)))
     if state.endswith("_domains"):
-        buttons = [Button(t(d), _data(session, "ch", d), d) for d in DOMAINS]
+        buttons = [Button(t(d), _data(session, Action.CHOOSE, d), d) for d in DOMAINS]
         rows = [tuple(buttons[i:i + 2]) for i in range(0, len(buttons), 2)]
         # Nothing on the agenda yet: leaving here is skipping (the question comes back).
-        leave = ("btn_next", "nx") if answers.has(step.key) else ("btn_skip", "sk")
+        leave = ("btn_next", Action.NEXT) if answers.has(step.key) else ("btn_skip", Action.SKIP)
         return _question(session, "q_agenda_domains", "domains", *rows,
                          _row(session, leave),
-                         _row(session, ("btn_back", "bk"), ("btn_pause", "ps")))
+                         _row(session, ("btn_back", Action.BACK), ("btn_pause", Action.PAUSE)))
     domain = str(session.data.get("domain", ""))
     word = t(domain) if domain in DOMAINS else ""
     text = t("q_agenda_domain", domain=word.lower())
     return _said(text, picto=domain or "domains",
-                 buttons=(_row(session, ("btn_skip", "sk"), ("btn_back", "bk")),
-                          _row(session, ("btn_again", "ag"), ("btn_pause", "ps"))))
+                 buttons=(_row(session, ("btn_skip", Action.SKIP), ("btn_back", Action.BACK)),
+                          _row(session, ("btn_again", Action.AGAIN), ("btn_pause", Action.PAUSE))))
 
 
 def _multi(session: Session, answers: Answers, edit: bool = False) -> Reply:
     step = FLOW.step_of(session.step)
     chosen = answers.tags(step.key)
-    rows = [(Button(("✅ " if o in chosen else "⬜ ") + t(o), _data(session, "tg", o), o),)
+    rows = [(Button(("✅ " if o in chosen else "⬜ ") + t(o), _data(session, Action.TOGGLE, o), o),)
             for o in step.options]
     text = t(f"q_{step.key}")
     return Reply(text, picto=step.key, speak=None if edit else plain(text), edit=edit,
-                 buttons=(*rows, _row(session, ("btn_done", "nx")), *_moves(session)))
+                 buttons=(*rows, _row(session, ("btn_done", Action.NEXT)), *_moves(session)))
 
 
 def _talked(session: Session, answers: Answers) -> Reply:
     pending = session.data.get("check") or [0]
     parts = next((p for p in answers.items("agenda") if p[0].item == pending[0]), [])
     text = t("q_talked", item=_item_text(parts))
-    buttons = tuple((Button(t(o), _data(session, "tk", o), o),) for o in TALKED)
+    buttons = tuple((Button(t(o), _data(session, Action.TALK, o), o),) for o in TALKED)
     return _said(text, picto="talked", buttons=buttons)
 
 
 # --- sharing: the naasten, a simple choice per naaste, the parts only when asked ------
-SIMPLE_SHARES = (("all", "btn_share_all", "sa"), ("topics", "btn_share_topics", "so"),
-                 ("none", "btn_share_none", "sn"), ("own", "btn_share_own", "zk"))
+SIMPLE_SHARES = (("all", "btn_share_all", Action.SHARE_ALL),
+                 ("topics", "btn_share_topics", Action.SHARE_TOPICS),
+                 ("none", "btn_share_none", Action.SHARE_NONE),
+                 ("own", "btn_share_own", Action.OWN))
 
 
 def shared_as(shared: set[str]) -> str:
@@ -427,21 +490,22 @@ def _sharing_screen(session: Session, answers: Answers, state: str) -> Reply:
                           _data(session, action)) for key, label, action in SIMPLE_SHARES]
         return _said(t("q_sharing_naaste", name=name), picto="sharing", buttons=(
             tuple(choices[:2]), tuple(choices[2:]),
-            _row(session, ("btn_remove_naaste", "rn"), ("btn_back", "bk"))))
+            _row(session, ("btn_remove_naaste", Action.REMOVE_NAASTE), ("btn_back", Action.BACK))))
     if state == "sharing_parts":
         return _share_parts(session, answers)
     if state == "sharing_remove":
         return _said(t("q_sharing_remove", name=name), picto="sharing", buttons=(
-            _row(session, ("btn_remove_yes", "ry"), ("btn_remove_no", "bk")),))
+            _row(session, ("btn_remove_yes", Action.CONFIRM_REMOVE),
+                 ("btn_remove_no", Action.BACK)),))
     return _sharing(session, answers)
 
 
 def _sharing(session: Session, answers: Answers) -> Reply:
-    undo = ((_row(session, ("btn_undo", "un", str(session.data["removed"]["id"]))),)
-            if session.data.get("removed") else ())
+    removed = session.data.get("removed")
+    undo = (_row(session, ("btn_undo", Action.UNDO, str(removed["id"]))),) if removed else ()
     if not answers.naasten:
         return _said(t("sharing_nobody"), picto="sharing",
-                     buttons=(*undo, _row(session, ("btn_next", "nx")), *_moves(session)))
+                     buttons=(*undo, _row(session, ("btn_next", Action.NEXT)), *_moves(session)))
     lines = []
     for naaste in answers.naasten:
         name = f"{escape(naaste.name)} ({escape(t('relation_' + naaste.relation))})"
@@ -453,9 +517,9 @@ def _sharing(session: Session, answers: Answers) -> Reply:
                      else t("sharing_summary_none", name=name))
     text = t("q_sharing_pick") + "\n\n" + "\n".join(lines)
     people = [(Button(f"{n.name} ({t('relation_' + n.relation)})",
-                      _data(session, "pk", str(n.id)), "naaste"),) for n in answers.naasten]
+                      _data(session, Action.PICK, str(n.id)), "naaste"),) for n in answers.naasten]
     return _said(text, picto="sharing", buttons=(
-        *undo, *people, _row(session, ("btn_next", "nx")), *_moves(session)))
+        *undo, *people, _row(session, ("btn_next", Action.NEXT)), *_moves(session)))
 
 
 def _share_parts(session: Session, answers: Answers, edit: bool = False) -> Reply:
@@ -463,11 +527,12 @@ def _share_parts(session: Session, answers: Answers, edit: bool = False) -> Repl
     naaste = next((n for n in answers.naasten if n.id == naaste_id), None)
     shared = answers.shares.get(naaste_id, set())
     rows = [tuple(Button(("✅ " if p in shared else "⬜ ") + t(f"share_{p}"),
-                         _data(session, "ts", p)) for p in SHARE_PARTS[i:i + 2])
+                         _data(session, Action.TOGGLE_SHARE, p)) for p in SHARE_PARTS[i:i + 2])
             for i in range(0, len(SHARE_PARTS), 2)]
     text = t("q_sharing_parts", name=escape(naaste.name) if naaste else "")
     return Reply(text, picto="sharing", speak=None if edit else plain(text), edit=edit,
-                 buttons=(*rows, _row(session, ("btn_done", "nx"), ("btn_back", "bk"))))
+                 buttons=(*rows, _row(session, ("btn_done", Action.NEXT),
+                                      ("btn_back", Action.BACK))))
 
 
 # --- the list: one text, one picture with the way on, its voice ----------------------
@@ -482,12 +547,12 @@ def _review(session: Session, answers: Answers) -> list[Reply]:
     # The client's own voice messages and photos, to hear and see again (the part's picto
     # in front tells which part); more than nine: from "Iets veranderen".
     plays = _play_rows(session, [parts for _, _, items in filled for parts in items])
-    rows = [*plays[:3], _row(session, ("btn_confirm", "cf")),
-            _row(session, ("btn_change", "vm"))]
+    rows = [*plays[:3], _row(session, ("btn_confirm", Action.CONFIRM)),
+            _row(session, ("btn_change", Action.CHANGE))]
     if skipped:
-        rows.append(_row(session, ("btn_open_questions", "oq")))
+        rows.append(_row(session, ("btn_open_questions", Action.OPEN_QUESTIONS)))
     if session.data.get("return_to"):
-        rows.append(_row(session, ("btn_continue_questions", "cq")))
+        rows.append(_row(session, ("btn_continue_questions", Action.CONTINUE_QUESTIONS)))
     if not filled:
         return [_said(f"{t('review_empty')}\n\n{question}", picto="review",
                       buttons=tuple(rows))]
@@ -521,11 +586,11 @@ ITEM_PARTS = frozenset(p.key for p in _REVIEW_PARTS if p.kind in {"open", "list"
 def _review_parts(session: Session, answers: Answers) -> Reply:
     """"Iets veranderen": every part as a button (with its picto), then the way back."""
     parts = [p for p in _REVIEW_PARTS if p.key != EXTRA or answers.has(EXTRA)]
-    buttons = [Button(t("title_" + p.key), _data(session, "pt", p.key), p.picto_key)
+    buttons = [Button(t("title_" + p.key), _data(session, Action.PART, p.key), p.picto_key)
                for p in parts]
     rows = [tuple(buttons[i:i + 2]) for i in range(0, len(buttons), 2)]
     return _said(t("review_parts"), picto="review",
-                 buttons=(*rows, _row(session, ("btn_to_list", "bk"))))
+                 buttons=(*rows, _row(session, ("btn_to_list", Action.BACK))))
 
 
 # Items per page when changing them: a list of any length stays a few messages.
@@ -545,22 +610,22 @@ def _review_items(session: Session, answers: Answers) -> list[Reply]:
     movable = step in {"agenda", EXTRA}  # an order matters for the topics only
     for parts in shown:
         item = str(parts[0].item)
-        moves = [("btn_edit", "ed", item), ("btn_remove", "rm", item)]
+        moves = [("btn_edit", Action.EDIT, item), ("btn_remove", Action.REMOVE, item)]
         if movable:
-            moves.append(("btn_up", "up", item))
+            moves.append(("btn_up", Action.UP, item))
         replies.append(Reply(_item_text(parts), buttons=(*_play_rows(session, [parts]),
                                                          _row(session, *moves))))
     pages = []
     if page > 0:
-        pages.append(("btn_page_prev", "pg", str(page - 1)))
+        pages.append(("btn_page_prev", Action.PAGE, str(page - 1)))
     if (page + 1) * PAGE < len(items):
-        pages.append(("btn_page_next", "pg", str(page + 1)))
+        pages.append(("btn_page_next", Action.PAGE, str(page + 1)))
     rows = [_row(session, *pages)] if pages else []
     spoken = " ".join([plain(intro)] + [f"{n + 1}: {plain(_item_text(p))}."
                                         for n, p in enumerate(shown)]
                       + [t("review_items_end")])
     replies.append(Reply(t("review_items_end"), speak=spoken, buttons=(
-        *rows, _row(session, ("btn_add", "ad"), ("btn_to_list", "ls")))))
+        *rows, _row(session, ("btn_add", Action.ADD), ("btn_to_list", Action.TO_LIST)))))
     return replies
 
 
@@ -568,7 +633,7 @@ def _play_rows(session: Session, items: list[list[AnswerView]]) -> list[tuple[Bu
     """▶️ buttons that play a voice answer again (or show a photo), three to a row."""
     plays = tuple(Button(t("play_photo") if p.kind == "photo" else
                          t("play_voice", length=_length(p.duration) or "▶️"),
-                         _data(session, "pl", str(p.id)),
+                         _data(session, Action.PLAY, str(p.id)),
                          "agenda_more" if p.step == EXTRA else p.step)
                   for parts in items for p in parts if p.file_id and p.kind in PLAYABLE)
     return [plays[i:i + 3] for i in range(0, len(plays), 3)]
@@ -586,8 +651,9 @@ def _settings(session: Session, edit: bool) -> Reply:
     """How it is now in words; each button says what it will do."""
     now = {name: "on" if preference(session, name) else "off" for name in PREFERENCES}
     text = "\n".join([t("settings"), *(t(f"set_{name}_{now[name]}") for name in PREFERENCES)])
+    flip = {"on": "off", "off": "on"}
     rows = tuple((Button(t(f"set_{name}_{now[name]}_do"),
-                         _data(session, "st", f"{name}.{'off' if now[name] == 'on' else 'on'}")),)
+                         _data(session, Action.SETTING, f"{name}.{flip[now[name]]}")),)
                  for name in PREFERENCES)
     return Reply(text, buttons=rows, edit=edit, speak=None if edit else plain(text))
 
@@ -602,8 +668,8 @@ def start_after_meeting(session: Session, answers: Answers) -> Outcome:
 
 def reminder_buttons(session: Session) -> tuple[tuple[Button, ...], ...]:
     """Under a gentle reminder: go on where you were, or no more reminders."""
-    return ((Button(t("button_reminder_go_on"), _data(session, "ag")),),
-            (Button(t("button_reminder_off"), _data(session, "st", "reminders.off")),))
+    return ((Button(t("button_reminder_go_on"), _data(session, Action.AGAIN)),),
+            (Button(t("button_reminder_off"), _data(session, Action.SETTING, "reminders.off")),))
 
 
 def after_meeting_report(name: str, answers: Answers) -> str:
@@ -647,16 +713,20 @@ def _said(text: str, picto: str | None = None,
 
 
 def _moves(session: Session) -> tuple[tuple[Button, ...], ...]:
-    return (_row(session, ("btn_skip", "sk"), ("btn_back", "bk")),
-            _row(session, ("btn_again", "ag"), ("btn_pause", "ps")))
+    return (_row(session, ("btn_skip", Action.SKIP), ("btn_back", Action.BACK)),
+            _row(session, ("btn_again", Action.AGAIN), ("btn_pause", Action.PAUSE)))
 
 
-def _row(session: Session, *buttons: tuple[str, ...]) -> tuple[Button, ...]:
+# A button of a row: its label's text key, its action and (optionally) its argument.
+RowButton = tuple[str, Action] | tuple[str, Action, str]
+
+
+def _row(session: Session, *buttons: RowButton) -> tuple[Button, ...]:
     return tuple(Button(t(b[0]), _data(session, b[1], b[2] if len(b) > 2 else ""))
                  for b in buttons)
 
 
-def _data(session: Session, action: str, arg: str = "") -> str:
+def _data(session: Session, action: Action, arg: str = "") -> str:
     return encode(session.seq, action, arg)
 
 

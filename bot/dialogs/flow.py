@@ -76,6 +76,7 @@ class Outcome:
     stale: bool = False
     show: str = ""  # an extra screen: "settings", or "play:<answer id>"
     unchanged: bool = False  # a press that changes nothing (e.g. "Alles" when all is on)
+    feedback_given: bool = False  # the client just said how the meeting went
 
 
 class Turn:
@@ -287,7 +288,7 @@ class Turn:
 
     def record_feedback(self, event: EventData) -> None:
         self._add(self.flow.feedback, None)
-        self.session.data["feedback_given"] = True
+        self.out.feedback_given = True
 
     # --- helpers ----------------------------------------------------------------------
     def _add(self, step: str, item: int | None, tag: str | None = None,
@@ -324,17 +325,6 @@ class Turn:
 # "Dank je." fitting what was sent.
 ACKS = {"text": "ack_text", "voice": "ack_voice", "audio": "ack_voice", "photo": "ack_photo",
         "video": "ack_video", "video_note": "ack_video"}
-
-
-# Actions on buttons → triggers. Some moves are not machine triggers (pause, again).
-BUTTON_TRIGGERS = {
-    "go": "next", "nx": "next", "sk": "skip", "bk": "back", "mo": "more", "dk": "dont_know",
-    "ch": "choose", "tg": "toggle", "cf": "confirm",
-    "ed": "edit", "rm": "remove", "up": "up", "ad": "add", "ls": "to_list",
-    "pk": "pick", "ts": "toggle_share", "sa": "share_all", "sn": "share_none",
-    "so": "share_topics", "zk": "own", "rn": "remove_naaste", "ry": "confirm_remove",
-    "un": "restore", "tk": "talk", "pg": "page", "vm": "menu",
-}
 
 
 class Flow:

@@ -10,15 +10,59 @@ button): the date and the shared agenda again. "menu" (after adding something, o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from html import escape
 
 from transitions import EventData
 
-from bot.dialogs.menu import MenuFlow, MenuOutcome, MenuTurn, arg_of, button, render_outcome
+from bot.dialogs.buttons import as_id
+from bot.dialogs.menu import MenuFlow, MenuOutcome, MenuTurn, arg_of, button, id_of, render_outcome
 from bot.dialogs.texts import t
 from bot.dialogs.types import Button, Input, Reply, Session
 
 KINDS = {"ask_topic": "topic", "ask_question": "question", "ask_appreciation": "appreciation"}
+
+
+class Action(StrEnum):
+    """The naaste's buttons (the values are the codes on the wire)."""
+
+    HOME = "hm"  # the home screen; arg "agenda": the date and the shared agenda again
+    TOPIC = "to"  # add a topic
+    QUESTION = "qu"  # add a question
+    APPRECIATION = "ap"  # add what they appreciate in the client
+    MINE = "mi"  # their own items, to change or remove
+    EDIT = "ed"  # arg: an own item's id, checked by the service
+    REMOVE = "rm"  # arg: an own item's id, checked by the service
+    BACK = "bk"  # one screen back
+
+
+# Effects: what the service applies, in order (bot/service/naaste.py). "Own" items: the naaste's
+# own agenda items (the client's `RemoveItem` is another effect).
+@dataclass(frozen=True)
+class Show:
+    """Which home screen to show: "home" or "agenda" (the dialog renders it)."""
+
+    screen: str
+
+
+@dataclass(frozen=True)
+class AddOwnItem:
+    kind: str  # topic, question, appreciation
+    text: str
+
+
+@dataclass(frozen=True)
+class EditOwnItem:
+    item_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class RemoveOwnItem:
+    item_id: int
+
+
+Effect = Show | AddOwnItem | EditOwnItem | RemoveOwnItem
 
 
 @dataclass(frozen=True)
@@ -39,30 +83,33 @@ class View:
     mine: list[Item] = field(default_factory=list)
 
 
-class Turn(MenuTurn):
+class Turn(MenuTurn[Effect]):
     def show(self, event: EventData) -> None:
         """/start greets; the agenda button (argument "agenda") shows the agenda again."""
-        self.do("show", screen="agenda" if arg_of(event) == "agenda" else "home")
+        self.do(Show("agenda" if arg_of(event) == "agenda" else "home"))
 
     def add(self, event: EventData) -> None:
         source = event.transition.source if event.transition else ""
-        self.do("add_item", kind=KINDS_BY_STATE[source], text=arg_of(event).strip())
+        self.do(AddOwnItem(KINDS_BY_STATE[source], arg_of(event).strip()))
         self.out.notes.append("n_added")
 
     def remember_item(self, event: EventData) -> None:
-        self.session.data["item"] = int(arg_of(event))
+        self.session.data["item"] = id_of(event)
 
     def change(self, event: EventData) -> None:
-        self.do("edit_item", item_id=int(self.session.data.pop("item", 0)),
-                text=arg_of(event).strip())
+        item_id = as_id(self.session.data.pop("item", ""))
+        if item_id is not None:  # none: nothing to change (the service would find none)
+            self.do(EditOwnItem(item_id, arg_of(event).strip()))
         self.out.notes.append("ack_changed")
 
     def remove_item(self, event: EventData) -> None:
-        self.do("remove_item", item_id=int(arg_of(event)))
+        item_id = id_of(event)
+        assert item_id is not None  # the transition's condition
+        self.do(RemoveOwnItem(item_id))
         self.out.notes.append("ack_removed")
 
 
-FLOW = MenuFlow("naaste", ["home", *KINDS, "mine", "ask_edit"], [
+FLOW = MenuFlow("naaste", Action, ["home", *KINDS, "mine", "ask_edit"], [
     {"trigger": "home", "source": "*", "dest": "home", "before": "show"},
     {"trigger": "topic", "source": ["home", "mine"], "dest": "ask_topic"},
     {"trigger": "question", "source": ["home", "mine"], "dest": "ask_question"},
@@ -70,31 +117,35 @@ FLOW = MenuFlow("naaste", ["home", *KINDS, "mine", "ask_edit"], [
     {"trigger": "answer", "source": list(KINDS), "dest": "home", "before": "add"},
     {"trigger": "answer", "source": ["home", "mine"], "dest": "home", "before": "add"},
     {"trigger": "mine", "source": "*", "dest": "mine"},
-    {"trigger": "edit", "source": "mine", "dest": "ask_edit", "before": "remember_item"},
+    {"trigger": "edit", "source": "mine", "dest": "ask_edit", "conditions": "names_id",
+     "before": "remember_item"},
     {"trigger": "answer", "source": "ask_edit", "dest": "mine", "before": "change"},
-    {"trigger": "remove", "source": "mine", "dest": None, "before": "remove_item"},
+    {"trigger": "remove", "source": "mine", "dest": None, "conditions": "names_id",
+     "before": "remove_item"},
     {"trigger": "back", "source": [*KINDS, "mine"], "dest": "home"},
     {"trigger": "back", "source": "ask_edit", "dest": "mine"},
 ], Turn)
 # A message typed on the home screen or the list is a topic (nothing a person says is lost).
 KINDS_BY_STATE = {**KINDS, "home": "topic", "mine": "topic"}
 
-BUTTONS = {"hm": "home", "to": "topic", "qu": "question", "ap": "appreciation", "mi": "mine",
-           "ed": "edit", "rm": "remove", "bk": "back"}
+BUTTONS = {Action.HOME: "home", Action.TOPIC: "topic", Action.QUESTION: "question",
+           Action.APPRECIATION: "appreciation", Action.MINE: "mine", Action.EDIT: "edit",
+           Action.REMOVE: "remove", Action.BACK: "back"}
 COMMANDS = {"start": "home", "verder": "home", "lijst": "mine"}
-ITEM_ID_ACTIONS = {"ed", "rm"}  # the service checks the item is this naaste's own
+# The service checks the item is this naaste's own.
+ITEM_ID_ACTIONS = {Action.EDIT, Action.REMOVE}
 
 
-def decide(session: Session, inp: Input, view: View) -> MenuOutcome:
+def decide(session: Session, inp: Input, view: View) -> MenuOutcome[Effect]:
     return FLOW.decide(session, inp, BUTTONS, COMMANDS, view)
 
 
-def screen(out: MenuOutcome) -> str:
+def screen(out: MenuOutcome[Effect]) -> str:
     """The home screen this outcome asks for: "home", "agenda" or (by default) "menu"."""
-    return next((str(e.args["screen"]) for e in out.effects if e.what == "show"), "menu")
+    return next((e.screen for e in out.effects if isinstance(e, Show)), "menu")
 
 
-def render(session: Session, out: MenuOutcome, view: View) -> list[Reply]:
+def render(session: Session, out: MenuOutcome[Effect], view: View) -> list[Reply]:
     shown = screen(out)
     if out.ask and not out.stale and session.step == "home" and shown == "menu":
         # "Dank je. Het staat op de lijst." and the buttons in one message.
@@ -105,7 +156,7 @@ def render(session: Session, out: MenuOutcome, view: View) -> list[Reply]:
 
 def ask(session: Session, view: View, shown: str = "menu") -> list[Reply]:
     state = session.step
-    back = (button(session, t("btn_n_home"), "bk"),)
+    back = (button(session, t("btn_n_home"), Action.BACK),)
     if state == "home":
         return home(session, view, shown)
     if state == "mine":
@@ -170,19 +221,21 @@ def shared_replies(view: View) -> list[Reply]:
 
 
 def menu_rows(session: Session, view: View) -> tuple[tuple[Button, ...], ...]:
-    return ((button(session, t("btn_n_topic"), "to"), button(session, t("btn_n_question"), "qu")),
-            (button(session, t("btn_n_appreciation"), "ap"),
-             button(session, t("btn_n_mine"), "mi")),
-            (button(session, t("btn_n_agenda", client=view.client), "hm", "agenda"),))
+    return ((button(session, t("btn_n_topic"), Action.TOPIC),
+             button(session, t("btn_n_question"), Action.QUESTION)),
+            (button(session, t("btn_n_appreciation"), Action.APPRECIATION),
+             button(session, t("btn_n_mine"), Action.MINE)),
+            (button(session, t("btn_n_agenda", client=view.client), Action.HOME, "agenda"),))
 
 
 def _mine(session: Session, view: View) -> list[Reply]:
+    back = ((button(session, t("btn_n_home"), Action.BACK),),)
     if not view.mine:
-        return [Reply(t("n_mine_empty"), buttons=((button(session, t("btn_n_home"), "bk"),),))]
+        return [Reply(t("n_mine_empty"), buttons=back)]
     replies = [Reply(t("n_mine_intro"))]
     for item in view.mine:
         replies.append(Reply(escape(item.text), buttons=((
-            button(session, t("btn_edit"), "ed", item.id),
-            button(session, t("btn_remove"), "rm", item.id)),)))
-    replies.append(Reply(t("n_question"), buttons=((button(session, t("btn_n_home"), "bk"),),)))
+            button(session, t("btn_edit"), Action.EDIT, item.id),
+            button(session, t("btn_remove"), Action.REMOVE, item.id)),)))
+    replies.append(Reply(t("n_question"), buttons=back))
     return replies

@@ -6,21 +6,18 @@ needs, apply its effects, save the dialog state, mark the update done, commit.
 
 from __future__ import annotations
 
-import secrets
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
-    AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
@@ -28,24 +25,55 @@ from sqlalchemy.ext.asyncio import (
 from bot.state.models import (
     Admin,
     Answer,
-    AnswerHistory,
     Begeleider,
     Client,
     DialogSession,
     Inbox,
-    Invite,
     Meeting,
-    Naaste,
-    Organisation,
     Person,
     PictoCache,
-    Share,
     SpeechCache,
     utcnow,
 )
+from bot.state.unit import Redeemed, Unit
+
+
+class SqlStats:
+    """Statements and commits of this process (the benchmark's "SQL per update" rows).
+    Counted only when GESPREKSMAATJE_SQL_STATS is set; the bot logs them when it stops."""
+
+    statements = 0
+    commits = 0
+
+    @classmethod
+    def attach(cls, engine: AsyncEngine) -> None:
+        @event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def _statement(*_args: Any) -> None:
+            cls.statements += 1
+
+        @event.listens_for(engine.sync_engine, "commit")
+        def _commit(*_args: Any) -> None:
+            cls.commits += 1
+
+    @classmethod
+    def line(cls) -> str:
+        return f"sql statements={cls.statements} commits={cls.commits}"
+
+
+_FILE_CACHES: dict[str, type[PictoCache] | type[SpeechCache]] = {
+    "picto": PictoCache, "speech": SpeechCache}
+
+__all__ = ["Redeemed", "SqlStats", "Store", "Unit", "make_engine"]
 
 
 def make_engine(url: str) -> AsyncEngine:
+    engine = _make_engine(url)
+    if os.environ.get("GESPREKSMAATJE_SQL_STATS"):
+        SqlStats.attach(engine)
+    return engine
+
+
+def _make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -69,14 +97,6 @@ def make_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
-@dataclass(frozen=True)
-class Redeemed:
-    client: Client | None
-    reason: str  # "ok", "unknown", "used", "expired", "taken"
-    role: str = ""
-    ref_id: int = 0
-
-
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -96,13 +116,20 @@ class Store:
     async def inbox_add(self, update_id: int, chat_id: int | None,
                         payload: dict[str, Any]) -> bool:
         """Store a fetched update (committed). False if it was there already."""
+        return await self.inbox_add_many([(update_id, chat_id, payload)]) == 1
+
+    async def inbox_add_many(self, rows: list[tuple[int, int | None, dict[str, Any]]]) -> int:
+        """Store fetched updates (update id, chat id, payload), one statement and one
+        commit for all; those already there are left as they are. How many were new."""
         insert = postgresql_insert if self.is_postgres else sqlite_insert
-        statement = insert(Inbox).values(
-            update_id=update_id, chat_id=chat_id, payload=payload, state="new",
-            received_at=utcnow()).on_conflict_do_nothing(index_elements=["update_id"])
+        now = utcnow()
+        statement = insert(Inbox).values([
+            {"update_id": update_id, "chat_id": chat_id, "payload": payload, "state": "new",
+             "received_at": now} for update_id, chat_id, payload in rows
+        ]).on_conflict_do_nothing(index_elements=["update_id"])
         async with self.unit() as unit:
             result = await unit.session.execute(statement)
-        return bool(getattr(result, "rowcount", 1))
+        return int(getattr(result, "rowcount", len(rows)))
 
     async def inbox_failed(self, update_id: int) -> None:
         """Handling failed: keep the update for the operator, do not replay it."""
@@ -126,32 +153,70 @@ class Store:
                 .where(DialogSession.reply_pending.is_(True)))
             return [r[0] for r in rows if r[0] is not None]
 
-    async def reply_sent(self, person_id: int) -> None:
-        """The replies of this person's last update are out (whatever flow they were in)."""
+    async def replies_sent(self, marks: list[tuple[int, datetime]]) -> None:
+        """These turns' replies are out: (person id, end of the turn) each, one statement
+        for all. A session saved after that turn (a newer question) stays pending."""
+        if not marks:
+            return
+        statement = (update(DialogSession).where(
+            DialogSession.person_id == bindparam("b_person"),
+            DialogSession.updated_at <= bindparam("b_until"),
+            DialogSession.reply_pending.is_(True)).values(reply_pending=False))
         async with self.unit() as unit:
-            await unit.session.execute(
-                update(DialogSession)
-                .where(DialogSession.person_id == person_id,
-                       DialogSession.reply_pending.is_(True))
-                .values(reply_pending=False))
+            await unit.execute_many(statement, [{"b_person": person, "b_until": until}
+                                                for person, until in marks])
 
-    # --- caches of Telegram file ids --------------------------------------------------
-    async def file_id(self, table: type[SpeechCache] | type[PictoCache], key: str) -> str | None:
+    async def chat_of(self, person_id: int | None) -> int | None:
+        """The chat a person writes from (None: never joined, or no such person)."""
+        if not person_id:
+            return None
         async with self.unit() as unit:
-            row = await unit.session.get(table, key)
+            return await unit.session.scalar(select(Person.chat_id).where(
+                Person.id == person_id))
+
+    # --- files of answers (kept on disk after the commit) ------------------------------
+    async def files_to_keep(self, update_id: int | None) -> list[int]:
+        """Answers with a Telegram file not yet kept: of one update, or all (None)."""
+        query = select(Answer.id).where(Answer.file_id.is_not(None),
+                                        Answer.file_state.is_(None))
+        if update_id is not None:
+            query = query.where(Answer.update_id == update_id)
+        async with self.unit() as unit:
+            return list((await unit.session.execute(query)).scalars())
+
+    async def answer_file(self, answer_id: int) -> tuple[str, str, int, int | None]:
+        """(file id, kind, client id, chat of who sent it) of an answer with a file."""
+        async with self.unit() as unit:
+            answer = await unit.session.get(Answer, answer_id)
+            assert answer is not None and answer.file_id is not None
+            chat = await unit.session.scalar(select(Person.chat_id).where(
+                Person.id == answer.entered_by)) if answer.entered_by else None
+            return answer.file_id, answer.kind, answer.client_id, chat
+
+    async def mark_file(self, answer_id: int, state: str, path: str | None = None,
+                        size: int | None = None, checksum: str | None = None,
+                        duration: float | None = None) -> None:
+        async with self.unit() as unit:
+            answer = await unit.session.get(Answer, answer_id)
+            assert answer is not None
+            answer.file_state, answer.file_path = state, path
+            answer.file_size, answer.checksum = size, checksum
+            if duration and not answer.duration:
+                answer.duration = duration
+
+    # --- caches of Telegram file ids ("picto" cards, "speech" clips) --------------------
+    async def file_id(self, cache: str, key: str) -> str | None:
+        async with self.unit() as unit:
+            row = await unit.session.get(_FILE_CACHES[cache], key)
             return str(getattr(row, "file_id", "")) or None
 
-    async def remember_file_id(self, table: type[SpeechCache] | type[PictoCache], key: str,
-                               file_id: str) -> None:
-        try:
-            async with self.unit() as unit:
-                row = await unit.session.get(table, key)
-                if row is None:
-                    unit.session.add(table(key=key, file_id=file_id))
-                else:
-                    row.file_id = file_id  # type: ignore[attr-defined]
-        except IntegrityError:  # another process stored it first: theirs is as good
-            pass
+    async def remember_file_id(self, cache: str, key: str, file_id: str) -> None:
+        table = _FILE_CACHES[cache]
+        insert = postgresql_insert if self.is_postgres else sqlite_insert
+        async with self.unit() as unit:  # a newer id replaces an older one
+            await unit.session.execute(insert(table).values(key=key, file_id=file_id)
+                                       .on_conflict_do_update(index_elements=["key"],
+                                                              set_={"file_id": file_id}))
 
     # --- enrolment (CLI) --------------------------------------------------------------
     async def create_client_invite(self, name: str, days: int, now: datetime | None = None,
@@ -185,216 +250,3 @@ class Store:
                 unit.session.add(Meeting(client_id=client_id, starts_at=starts_at))
             else:
                 meeting.starts_at = starts_at
-
-
-class Unit:
-    """One transaction. Reads lock what they will change (on PostgreSQL)."""
-
-    def __init__(self, session: AsyncSession, is_postgres: bool) -> None:
-        self.session = session
-        self.is_postgres = is_postgres
-        # Reads already in the access log in this transaction (bot/access.py logs each once).
-        self.audited: set[tuple[int, int | None, str, bool]] = set()
-
-    # --- inbox ------------------------------------------------------------------------
-    async def claim_update(self, update_id: int) -> bool:
-        """True if this update still has to be handled (and is now locked for us)."""
-        query = select(Inbox).where(Inbox.update_id == update_id)
-        if self.is_postgres:
-            query = query.with_for_update()
-        else:
-            # SQLite reads outside a transaction: take the write lock first (a write that
-            # changes nothing), so a second handler of the same update (two pollers, a
-            # redelivery) waits for this commit and then sees the update done.
-            await self.session.execute(update(Inbox).where(Inbox.update_id == update_id)
-                                       .values(state=Inbox.state)
-                                       .execution_options(synchronize_session=False))
-        row = (await self.session.execute(query)).scalar_one_or_none()
-        return row is None or row.state == "new"
-
-    async def mark_done(self, update_id: int, chat_id: int | None, forget: bool = False) -> None:
-        """Done in the same commit as the effects. `forget` drops the raw update (group chats
-        and strangers: we keep nothing of theirs)."""
-        row = await self.session.get(Inbox, update_id)
-        if row is None:
-            row = Inbox(update_id=update_id, chat_id=chat_id, payload=None)
-            self.session.add(row)
-        row.state = "done"
-        row.handled_at = utcnow()
-        if forget:
-            row.payload = None
-
-    # --- people -----------------------------------------------------------------------
-    async def person(self, telegram_user_id: int) -> Person | None:
-        result = await self.session.execute(
-            select(Person).where(Person.telegram_user_id == telegram_user_id))
-        return result.scalar_one_or_none()
-
-    async def client_of(self, person: Person) -> Client | None:
-        result = await self.session.execute(select(Client).where(Client.person_id == person.id))
-        return result.scalar_one_or_none()
-
-    async def set_blocked(self, person: Person, blocked: bool) -> None:
-        person.blocked_bot = blocked
-
-    async def default_organisation(self) -> Organisation:
-        organisation = (await self.session.execute(
-            select(Organisation).order_by(Organisation.id).limit(1))).scalar_one_or_none()
-        if organisation is None:
-            organisation = Organisation(name="Mijn organisatie")
-            self.session.add(organisation)
-            await self.session.flush()
-        return organisation
-
-    async def create_invite(self, role: str, organisation_id: int, days: int,
-                            now: datetime | None = None, created_by: int | None = None,
-                            **refs: int) -> str:
-        """A one-time start token for `role`; refs: client_id, begeleider_id, naaste_id,
-        admin_id (what the person will be linked to)."""
-        now = now or utcnow()
-        token = secrets.token_urlsafe(24)
-        self.session.add(Invite(token=token, role=role, organisation_id=organisation_id,
-                                created_by=created_by, expires_at=now + timedelta(days=days),
-                                **refs))
-        return token
-
-    async def redeem_invite(self, token: str, telegram_user_id: int, chat_id: int,
-                            name: str, now: datetime) -> Redeemed:
-        query = select(Invite).where(Invite.token == token)
-        if self.is_postgres:
-            query = query.with_for_update()
-        invite = (await self.session.execute(query)).scalar_one_or_none()
-        if invite is None:
-            return Redeemed(None, "unknown")
-        if invite.used_at is not None:
-            return Redeemed(None, "used")
-        if invite.expires_at <= now:
-            return Redeemed(None, "expired")
-        target = await self._invite_target(invite)
-        if target is None or getattr(target, "person_id", None) is not None:
-            return Redeemed(None, "used")
-        person = await self.person(telegram_user_id)
-        if invite.role == "client" and person is not None \
-                and await self.client_of(person) is not None:
-            return Redeemed(None, "taken")
-        # Claim the link atomically: of two people pressing it at once, one wins (SQLite
-        # reads outside a transaction, so the check above alone would let both through).
-        claimed = await self.session.execute(
-            update(Invite).where(Invite.token == token, Invite.used_at.is_(None))
-            .values(used_at=now).execution_options(synchronize_session=False))
-        if getattr(claimed, "rowcount", 1) != 1:
-            return Redeemed(None, "used")
-        if person is None:  # only now: a refused link leaves no person without a role
-            person = Person(telegram_user_id=telegram_user_id, chat_id=chat_id, name=name)
-            self.session.add(person)
-            await self.session.flush()
-        target.person_id = person.id
-        invite.used_at = now
-        invite.used_by = person.id
-        client = target if isinstance(target, Client) else None
-        return Redeemed(client, "ok", invite.role, int(target.id))
-
-    async def _invite_target(self, invite: Invite) -> Client | Begeleider | Naaste | Admin | None:
-        refs: dict[str, tuple[type[Client] | type[Begeleider] | type[Naaste] | type[Admin],
-                              int | None]] = {
-            "client": (Client, invite.client_id), "begeleider": (Begeleider, invite.begeleider_id),
-            "naaste": (Naaste, invite.naaste_id), "admin": (Admin, invite.admin_id)}
-        model, ref = refs.get(invite.role, (Client, None))
-        if ref is None:
-            return None
-        target = await self.session.get(model, ref)
-        if isinstance(target, Naaste) and target.removed_at is not None:
-            return None
-        return target if isinstance(target, Client | Begeleider | Naaste | Admin) else None
-
-    # --- the dialog -------------------------------------------------------------------
-    async def load_session(self, person_id: int, flow: str, client_id: int | None,
-                           initial: str) -> DialogSession:
-        query = select(DialogSession).where(DialogSession.person_id == person_id,
-                                            DialogSession.flow == flow)
-        if self.is_postgres:
-            query = query.with_for_update()
-        row = (await self.session.execute(query)).scalar_one_or_none()
-        if row is None:
-            row = DialogSession(person_id=person_id, flow=flow, client_id=client_id,
-                                step=initial, status="active", seq=0, data={})
-            self.session.add(row)
-            await self.session.flush()
-        return row
-
-    async def answers(self, client_id: int) -> list[Answer]:
-        """The client's current answers (not removed), by step, item, part."""
-        result = await self.session.execute(
-            select(Answer).where(Answer.client_id == client_id, Answer.removed_at.is_(None))
-            .order_by(Answer.step, Answer.item, Answer.part, Answer.id))
-        return list(result.scalars())
-
-    async def meeting(self, client_id: int) -> Meeting | None:
-        result = await self.session.execute(
-            select(Meeting).where(Meeting.client_id == client_id, Meeting.cancelled_at.is_(None))
-            .order_by(Meeting.id.desc()).limit(1))
-        return result.scalar_one_or_none()
-
-    async def _current(self, client_id: int, *where: Any) -> list[Answer]:
-        result = await self.session.execute(
-            select(Answer).where(Answer.client_id == client_id, Answer.removed_at.is_(None),
-                                 *where).order_by(Answer.item, Answer.part))
-        return list(result.scalars())
-
-    async def add_part(self, answer: Answer, replace: bool = False) -> None:
-        """Add one message to an answer. `answer.item` 0 means a new item at the end;
-        `replace` first removes the item's earlier parts (they stay, marked removed)."""
-        client_id, step = answer.client_id, answer.step
-        if not answer.item:
-            top = await self.session.scalar(select(func.max(Answer.item)).where(
-                Answer.client_id == client_id, Answer.step == step,
-                Answer.removed_at.is_(None)))
-            answer.item = (top or 0) + 1
-        if replace:
-            await self.remove(client_id, Answer.step == step, Answer.item == answer.item)
-        last_part = await self.session.scalar(select(func.max(Answer.part)).where(
-            Answer.client_id == client_id, Answer.step == step, Answer.item == answer.item,
-            Answer.removed_at.is_(None)))
-        answer.part = (last_part or 0) + 1
-        self.session.add(answer)
-
-    async def remove(self, client_id: int, *where: Any) -> None:
-        now = utcnow()
-        for answer in await self._current(client_id, *where):
-            answer.removed_at = now
-
-    async def move_item_up(self, client_id: int, step: str, item: int) -> None:
-        rows = await self._current(client_id, Answer.step == step)
-        items = sorted({r.item for r in rows})
-        if item not in items or items.index(item) == 0:
-            return
-        above = items[items.index(item) - 1]
-        for row in rows:  # swap the two item numbers
-            if row.item == item:
-                row.item = above
-            elif row.item == above:
-                row.item = item
-
-    async def edit_by_message(self, client_id: int, message_id: int, text: str) -> None:
-        """An edited Telegram message changes its answer; the old text goes to history."""
-        now = utcnow()
-        for answer in await self._current(client_id, Answer.message_id == message_id):
-            self.session.add(AnswerHistory(answer_id=answer.id, old_text=answer.text,
-                                           changed_at=now))
-            answer.text = text
-            answer.changed_at = now
-
-    async def set_share(self, client_id: int, naaste_id: int | None, part: str,
-                        allowed: bool) -> None:
-        row = (await self.session.execute(select(Share).where(
-            Share.client_id == client_id,
-            Share.naaste_id.is_(None) if naaste_id is None else Share.naaste_id == naaste_id,
-            Share.part == part))).scalar_one_or_none()
-        if row is None:
-            self.session.add(Share(client_id=client_id, naaste_id=naaste_id, part=part,
-                                   allowed=allowed, changed_at=utcnow()))
-        else:
-            row.allowed = allowed
-            row.changed_at = utcnow()
-
-

@@ -11,14 +11,11 @@ import hashlib
 import logging
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot
 from telegram.error import TelegramError
 
 from bot.dialogs.texts import t
 from bot.dialogs.types import Reply
-from bot.state.models import Answer, Person
 from bot.state.store import Store
 from voice import MediaError, probe_audio
 
@@ -38,12 +35,7 @@ class AnswerFiles:
     async def keep(self, update_id: int | None = None) -> list[tuple[int, Reply]]:
         """Download the files of this update's answers (all pending ones when None);
         returns (chat id, reply) for each file that could not be kept."""
-        async with self.store.unit() as unit:
-            query = select(Answer.id).where(Answer.file_id.is_not(None),
-                                            Answer.file_state.is_(None))
-            if update_id is not None:
-                query = query.where(Answer.update_id == update_id)
-            ids = list((await unit.session.execute(query)).scalars())
+        ids = await self.store.files_to_keep(update_id)
         notes = []
         for answer_id in ids:
             note = await self._keep_one(answer_id)
@@ -52,16 +44,12 @@ class AnswerFiles:
         return notes
 
     async def _keep_one(self, answer_id: int) -> tuple[int, Reply] | None:
-        async with self.store.unit() as unit:
-            answer = await unit.session.get(Answer, answer_id)
-            assert answer is not None and answer.file_id is not None
-            file_id, kind, client_id = answer.file_id, answer.kind, answer.client_id
-            chat_id = await _chat_of(unit.session, answer.entered_by)
+        file_id, kind, client_id, chat_id = await self.store.answer_file(answer_id)
         try:
             data = await self._download(file_id)
         except (TelegramError, OSError) as error:
             log.warning("answer=%d file not kept: %s", answer_id, error)
-            await self._mark(answer_id, state="not_kept")
+            await self.store.mark_file(answer_id, state="not_kept")
             return (chat_id, Reply(t("voice_not_kept"))) if chat_id else None
         path = self.folder / str(client_id) / f"{answer_id}{EXTENSIONS.get(kind, '.bin')}"
         await asyncio.to_thread(_write, path, data)
@@ -71,7 +59,7 @@ class AnswerFiles:
                 duration, _mime = await asyncio.to_thread(probe_audio, data)
             except MediaError:
                 duration = None
-        await self._mark(answer_id, state="kept", path=str(path), size=len(data),
+        await self.store.mark_file(answer_id, state="kept", path=str(path), size=len(data),
                          checksum=hashlib.sha256(data).hexdigest(), duration=duration)
         return None
 
@@ -80,22 +68,6 @@ class AnswerFiles:
         if telegram_file.file_size and telegram_file.file_size > LIMIT:
             raise OSError(f"{telegram_file.file_size} bytes is over the 20 MB download limit")
         return bytes(await telegram_file.download_as_bytearray())
-
-    async def _mark(self, answer_id: int, state: str, path: str | None = None,
-                    size: int | None = None, checksum: str | None = None,
-                    duration: float | None = None) -> None:
-        async with self.store.unit() as unit:
-            answer = await unit.session.get(Answer, answer_id)
-            assert answer is not None
-            answer.file_state, answer.file_path = state, path
-            answer.file_size, answer.checksum = size, checksum
-            if duration and not answer.duration:
-                answer.duration = duration
-
-
-async def _chat_of(session: AsyncSession, person_id: int | None) -> int | None:
-    person = await session.get(Person, person_id) if person_id else None
-    return person.chat_id if person else None
 
 
 def _write(path: Path, data: bytes) -> None:

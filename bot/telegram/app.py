@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from typing import Any
 
@@ -15,14 +16,13 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, ExtBot, 
 from telegram.request import HTTPXRequest
 
 from bot.clock import Clock, SystemClock
-from bot.conversation import Conversation
 from bot.dialogs.client_prep import fixed_spoken_texts
 from bot.dialogs.texts import t
 from bot.faults import checkpoint
-from bot.reminders import Dispatcher, SendLater, Undeliverable, startup
+from bot.schedule import Dispatcher, SendLater, Undeliverable, startup
+from bot.service import Service
 from bot.settings import Settings
-from bot.state.models import Person, PlannedSend
-from bot.state.store import Store
+from bot.state.store import SqlStats, Store
 from bot.telegram.answer_files import AnswerFiles
 from bot.telegram.inbox import DurableUpdateQueue
 from bot.telegram.inputs import to_incoming
@@ -43,6 +43,7 @@ class OutageAwareBot(ExtBot[Any]):
     button presses of a fetched batch at once."""
 
     _outage = False  # PTB freezes public attributes of a Bot; "_" ones stay settable
+    _inbox: DurableUpdateQueue | None = None  # each fetched batch is committed here first
     _conflict = False  # said once per process: two pollers keep taking turns
     _presses: set[asyncio.Task[None]]
 
@@ -52,6 +53,8 @@ class OutageAwareBot(ExtBot[Any]):
             self._outage = False
             log.warning("Telegram reachable again")
         self._answer_presses(updates)
+        if self._inbox is not None:
+            await self._inbox.store_batch(updates)  # one commit for the whole batch
         return updates
 
     def _answer_presses(self, updates: tuple[Update, ...]) -> None:
@@ -101,9 +104,8 @@ class BotRunner:
                  schedule_every: float = 30.0) -> None:
         self.settings = settings
         self.store = store
-        self.conversation = Conversation(store, settings.tz, settings.invite_days,
-                                         pictos=media.pictos if media else None,
-                                         settings=settings)
+        self.service = Service(store, settings.tz, settings.invite_days,
+                               pictos=media.pictos if media else None, settings=settings)
         self.media = media
         self.poll_timeout = poll_timeout
         self.schedule_every = schedule_every
@@ -115,9 +117,11 @@ class BotRunner:
             get_updates_request=updates_request, rate_limiter=ChatRateLimiter(
                 settings.send_per_second, settings.chat_burst, settings.chat_per_second),
         )
+        inbox = DurableUpdateQueue(store)
+        self.bot._inbox = inbox
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder().bot(self.bot)
-            .update_queue(DurableUpdateQueue(store))
+            .update_queue(inbox)
             .concurrent_updates(PerChatUpdateProcessor(256))
             .build()
         )
@@ -157,7 +161,7 @@ class BotRunner:
 
     async def _handle(self, update: Update) -> None:
         incoming = to_incoming(update)
-        outgoing = await self.conversation.handle(incoming)  # committed when it returns
+        outgoing = await self.service.handle(incoming)  # committed when it returns
         checkpoint("committed")
         query = update.callback_query
         if outgoing is None or not outgoing.replies:
@@ -165,8 +169,8 @@ class BotRunner:
         pressed = query.message.message_id if query is not None and query.message else None
         delivered = await self.sender.send(outgoing.chat_id, outgoing.replies, pressed,
                                            speech=outgoing.speech, slow=outgoing.slow)
-        if delivered and outgoing.person_id is not None:
-            await self.conversation.replies_sent(outgoing.person_id)
+        if delivered:
+            self.service.replies_sent(outgoing)
         for chat_id, reply in outgoing.also:
             await self.sender.send(chat_id, [reply])
         if incoming.input is not None and incoming.input.file_id:
@@ -176,18 +180,16 @@ class BotRunner:
         for chat_id, reply in await self.files.keep(update_id):
             await self.sender.send(chat_id, [reply])
 
-    async def send_planned(self, row: PlannedSend) -> None:
-        """The dispatcher's callback: one planned message, under the chat's lock (so it
-        never interleaves with that person's own updates)."""
-        async with self.store.unit() as unit:
-            person = await unit.session.get(Person, row.person_id) if row.person_id else None
-            chat_id = person.chat_id if person else None
+    async def send_planned(self, row: Any) -> None:
+        """The dispatcher's callback: one planned message (a planned_send row: kind,
+        client_id, person_id), under the chat's lock (so it never interleaves with that
+        person's own updates)."""
+        chat_id = await self.store.chat_of(row.person_id)
         if chat_id is None:
             raise Undeliverable("no chat")
         async with self.processor.lock_for(chat_id):
-            outgoing = await self.conversation.scheduled(row.kind, row.client_id,
-                                                         row.person_id,
-                                                         self.dispatcher.clock.now())
+            outgoing = await self.service.scheduled(row.kind, row.client_id, row.person_id,
+                                                    self.dispatcher.clock.now())
             if outgoing is None:
                 return
             try:
@@ -211,10 +213,10 @@ class BotRunner:
             log.info("update=%d resumed from the inbox", update_id)
             await self.handle(update)
         for user_id in await self.store.sessions_awaiting_reply():
-            outgoing = await self.conversation.current_question(user_id)
+            outgoing = await self.service.current_question(user_id)
             if outgoing is not None and await self.sender.send(outgoing.chat_id,
                                                                outgoing.replies):
-                await self.conversation.replies_sent(outgoing.person_id or 0)
+                self.service.replies_sent(outgoing)
         await self._keep_files(None)  # files of answers stored before a crash
 
     async def initialize(self, attempts: int = 5) -> None:
@@ -223,7 +225,7 @@ class BotRunner:
         for attempt in range(attempts):
             try:
                 await self.app.initialize()
-                self.conversation.bot_username = self.bot.username
+                self.service.bot_username = self.bot.username
                 return
             except InvalidToken:
                 raise StartupError(
@@ -259,6 +261,8 @@ class BotRunner:
                                                  interval=self.schedule_every,
                                                  first=self.schedule_every)
             log.info("bot @%s is running (long polling)", self.bot.username)
+            if os.environ.get("GESPREKSMAATJE_SQL_STATS"):  # the benchmark subtracts these
+                log.info(SqlStats.line())
             await stop.wait()
         finally:
             if warming is not None:
@@ -267,6 +271,7 @@ class BotRunner:
                 await self.app.updater.stop()
             if self.app.running:
                 await self.app.stop()
+            await self.service.close()  # the last replies-sent marks
             await self.app.shutdown()
 
 

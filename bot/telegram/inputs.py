@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from telegram import Message, Update
 
-from bot.conversation import Incoming
 from bot.dialogs.types import Input
+from bot.service import Incoming
 
 # What a client may send as an answer besides text.
 _MEDIA = ("voice", "video_note", "video", "audio", "photo")

@@ -1,11 +1,18 @@
 """Pictos and speech as Telegram sends: each file is made once (on disk) and uploaded once
-(its Telegram file_id is kept in the database and reused, also after a restart)."""
+(its Telegram file_id is kept in the database and reused, also after a restart).
+
+A file id never changes, so the ids in use are also kept in memory: a card or clip sent
+before costs no SQL and no disk access, only the sendPhoto/sendVoice by id."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
@@ -14,7 +21,6 @@ from telegram.error import BadRequest
 from bot.dialogs.client_prep import DOMAINS
 from bot.dialogs.types import BoardRow
 from bot.settings import Settings
-from bot.state.models import PictoCache, SpeechCache
 from bot.state.store import Store
 from bot.telegram.split import speech_pieces
 from pictos import PictoLibrary
@@ -22,6 +28,10 @@ from voice import EspeakSynthesizer, GttsSynthesizer
 from voice import SpeechCache as ClipCache
 
 log = logging.getLogger("gespreksmaatje.media")
+
+FILE_IDS_KEPT = 4096  # file ids in memory (LRU); a forgotten one is asked of the database
+Slot = tuple[str, str]  # (table, key)
+Send = Callable[[Any], Awaitable[Message]]  # send this file id or these bytes
 
 
 class TelegramMedia:
@@ -32,8 +42,9 @@ class TelegramMedia:
         self.store = store
         self.pictos = pictos
         self.speech = speech
-        self._file_ids: dict[tuple[str, str], str] = {}  # (table, key) → file_id
-        self._uploading: dict[tuple[str, str], asyncio.Lock] = {}
+        self._file_ids: OrderedDict[Slot, str] = OrderedDict()  # least recently used first
+        # Uploads under way: another chat that needs the same file waits for its file id.
+        self._uploads: dict[Slot, asyncio.Future[str | None]] = {}
 
     async def warm(self, texts: list[str]) -> None:
         """Fill the caches in the background at start-up (start-up does not wait)."""
@@ -56,12 +67,14 @@ class TelegramMedia:
         if self.pictos is None:
             return False
         pictos = self.pictos
+        # The key says which file without drawing or reading it: that happens on upload.
+        path: Callable[[], Path]
         if key == "domains":  # one sheet with the ten life domains
-            path = await asyncio.to_thread(pictos.sheet, list(DOMAINS))
-            cache_key = f"sheet-{path.stem}"
+            cache_key = f"sheet-{pictos.sheet_file(list(DOMAINS)).stem}"
+            path = partial(pictos.sheet, list(DOMAINS))
         elif pictos.has(key):
             cache_key = f"card-{pictos.card_id(key)}"
-            path = await asyncio.to_thread(pictos.card, key)
+            path = partial(pictos.card, key)
         else:
             return False
         if caption is None:
@@ -69,7 +82,7 @@ class TelegramMedia:
             mode = None
         else:
             mode = ParseMode.HTML
-        await self._send(PictoCache, cache_key, path, lambda file: bot.send_photo(
+        await self._send("picto", cache_key, path, lambda file: bot.send_photo(
             chat_id, file, caption=caption, parse_mode=mode, reply_markup=markup))
         return True
 
@@ -88,46 +101,81 @@ class TelegramMedia:
 
     async def send_voice(self, bot: Bot, chat_id: int, text: str, slow: bool = False) -> None:
         """A long text goes out as a few short voice messages (a long list is not made
-        into one clip of minutes while the person waits)."""
+        into one clip of minutes while the person waits). All pieces are made at once and
+        sent in order as they are ready: the chat's next update waits for the slowest
+        piece, not for all of them one after the other."""
         if self.speech is None:
             return
-        for piece in speech_pieces(text):
-            clip = await self.speech.clip(piece, slow=slow)
-            if clip is None:  # no engine works: text and pictos still went out
-                return
-            duration = max(1, round(clip.duration))
-            await self._send(SpeechCache, clip.key, clip.path,
-                             lambda file, d=duration: bot.send_voice(chat_id, file, duration=d))
-
-    async def _send(self, table: type[PictoCache] | type[SpeechCache], key: str, path: Path,
-                    send: object) -> None:
-        """Send by file_id when Telegram has the file already, else upload and remember.
-        Only an upload takes the file's lock (two chats asking for a new file at once
-        upload it once); a send by file_id never waits for another chat."""
-        slot = (table.__tablename__, key)
-        known = self._file_ids.get(slot) or await self.store.file_id(table, key)
-        if known is not None and await self._by_id(slot, known, send):
-            return
-        async with self._uploading.setdefault(slot, asyncio.Lock()):
-            file_id = self._file_ids.get(slot)
-            if file_id not in {None, known} and await self._by_id(slot, file_id, send):
-                return  # another chat uploaded it while this one waited
-            data = await asyncio.to_thread(path.read_bytes)
-            message: Message = await send(data)  # type: ignore[operator]
-            new_id = _file_id(message)
-            if new_id:
-                self._file_ids[slot] = new_id
-                await self.store.remember_file_id(table, key, new_id)
-
-    async def _by_id(self, slot: tuple[str, str], file_id: str | None, send: object) -> bool:
-        assert file_id is not None
+        speech = self.speech
+        jobs = [asyncio.ensure_future(speech.clip(piece, slow=slow))
+                for piece in speech_pieces(text)]
         try:
-            await send(file_id)  # type: ignore[operator]
+            for job in jobs:
+                clip = await job
+                if clip is None:  # no engine works: text and pictos still went out
+                    return
+                duration = max(1, round(clip.duration))
+                await self._send("speech", clip.key, partial(Path, clip.path),
+                                 partial(bot.send_voice, chat_id, duration=duration))
+        finally:
+            for job in jobs:  # a clip still being made stays in the cache for next time
+                job.cancel()
+                if job.done() and not job.cancelled():
+                    job.exception()  # seen: no "exception was never retrieved"
+
+    async def _send(self, cache: str, key: str,
+                    path: Callable[[], Path], send: Send) -> None:
+        """Send by file_id when Telegram has the file already, else upload and remember.
+        The id comes from memory, else from the database (once per file and process);
+        two chats asking for a new file at once upload it once (the second waits for the
+        first's file id); a send by a known file_id never waits for another chat."""
+        slot = (cache, key)
+        refused: str | None = None  # an id Telegram no longer knows
+        known = self._file_ids.get(slot)
+        if known is None and slot not in self._uploads:
+            known = await self.store.file_id(cache, key)
+        while True:
+            if known is not None and known != refused:
+                if await self._by_id(slot, known, send):
+                    return
+                refused = known
+            pending = self._uploads.get(slot)
+            if pending is None:
+                break
+            known = await asyncio.shield(pending)  # another chat is uploading it right now
+        await self._upload(cache, key, path, send)
+
+    async def _upload(self, cache: str, key: str, path: Callable[[], Path],
+                      send: Send) -> None:
+        slot = (cache, key)
+        done: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._uploads[slot] = done
+        new_id = None
+        try:
+            data = await asyncio.to_thread(lambda: path().read_bytes())
+            new_id = _file_id(await send(data))
+            if new_id:
+                self._keep(slot, new_id)
+                await self.store.remember_file_id(cache, key, new_id)  # written through
+        finally:
+            del self._uploads[slot]
+            done.set_result(new_id)  # those waiting send by id, or upload themselves
+
+    async def _by_id(self, slot: Slot, file_id: str, send: Send) -> bool:
+        try:
+            await send(file_id)
         except BadRequest as error:  # Telegram lost the file: upload again
             log.info("cached file id refused (%s); uploading again", error)
+            self._file_ids.pop(slot, None)
             return False
-        self._file_ids[slot] = file_id
+        self._keep(slot, file_id)
         return True
+
+    def _keep(self, slot: Slot, file_id: str) -> None:
+        self._file_ids[slot] = file_id
+        self._file_ids.move_to_end(slot)
+        if len(self._file_ids) > FILE_IDS_KEPT:
+            self._file_ids.popitem(last=False)
 
 
 def _file_id(message: Message) -> str | None:

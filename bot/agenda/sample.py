@@ -1,4 +1,5 @@
-"""Demo data: one client with a filled-in preparation (for docs/, the benchmark and tests).
+"""A sample agenda: one client with a filled-in preparation (for docs/, the benchmark and
+tests; the sandbox's people are seeded by sandbox/demo.py).
 
 Every text is made up. `extra_topics` adds agenda topics beyond the usual ones, to make a
 long agenda.
@@ -49,7 +50,7 @@ NAASTEN = [
 BEGELEIDER = ["Evaluatie van de dagbesteding.", "Medicatie: nieuwe afspraken met de arts."]
 
 
-async def seed_demo(session: AsyncSession, now: datetime, extra_topics: int = 0,
+async def seed_sample_agenda(session: AsyncSession, now: datetime, extra_topics: int = 0,
                     extra_naasten: int = 0, name: str = "Mila de Vries") -> int:
     """Insert one demo client and everything around it; returns the client id."""
     org = Organisation(name="Zorg Demo")

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
+# Ids from buttons (`as_id`: anything outside a database integer is no id) are read by the
+# button codec; the dialogs and this module share it.
+from bot.dialogs.buttons import MAX_ID, as_id
 from bot.dialogs.client_prep import SHARE_PARTS
-from bot.state.models import Admin, AuditLog, Begeleider, Client, Naaste, Person, Share, utcnow
+from bot.state.models import Admin, AuditLog, Begeleider, Client, Naaste, utcnow
 from bot.state.store import Unit
 
 # What the client can share with a naaste, one yes/no each (default: nothing); the client
@@ -44,24 +45,10 @@ class Acting:
     id: int
 
 
-# Ids come from buttons a person can forge: anything outside a database integer is no id.
-MAX_ID = 2**31 - 1
-
-
-def as_id(text: object) -> int | None:
-    """A positive database id from button text, or None (forged, huge, negative, garbage)."""
-    value = str(text)
-    if not value.isdigit() or len(value) > 10:
-        return None
-    number = int(value)
-    return number if 0 < number <= MAX_ID else None
-
-
 async def relation(unit: Unit, viewer_person_id: int, client_id: int,
                    acting: Acting | None = None) -> Relation:
     """How the viewer stands to a client; with `acting`, only through that role."""
-    session = unit.session
-    client = await session.get(Client, client_id) if 0 < client_id <= MAX_ID else None
+    client = await unit.get(Client, client_id) if 0 < client_id <= MAX_ID else None
     if client is None:
         return Relation("none")
     if acting is not None:
@@ -69,38 +56,33 @@ async def relation(unit: Unit, viewer_person_id: int, client_id: int,
     if client.person_id == viewer_person_id:
         return Relation("client")
     if client.begeleider_id is not None:
-        begeleider = await session.get(Begeleider, client.begeleider_id)
+        begeleider = await unit.get(Begeleider, client.begeleider_id)
         if begeleider is not None and begeleider.person_id == viewer_person_id:
             return Relation("begeleider")
-    naaste = (await session.execute(select(Naaste).where(
-        Naaste.client_id == client_id, Naaste.person_id == viewer_person_id,
-        Naaste.removed_at.is_(None)))).scalar_one_or_none()
+    naaste = await unit.naaste_of(client_id, viewer_person_id)
     if naaste is not None:
         return Relation("naaste", naaste.id)
-    admin = (await session.execute(select(Admin).where(
-        Admin.person_id == viewer_person_id,
-        Admin.organisation_id == client.organisation_id))).scalar_one_or_none()
+    admin = await unit.admin_in(viewer_person_id, client.organisation_id)
     return Relation("admin") if admin is not None else Relation("none")
 
 
 async def _relation_as(unit: Unit, viewer_person_id: int, client: Client,
                        acting: Acting) -> Relation:
-    session = unit.session
     if acting.role == "client":
         mine = client.id == acting.id and client.person_id == viewer_person_id
         return Relation("client") if mine else Relation("none")
     if acting.role == "begeleider":
-        begeleider = await session.get(Begeleider, acting.id)
+        begeleider = await unit.get(Begeleider, acting.id)
         mine = (begeleider is not None and begeleider.person_id == viewer_person_id
                 and client.begeleider_id == begeleider.id)
         return Relation("begeleider") if mine else Relation("none")
     if acting.role == "naaste":
-        naaste = await session.get(Naaste, acting.id)
+        naaste = await unit.get(Naaste, acting.id)
         mine = (naaste is not None and naaste.person_id == viewer_person_id
                 and naaste.client_id == client.id and naaste.removed_at is None)
         return Relation("naaste", acting.id) if mine else Relation("none")
     if acting.role == "admin":
-        admin = await session.get(Admin, acting.id)
+        admin = await unit.get(Admin, acting.id)
         mine = (admin is not None and admin.person_id == viewer_person_id
                 and admin.organisation_id == client.organisation_id)
         return Relation("admin") if mine else Relation("none")
@@ -114,10 +96,7 @@ async def allowed(unit: Unit, rel: Relation, client_id: int) -> set[str]:
     if rel.role == "admin":
         return {"progress"}
     if rel.role == "naaste" and rel.naaste_id is not None:
-        shared = await unit.session.execute(select(Share.part).where(
-            Share.client_id == client_id, Share.naaste_id == rel.naaste_id,
-            Share.allowed.is_(True)))
-        return {"meeting_date"} | {row[0] for row in shared}
+        return {"meeting_date"} | await unit.shared_parts(client_id, rel.naaste_id)
     return set()
 
 
@@ -130,7 +109,7 @@ async def read(unit: Unit, viewer_person_id: int, client_id: int,
     rel = await relation(unit, viewer_person_id, client_id, acting)
     may = await allowed(unit, rel, client_id)
     exists = rel.role != "none" or (
-        0 < client_id <= MAX_ID and await unit.session.get(Client, client_id) is not None)
+        0 < client_id <= MAX_ID and await unit.get(Client, client_id) is not None)
     at = at or utcnow()
     granted = set()
     for part in dict.fromkeys(parts):  # in order, once each
@@ -138,9 +117,7 @@ async def read(unit: Unit, viewer_person_id: int, client_id: int,
         logged = (viewer_person_id, client_id if exists else None, part, ok)
         if logged not in unit.audited:
             unit.audited.add(logged)
-            unit.session.add(AuditLog(viewer_person_id=viewer_person_id,
-                                      client_id=client_id if exists else None,
-                                      part=part, allowed=ok, at=at))
+            unit.audit(viewer_person_id, client_id if exists else None, part, ok, at)
         if ok:
             granted.add(part)
     return granted
@@ -158,7 +135,7 @@ async def refuse_forged(unit: Unit, viewer_person_id: int, model: type[Any], ref
     belongs to (without a client when the id names nothing) and return that client id.
     None: the id is the viewer's own, nothing to refuse."""
     number = as_id(ref)
-    row = await unit.session.get(model, number) if number is not None else None
+    row = await unit.get(model, number) if number is not None else None
     client_id = int(getattr(row, "id" if model is Client else "client_id", 0) or 0)
     if client_id and (await relation(unit, viewer_person_id, client_id, acting)).role != "none":
         return None
@@ -177,13 +154,9 @@ async def who_looked(unit: Unit, client_id: int, limit: int = 20) -> list[Look]:
     """Other people's allowed reads of this client, newest first, one line per person
     per day (what `/wie_keek` tells the client). Seeing progress or only the meeting date
     is not looking at the list."""
-    client = await unit.session.get(Client, client_id)
-    rows = await unit.session.execute(
-        select(AuditLog.viewer_person_id, AuditLog.at, Person.name)
-        .join(Person, Person.id == AuditLog.viewer_person_id)
-        .where(AuditLog.client_id == client_id, AuditLog.allowed.is_(True),
-               AuditLog.part.not_in(("progress", "meeting_date")))
-        .order_by(AuditLog.at.desc()))
+    client = await unit.get(Client, client_id)
+    # Seeing progress or only the meeting date is not looking at the list.
+    rows = await unit.allowed_reads(client_id, without=("progress", "meeting_date"))
     looks: list[Look] = []
     seen: set[tuple[int, str]] = set()
     for person_id, at, name in rows:
@@ -201,6 +174,4 @@ async def who_looked(unit: Unit, client_id: int, limit: int = 20) -> list[Look]:
 
 
 async def audit_rows(unit: Unit, client_id: int) -> list[AuditLog]:
-    result = await unit.session.execute(
-        select(AuditLog).where(AuditLog.client_id == client_id).order_by(AuditLog.id))
-    return list(result.scalars())
+    return await unit.audit_rows(client_id)

@@ -1,5 +1,6 @@
 """The two-week schedule, as a pure function: meeting + people + progress + what went out +
-now → the planned sends. No SQL, no Telegram: `bot/reminders.py` stores and sends the plan.
+now → the planned sends. No SQL, no Telegram: `rows.py` stores the plan, `claim.py` and
+`send.py` send it.
 
 Kinds (the bot decides what each message says; texts in `bot/dialogs/texts/nl.yaml`):
 - `naaste_agenda`: 14 days before, per naaste (what the client shares, and an invitation);

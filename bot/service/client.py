@@ -1,0 +1,233 @@
+"""The client's turn: load the session and answers, let the client flow decide, write its
+typed effects, render. The hot path of the bot: every statement here is counted (see
+bench/dialog_load.py "SQL statements per update")."""
+
+from __future__ import annotations
+
+from html import escape
+
+from bot import schedule
+from bot.dialogs import client_prep
+from bot.dialogs.buttons import pressed
+from bot.dialogs.texts import t
+from bot.dialogs.types import (
+    AddPart,
+    Answers,
+    AnswerView,
+    EditByMessage,
+    Effect,
+    Input,
+    MoveItemUp,
+    NaasteView,
+    RemoveItem,
+    RemoveNaaste,
+    RemoveTag,
+    Reply,
+    RestoreNaaste,
+    SetShare,
+)
+from bot.service import access, agendas, sessions
+from bot.service.types import Context, TurnResult
+from bot.state.models import Answer, Client, Naaste, utcnow
+from bot.state.unit import PersonRow, RoleRow, Unit
+
+FLOW = client_prep.FLOW.name
+FIRST_STEP = "welcome"
+
+
+async def turn(unit: Unit, ctx: Context, person: PersonRow, client_id: int, inp: Input,
+               update_id: int = 0) -> TurnResult:
+    row, session = await sessions.load(unit, person.id, FLOW, client_id, FIRST_STEP)
+    name = await _client_name(unit, client_id, person)
+    if inp.kind == "command" and inp.command in {"wie_keek", "mijnlijst"}:
+        owner = await unit.client(client_id)
+        assert owner is not None
+        replies = (await _who_looked(unit, ctx, client_id) if inp.command == "wie_keek"
+                   else await agendas.client_copy(unit, ctx, person, owner))
+        return TurnResult(replies, session.step)
+    sharing = session.step.startswith("sharing") or (
+        inp.kind == "command" and inp.command == "delen")
+    answers = await _answers(unit, client_id, sharing)
+    out = client_prep.decide(session, answers, inp)
+    if out.stale and await _forged(unit, person, client_id, inp):
+        return TurnResult([Reply(t("b_not_yours"))], session.step)
+    in_memory = await _apply(unit, client_id, person.id, out.effects, update_id, answers)
+    if out.ask:
+        session.seq += 1
+    now_sharing = session.step.startswith("sharing")
+    if (out.effects and not in_memory) or now_sharing != sharing:
+        answers = await _answers(unit, client_id, now_sharing)
+    replies = client_prep.render(session, answers, out,
+                                 await _context(unit, ctx, client_id, name, session.step), inp)
+    also = []
+    if out.feedback_given:
+        chat = await unit.begeleider_chat(client_id)
+        if chat is not None:
+            also.append((chat, Reply(client_prep.after_meeting_report(name, answers))))
+    await sessions.save(unit, row, session, pending=bool(replies))
+    return TurnResult(replies, session.step, client_prep.preference(session, "speech"),
+                      client_prep.preference(session, "slow"), also)
+
+
+async def ask_current(unit: Unit, ctx: Context, person: PersonRow, client_id: int,
+                      only_active: bool = False) -> tuple[list[Reply], str]:
+    """The client's current question with fresh buttons (stored before it is sent)."""
+    row, session = await sessions.load(unit, person.id, FLOW, client_id, FIRST_STEP)
+    if only_active and session.status != "active":
+        return [], session.step
+    session.seq += 1
+    name = await _client_name(unit, client_id, person)
+    replies = client_prep.ask(session, await _answers(unit, client_id),
+                              await _context(unit, ctx, client_id, name, session.step))
+    await sessions.save(unit, row, session, pending=True)
+    return replies, session.step
+
+
+async def scheduled(unit: Unit, ctx: Context, kind: str, person_id: int,
+                    owner: Client) -> list[Reply]:
+    """The client's planned messages: a reminder, or the questions after the meeting."""
+    row, session = await sessions.load(unit, person_id, FLOW, owner.id, FIRST_STEP)
+    session.seq += 1
+    if kind == "client_reminder":
+        meeting = await unit.meeting(owner.id)
+        date = ctx.date(meeting.starts_at) if meeting and meeting.starts_at else ""
+        number = await schedule.reminder_number(unit, owner.id)
+        text = schedule.reminder_text(number, name=escape(owner.name), date=date)
+        replies = [Reply(f"{text}\n{t('client_reminder_how')}", speak=client_prep.plain(text),
+                         buttons=client_prep.reminder_buttons(session))]
+    else:
+        answers = await _answers(unit, owner.id, False)
+        out = client_prep.start_after_meeting(session, answers)
+        intro = t("after_meeting_intro", name=escape(owner.name))
+        replies = [Reply(intro, speak=client_prep.plain(intro)), *client_prep.render(
+            session, answers, out, client_prep.Context(owner.name),
+            Input("command", utcnow(), command="check"))]
+    await sessions.save(unit, row, session, pending=False)
+    return replies
+
+
+async def blocked(unit: Unit, person: PersonRow, clients: list[RoleRow],
+                  is_blocked: bool) -> None:
+    """A person who blocks the bot: pause the session, send nothing."""
+    await unit.set_blocked(person.id, is_blocked)
+    if is_blocked and clients:
+        row = await unit.session_row(person.id, FLOW, clients[0].id, FIRST_STEP)
+        if row.status == "active":
+            row.status = "paused"
+            await unit.save_session(row)
+
+
+# ------------------------------------------------------------------ reading
+async def _client_name(unit: Unit, client_id: int, person: PersonRow) -> str:
+    name = unit.client_names.get(client_id)
+    if name is None:
+        owner = await unit.client(client_id)
+        name = owner.name if owner else person.name
+    return name
+
+
+async def _answers(unit: Unit, client_id: int, with_naasten: bool = True) -> Answers:
+    """The client's answers; with the naasten and shares only where a screen shows them
+    (the sharing step), to keep the other updates cheap."""
+    answers = Answers([AnswerView(*row) for row in await unit.answer_rows(client_id)])
+    if not with_naasten:
+        return answers
+    answers.naasten = [NaasteView(n.id, n.name, n.relation)
+                       for n in await unit.naasten(client_id)]
+    for naaste_id, part in await unit.shares(client_id):
+        answers.shares.setdefault(naaste_id, set()).add(part)
+    return answers
+
+
+async def _context(unit: Unit, ctx: Context, client_id: int, name: str,
+                   step: str) -> client_prep.Context:
+    """Only the welcome shows the meeting date: other steps skip that query."""
+    if step != FIRST_STEP:
+        return client_prep.Context(name)
+    meeting = await unit.meeting(client_id)
+    when = meeting.starts_at if meeting else None
+    return client_prep.Context(name, ctx.date(when) if when else None)
+
+
+async def _who_looked(unit: Unit, ctx: Context, client_id: int) -> list[Reply]:
+    looks = await access.who_looked(unit, client_id)
+    if not looks:
+        text = t("wie_keek_none")
+    else:
+        lines = [t("wie_keek_line", name=escape(look.name), role=t(f"role_{look.role}")
+                   if look.role in access.ROLES else "", date=ctx.date(look.at))
+                 for look in looks]
+        text = t("wie_keek_intro") + "\n" + "\n".join(lines)
+    return [Reply(text, speak=client_prep.plain(text))]
+
+
+async def _forged(unit: Unit, person: PersonRow, client_id: int, inp: Input) -> bool:
+    """A refused button whose id names another client's naaste or answer: logged as a
+    denied read in the access log."""
+    press = pressed(inp)
+    model, part = {"pk": (Naaste, "naasten"), "pl": (Answer, "voice")}.get(
+        press.action if press else "", (None, ""))
+    if model is None or press is None:
+        return False
+    return await access.refuse_forged(unit, person.id, model, press.arg, part,
+                                      access.Acting("client", client_id)) is not None
+
+
+# ------------------------------------------------------------------ writing
+async def _apply(unit: Unit, client_id: int, person_id: int, effects: list[Effect],
+                 update_id: int, answers: Answers) -> bool:
+    """Write the dialog's effects. True when `answers` was kept up to date in memory (only
+    new parts: the common case, a person saying something), so it need not be read again."""
+    in_memory = True
+    for effect in effects:
+        match effect:
+            case AddPart():
+                await _add_part(unit, client_id, person_id, effect, update_id, answers)
+            case RemoveItem(step=step, item=item):
+                await unit.remove_answers(client_id, step, item=item)
+                in_memory = False
+            case RemoveTag(step=step, tag=tag):
+                await unit.remove_answers(client_id, step, tag=tag)
+                in_memory = False
+            case MoveItemUp(step=step, item=item):
+                await unit.move_item_up(client_id, step, item)
+                in_memory = False
+            case EditByMessage(message_id=message_id, text=text):
+                await unit.edit_by_message(client_id, message_id, text)
+                in_memory = False
+            case SetShare(naaste_id=naaste_id, part=part, allowed=allowed):
+                if await unit.naaste_belongs(naaste_id, client_id):
+                    await unit.set_share(client_id, naaste_id, part, allowed)
+                in_memory = False
+            case RemoveNaaste(naaste_id=naaste_id) | RestoreNaaste(naaste_id=naaste_id):
+                await unit.set_naaste_removed(naaste_id, client_id,
+                                              isinstance(effect, RemoveNaaste))
+                in_memory = False
+    return in_memory
+
+
+async def _add_part(unit: Unit, client_id: int, person_id: int, effect: AddPart,
+                    update_id: int, answers: Answers) -> None:
+    """One message of an answer: a new item at the end (item None), or one more part of an
+    item; `replace` first removes the item's earlier parts (they stay, marked removed).
+    Numbered from the answers in memory (read at the start of this turn, under the
+    session's lock), and `answers` is kept up to date."""
+    step = effect.step
+    rows = [r for r in answers.rows if r.step == step]
+    item = effect.item or max((r.item for r in rows), default=0) + 1
+    if effect.replace and any(r.item == item for r in rows):
+        await unit.remove_answers(client_id, step, item=item)
+        answers.rows = [r for r in answers.rows if not (r.step == step and r.item == item)]
+        rows = [r for r in rows if r.item != item]
+    part = max((r.part for r in rows if r.item == item), default=0) + 1
+    answer_id = await unit.insert_answer(
+        client_id=client_id, step=step, item=item, part=part, kind=effect.kind,
+        text=effect.text, tag=effect.tag, file_id=effect.file_id,
+        file_unique_id=effect.file_unique_id, duration=effect.duration,
+        message_id=effect.message_id, update_id=update_id or None, entered_by=person_id)
+    view = AnswerView(answer_id, step, item, part, effect.kind, effect.text, effect.tag,
+                      effect.duration, effect.file_id, None, effect.message_id)
+    answers.rows = sorted([*answers.rows, view], key=lambda r: (r.step, r.item, r.part, r.id))
+
+
+__all__ = ["FLOW", "ask_current", "blocked", "scheduled", "turn"]

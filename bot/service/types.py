@@ -1,0 +1,85 @@
+"""What goes into the service and what comes out of it, for every role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.dialogs.texts import dutch_date, t
+from bot.dialogs.types import Input, Reply
+
+ROLE_KINDS = ("client", "begeleider", "naaste", "admin")  # in the order a menu lists them
+
+
+def refused() -> list[Reply]:
+    """A button about someone who is not this person's (forged, or moved meanwhile)."""
+    return [Reply(t("b_not_yours"))]
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """An update, as far as the service cares. `event`: "", "blocked", "unblocked",
+    "added_to_group"."""
+
+    update_id: int
+    chat_id: int | None
+    chat_type: str
+    user_id: int | None
+    user_name: str
+    input: Input | None
+    event: str = ""
+
+
+@dataclass
+class Outgoing:
+    """What to send after the commit. `sent_mark` identifies the committed turn whose replies
+    these are (see `Service.replies_sent`)."""
+
+    chat_id: int
+    replies: list[Reply] = field(default_factory=list)
+    person_id: int | None = None
+    speech: bool = True  # the person's choices in /instellingen
+    slow: bool = False
+    also: list[tuple[int, Reply]] = field(default_factory=list)  # to other chats
+    sent_mark: object = None
+
+
+@dataclass(frozen=True)
+class Role:
+    """One of a person's roles: ("client", client id), ("naaste", naaste id), …"""
+
+    kind: str
+    id: int
+    label: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+@dataclass
+class TurnResult:
+    """What a role's turn gives the kernel."""
+
+    replies: list[Reply] = field(default_factory=list)
+    step: str = "-"
+    speech: bool = True
+    slow: bool = False
+    also: list[tuple[int, Reply]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every role's turn needs from the running bot."""
+
+    tz: ZoneInfo
+    invite_days: int
+    link: Callable[[str], str]  # (invite token) -> deep link
+    pictos: Any  # pictos.PictoLibrary, or None (tests without pictures)
+    settings: Any  # bot.settings.Settings, for the schedule (quiet hours); None in tests
+
+    def date(self, moment: datetime, with_time: bool = True) -> str:
+        return dutch_date(moment, self.tz, with_time)
