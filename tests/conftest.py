@@ -159,7 +159,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class Scheduling(LoadScopeScheduling):  # type: ignore[misc]
+    class Scheduling(LoadScopeScheduling):
         """One test per work unit (like `--dist load`), but TOGETHER's files as one unit
         (`--dist loadgroup` cannot: xdist 3.8 renames node ids in a way pytest 9.2
         ignores), and FIRST's tests before the rest."""
