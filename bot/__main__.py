@@ -12,9 +12,8 @@ import logging
 import os
 import sys
 
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
-
 from bot.settings import Settings, SettingsError, load_settings
+from bot.state.store import DatabaseError, DatabaseUnreachable
 
 log = logging.getLogger("gespreksmaatje")
 
@@ -63,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, OperatorError) as error:
         print(f"gespreksmaatje: {error}", file=sys.stderr)
         return 2
-    except (OperationalError, OSError) as error:
+    except (DatabaseUnreachable, OSError) as error:
         print(f"gespreksmaatje: cannot use the database ({_first_line(error)}); "
               "check DATABASE_URL.", file=sys.stderr)
         return 2
@@ -129,7 +128,7 @@ async def _migrate_quietly(settings: Settings) -> None:
 
     try:
         await upgrade(settings.db_url)
-    except SQLAlchemyError as error:
+    except DatabaseError as error:
         raise OperatorError(f"cannot use the database ({_first_line(error)}); "
                             "check DATABASE_URL.") from None
 

@@ -177,6 +177,22 @@ class FakeUnit:
                                         else answer.tag == tag):
                 answer.removed_at = utcnow()
 
+    async def move_item_up(self, client_id: int, step: str, item: int) -> None:
+        rows = [a for a in self._current(client_id) if a.step == step]
+        items = sorted({a.item for a in rows})
+        if item not in items or items.index(item) == 0:
+            return
+        above = items[items.index(item) - 1]
+        for row in rows:  # swap the two item numbers
+            if row.item in {item, above}:
+                row.item = above if row.item == item else item
+
+    async def edit_by_message(self, client_id: int, message_id: int, text: str) -> None:
+        for answer in self._current(client_id):
+            if answer.message_id == message_id:
+                answer.text = text
+                answer.changed_at = utcnow()
+
     async def meeting(self, client_id: int) -> Meeting | None:
         meetings = [m for m in self.t.of(Meeting).values()
                     if m.client_id == client_id and m.cancelled_at is None]
@@ -195,6 +211,26 @@ class FakeUnit:
     async def shares(self, client_id: int) -> list[tuple[int, str]]:
         return [(s.naaste_id, s.part) for s in self.t.of(Share).values()
                 if s.client_id == client_id and s.allowed and s.naaste_id is not None]
+
+    async def naaste_belongs(self, naaste_id: int, client_id: int) -> bool:
+        naaste = self.t.of(Naaste).get(naaste_id)
+        return naaste is not None and naaste.client_id == client_id
+
+    async def set_naaste_removed(self, naaste_id: int, client_id: int, removed: bool) -> None:
+        naaste = self.t.of(Naaste).get(naaste_id)
+        if naaste is not None and naaste.client_id == client_id:
+            naaste.removed_at = utcnow() if removed else None
+
+    async def set_share(self, client_id: int, naaste_id: int | None, part: str,
+                        allowed: bool) -> None:
+        row = next((s for s in self.t.of(Share).values() if s.client_id == client_id
+                    and s.naaste_id == naaste_id and s.part == part), None)
+        if row is None:
+            self.store.add(Share(client_id=client_id, naaste_id=naaste_id, part=part,
+                                 allowed=allowed, changed_at=utcnow()))
+        else:
+            row.allowed = allowed
+            row.changed_at = utcnow()
 
     async def shared_parts(self, client_id: int, naaste_id: int) -> set[str]:
         return {part for n, part in await self.shares(client_id) if n == naaste_id}

@@ -8,8 +8,7 @@ long agenda.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any, Protocol
 
 from bot.dialogs.client_prep import FLOW as CLIENT_FLOW
 from bot.state.models import (
@@ -23,6 +22,15 @@ from bot.state.models import (
     Organisation,
     Person,
 )
+
+
+class Rows(Protocol):
+    """Where the rows go: an ORM session (tests) or the unit of work (its add and flush)."""
+
+    def add(self, row: Any) -> Any: ...
+
+    async def flush(self) -> Any: ...
+
 
 TOPICS = [
     ("Ik wil vaker naar de sportschool.", "domain_health"),
@@ -50,7 +58,7 @@ NAASTEN = [
 BEGELEIDER = ["Evaluatie van de dagbesteding.", "Medicatie: nieuwe afspraken met de arts."]
 
 
-async def seed_sample_agenda(session: AsyncSession, now: datetime, extra_topics: int = 0,
+async def seed_sample_agenda(session: Rows, now: datetime, extra_topics: int = 0,
                     extra_naasten: int = 0, name: str = "Mila de Vries") -> int:
     """Insert one demo client and everything around it; returns the client id."""
     org = Organisation(name="Zorg Demo")
@@ -58,7 +66,8 @@ async def seed_sample_agenda(session: AsyncSession, now: datetime, extra_topics:
     await session.flush()
     coach_person = Person(name="Els Bakker", telegram_user_id=None)
     client_person = Person(name=name)
-    session.add_all([coach_person, client_person])
+    session.add(coach_person)
+    session.add(client_person)
     await session.flush()
     coach = Begeleider(organisation_id=org.id, person_id=coach_person.id, name="Els Bakker")
     session.add(coach)
@@ -71,7 +80,8 @@ async def seed_sample_agenda(session: AsyncSession, now: datetime, extra_topics:
                         place="Woonlocatie De Linde, kamer 3"))
     start = now - timedelta(days=10)
     answers = _answers(client.id, start, extra_topics, coach_person.id)
-    session.add_all(answers)
+    for answer in answers:
+        session.add(answer)
     await _naasten(session, client.id, start, extra_naasten)
     for position, text in enumerate(BEGELEIDER):
         session.add(AgendaItem(client_id=client.id, owner_role="begeleider",
@@ -114,7 +124,7 @@ def _answers(client_id: int, start: datetime, extra_topics: int,
     return rows
 
 
-async def _naasten(session: AsyncSession, client_id: int, start: datetime,
+async def _naasten(session: Rows, client_id: int, start: datetime,
                    extra: int) -> None:
     people: dict[str, int] = {}
     entries = NAASTEN + [("Anja de Vries", "moeder", "question",

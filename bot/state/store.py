@@ -16,6 +16,10 @@ from typing import Any
 from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+# The database's errors under the names the rest of the bot uses (it does not import SQLAlchemy).
+from sqlalchemy.exc import OperationalError as DatabaseUnreachable  # noqa: F401
+from sqlalchemy.exc import SQLAlchemyError as DatabaseError  # noqa: F401
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     async_sessionmaker,
@@ -63,7 +67,8 @@ class SqlStats:
 _FILE_CACHES: dict[str, type[PictoCache] | type[SpeechCache]] = {
     "picto": PictoCache, "speech": SpeechCache}
 
-__all__ = ["Redeemed", "SqlStats", "Store", "Unit", "make_engine"]
+__all__ = ["DatabaseError", "DatabaseUnreachable", "Redeemed", "SqlStats", "Store", "Unit",
+           "make_engine"]
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -144,11 +149,15 @@ class Store:
                 .where(Inbox.state == "new").order_by(Inbox.update_id))
             return [(r.update_id, r.payload or {}) for r in rows]
 
-    async def sessions_awaiting_reply(self, settled: float = 1.0) -> list[int]:
+    async def sessions_awaiting_reply(self, settled: float = 1.0,
+                                      before: datetime | None = None) -> list[int]:
         """Telegram user ids whose last replies may not have gone out (crash after commit).
         Only turns older than `settled` seconds: a younger one may belong to another process
-        that is sending its replies right now (its "sent" mark follows a moment later)."""
+        that is sending its replies right now (its "sent" mark follows a moment later).
+        `before`: only turns that ended before then (this process's start)."""
         cutoff = utcnow() - timedelta(seconds=settled)
+        if before is not None:
+            cutoff = min(cutoff, before)
         async with self.unit() as unit:
             rows = await unit.session.execute(
                 select(Person.telegram_user_id).join(

@@ -12,13 +12,14 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     JSON,
     Boolean,
     Integer,
     String,
+    Table,
     and_,
     bindparam,
     func,
@@ -143,6 +144,19 @@ _ANSWERS = select(*_ANSWER_COLUMNS).where(
     Answer.client_id == bindparam("client_id"), Answer.removed_at.is_(None)).order_by(
     Answer.step, Answer.item, Answer.part, Answer.id)
 _ROLE_ORDER = ("client", "begeleider", "naaste", "admin")
+# The hot path's writes, built once on the tables (not the ORM classes): no ORM DML
+# bookkeeping per call, and the statement's cache key is computed once.
+_SESSIONS = cast(Table, DialogSession.__table__)
+_INBOX = cast(Table, Inbox.__table__)
+_ANSWER_TABLE = cast(Table, Answer.__table__)
+_CLAIM = update(_INBOX).where(_INBOX.c.update_id == bindparam("uid"),
+                              _INBOX.c.state == "new").values(state="done",
+                                                              handled_at=bindparam("now"))
+_SAVE_SESSION = update(_SESSIONS).where(_SESSIONS.c.id == bindparam("sid")).values(
+    step=bindparam("step"), status=bindparam("status"), seq=bindparam("seq"),
+    data=bindparam("data", type_=_SESSIONS.c.data.type),
+    reply_pending=bindparam("reply_pending"), updated_at=bindparam("updated_at"))
+_INSERT_ANSWER = insert(_ANSWER_TABLE).returning(_ANSWER_TABLE.c.id)
 
 
 class Unit:
@@ -167,9 +181,7 @@ class Unit:
         the same update (two pollers, a redelivery) waits for our commit and then finds it
         done; on PostgreSQL the row lock does the same."""
         now = utcnow()
-        claimed = await self._execute(
-            update(Inbox).where(Inbox.update_id == update_id, Inbox.state == "new")
-            .values(state="done", handled_at=now))
+        claimed = await self._execute(_CLAIM, {"uid": update_id, "now": now})
         if claimed.rowcount == 1:
             return True
         # Not in the inbox (handled straight from a test or the sweep): ours if we add it.
@@ -240,9 +252,10 @@ class Unit:
 
     async def save_session(self, row: SessionRow) -> None:
         row.updated_at = utcnow()
-        await self._execute(update(DialogSession).where(DialogSession.id == row.id).values(
-            step=row.step, status=row.status, seq=row.seq, data=row.data,
-            reply_pending=row.reply_pending, updated_at=row.updated_at))
+        await self._execute(_SAVE_SESSION, {
+            "sid": row.id, "step": row.step, "status": row.status, "seq": row.seq,
+            "data": row.data, "reply_pending": row.reply_pending,
+            "updated_at": row.updated_at})
 
     # --- answers ------------------------------------------------------------------------
     async def answer_rows(self, client_id: int) -> list[Any]:
@@ -252,7 +265,7 @@ class Unit:
     async def insert_answer(self, **values: Any) -> int:
         """One new answer part (item and part numbered by the caller); its id."""
         values.setdefault("created_at", utcnow())
-        made = await self._execute(insert(Answer).values(**values).returning(Answer.id))
+        made = await self._execute(_INSERT_ANSWER, values)
         return int(made.scalar_one())
 
     async def remove_answers(self, client_id: int, step: str, *, item: int | None = None,

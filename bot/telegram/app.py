@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import signal
+from datetime import UTC, datetime
 from typing import Any
 
 from telegram import Bot, CallbackQuery, Update
@@ -96,6 +97,10 @@ def polling_error(bot: OutageAwareBot) -> Any:
     return on_error
 
 
+# Seconds after which an unsent turn is surely no live process's (its "sent" mark would be in).
+SETTLED = 1.0
+
+
 class BotRunner:
     """Everything the running bot needs, wired once."""
 
@@ -128,6 +133,7 @@ class BotRunner:
         self.app.add_handler(TypeHandler(Update, self._on_update))
         self.app.add_error_handler(self._on_error)
         self.sender = Sender(self.bot, media)
+        self._late_sweep: asyncio.Task[None] | None = None
         self.files = AnswerFiles(self.bot, store, settings.data_dir / "answers")
         self.processor: PerChatUpdateProcessor = self.app.update_processor  # type: ignore[assignment]
         self.dispatcher = Dispatcher(store, clock or SystemClock(), self.send_planned,
@@ -212,12 +218,25 @@ class BotRunner:
                 continue
             log.info("update=%d resumed from the inbox", update_id)
             await self.handle(update)
-        for user_id in await self.store.sessions_awaiting_reply():
+        started = datetime.now(UTC)
+        await self._reask(await self.store.sessions_awaiting_reply(settled=SETTLED))
+        await self._keep_files(None)  # files of answers stored before a crash
+        # A turn that ended less than SETTLED ago was left out above (it may be another
+        # poller's, still sending); one that ended before this start is looked at again once
+        # it has settled: a crash followed by a quick restart must still re-ask it.
+        self._late_sweep = asyncio.create_task(self._reask_settled(started))
+
+    async def _reask_settled(self, started: datetime) -> None:
+        await asyncio.sleep(SETTLED)
+        await self._reask(await self.store.sessions_awaiting_reply(settled=SETTLED,
+                                                                   before=started))
+
+    async def _reask(self, user_ids: list[int]) -> None:
+        for user_id in user_ids:
             outgoing = await self.service.current_question(user_id)
             if outgoing is not None and await self.sender.send(outgoing.chat_id,
                                                                outgoing.replies):
                 self.service.replies_sent(outgoing)
-        await self._keep_files(None)  # files of answers stored before a crash
 
     async def initialize(self, attempts: int = 5) -> None:
         """Connect to Telegram: a wrong token is final, an outage is retried a few times."""
@@ -265,8 +284,9 @@ class BotRunner:
                 log.info(SqlStats.line())
             await stop.wait()
         finally:
-            if warming is not None:
-                warming.cancel()
+            for task in (warming, self._late_sweep):
+                if task is not None:
+                    task.cancel()
             if self.app.updater is not None and self.app.updater.running:
                 await self.app.updater.stop()
             if self.app.running:
