@@ -19,7 +19,7 @@ FORBIDDEN = {
     "bot/service": ("telegram", "sqlalchemy", "bot.telegram"),
     "bot/telegram": ("sqlalchemy", "bot.state.unit", "bot.state.models"),
     "bot/schedule": ("sqlalchemy", "telegram", "bot.telegram", "bot.service"),
-    "bot/agenda": ("telegram", "bot.telegram", "bot.service"),
+    "bot/agenda": ("telegram", "sqlalchemy", "bot.telegram", "bot.service"),
     "voice": ("bot", "telegram", "pictos"),
     "pictos": ("bot", "telegram", "voice"),
 }
