@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from bot.state.models import (
     Admin,
     AgendaItem,
+    Agreement,
     Answer,
     AuditLog,
     Begeleider,
@@ -211,6 +212,20 @@ class FakeUnit:
     async def shares(self, client_id: int) -> list[tuple[int, str]]:
         return [(s.naaste_id, s.part) for s in self.t.of(Share).values()
                 if s.client_id == client_id and s.allowed and s.naaste_id is not None]
+
+    async def agreements(self, client_id: int) -> list[Agreement]:
+        return sorted((a for a in self.t.of(Agreement).values()
+                       if a.client_id == client_id and a.removed_at is None),
+                      key=lambda a: a.id)
+
+    async def person_chat(self, person_id: int) -> int | None:
+        person = self.t.of(Person).get(person_id)
+        return person.chat_id if person is not None and not person.blocked_bot else None
+
+    async def client_chat(self, client_id: int) -> int | None:
+        client = self.t.of(Client).get(client_id)
+        person = self.t.of(Person).get(client.person_id) if client and client.person_id else None
+        return person.chat_id if person is not None and not person.blocked_bot else None
 
     async def naaste_belongs(self, naaste_id: int, client_id: int) -> bool:
         naaste = self.t.of(Naaste).get(naaste_id)

@@ -164,6 +164,17 @@ async def test_the_transcript_in_docs_is_up_to_date(hs: Harness) -> None:
     await doc.tap(bram, "Sam")
     await doc.tap(bram, "📋 Agenda")
 
+    doc.part("After the meeting: Bram writes down the agreements, Sam gets them")
+    await doc.tap(bram, "🤝 Afspraken")
+    await doc.tap(bram, "➕ Afspraak erbij")
+    await doc.say(bram, "Sam kijkt met Anja naar een huis met een tuin")
+    await doc.tap(bram, "Samen")
+    await doc.tap(bram, "Wonen")
+    before = len(sam.messages)
+    await doc.tap(bram, "📨 Stuur naar Sam")
+    doc.lines.append("*(Sam krijgt:)*\n")
+    doc._bot(sam.messages[before:])
+
     text = doc.text()
     if os.environ.get("UPDATE_DOCS"):
         DOC.write_text(text, encoding="utf-8")

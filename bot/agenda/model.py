@@ -22,7 +22,7 @@ from bot.dialogs.texts import all_texts, dutch_date, t
 # The questions of the preparation, in the order they are asked (the client flow owns
 # them)…
 PROFILE_PARTS: tuple[str, ...] = tuple(p for p in SHARE_PARTS
-                                       if p not in {"meeting", "voice", EXTRA})
+                                       if p not in {"meeting", "voice", EXTRA, "agreements"})
 # …and "Ook gezegd" (EXTRA): what the client sent when no question was open (at the
 # welcome, at the sharing step, after /stop). Shown after the questions.
 CLIENT_PARTS: tuple[str, ...] = (*PROFILE_PARTS, EXTRA)

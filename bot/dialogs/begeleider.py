@@ -1,6 +1,7 @@
 """The begeleider's conversation: their clients with progress, a new client (link + QR),
 and per client: plan the meeting, invite a naaste (link + QR), add own topics, see the
-agenda (text, PDFs, exports) and who looked (CSV)."""
+agenda (text, PDFs, exports) and who looked (CSV), and after the meeting the agreements
+(add, change, remove, send them to the client)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 from transitions import EventData
 
+from bot.dialogs.agreements import MAX_TEXT as AGREEMENT_MAX
+from bot.dialogs.agreements import PICTOS, WHO, AgreementLine, for_begeleider
 from bot.dialogs.buttons import as_id, pressed
 from bot.dialogs.effects import AuditCsv
 from bot.dialogs.menu import MenuFlow, MenuOutcome, MenuTurn, arg_of, button, id_of, render_outcome
@@ -41,6 +44,13 @@ class Action(StrEnum):
     BACK = "bk"  # one screen back
     CANCEL = "cx"  # cancel the meeting
     PLAY = "pa"  # arg: an answer id (a recording), checked by the service
+    AGREEMENTS = "af"  # the agreements of the meeting
+    ADD_AGREEMENT = "aa"
+    WHO = "wh"  # arg: one of agreements.WHO
+    PICTO = "pc"  # arg: one of agreements.PICTOS, or "" for none
+    EDIT_AGREEMENT = "ae"  # arg: an agreement id of the client on screen
+    REMOVE_AGREEMENT = "ar"
+    SEND_AGREEMENTS = "as"
 
 
 # Effects: what the service applies, in order (bot/service/begeleider.py).
@@ -101,8 +111,37 @@ class Exports:
     client_id: int
 
 
+@dataclass(frozen=True)
+class AddAgreement:
+    client_id: int
+    text: str
+    who: str  # one of agreements.WHO
+    picto: str | None = None  # one of agreements.PICTOS
+
+
+@dataclass(frozen=True)
+class ChangeAgreement:
+    client_id: int
+    agreement_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class RemoveAgreement:
+    client_id: int
+    agreement_id: int
+
+
+@dataclass(frozen=True)
+class SendAgreements:
+    """Send the client their agreements (message, picture, voice)."""
+
+    client_id: int
+
+
 Effect = (NewClient | SetMeeting | SetPlace | CancelMeeting | NewNaaste | AddTopic
-          | ShowAgenda | Play | Exports | AuditCsv)
+          | ShowAgenda | Play | Exports | AuditCsv | AddAgreement | ChangeAgreement
+          | RemoveAgreement | SendAgreements)
 
 
 @dataclass(frozen=True)
@@ -125,6 +164,10 @@ class View:
     now: datetime
     clients: list[ClientLine] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
+    agreements: list[AgreementLine] = field(default_factory=list)  # of the client on screen
+
+    def agreement(self, agreement_id: int | None) -> AgreementLine | None:
+        return next((a for a in self.agreements if a.id == agreement_id), None)
 
     def client(self, client_id: int | None) -> ClientLine | None:
         return next((c for c in self.clients if c.id == client_id), None)
@@ -185,6 +228,51 @@ class Turn(MenuTurn[Effect]):
     def send_audit(self, event: EventData) -> None:
         self.do(AuditCsv(self._client()))
 
+    def remember_agreement(self, event: EventData) -> None:
+        self.session.data["agreement_text"] = arg_of(event).strip()[:AGREEMENT_MAX]
+
+    def is_who(self, event: EventData) -> bool:
+        return arg_of(event) in WHO
+
+    def remember_who(self, event: EventData) -> None:
+        self.session.data["agreement_who"] = arg_of(event)
+
+    def is_picto(self, event: EventData) -> bool:
+        return arg_of(event) in {*PICTOS, ""}
+
+    def create_agreement(self, event: EventData) -> None:
+        text = str(self.session.data.pop("agreement_text", ""))
+        who = str(self.session.data.pop("agreement_who", ""))
+        if text and who in WHO:
+            self.do(AddAgreement(self._client(), text, who, arg_of(event) or None))
+            self.out.notes.append("b_agreement_added")
+
+    def knows_agreement(self, event: EventData) -> bool:
+        """An agreement of the client on screen (an old or forged id is not)."""
+        return self.context.agreement(id_of(event)) is not None
+
+    def pick_agreement(self, event: EventData) -> None:
+        self.session.data["agreement"] = id_of(event)
+
+    def change_agreement(self, event: EventData) -> None:
+        text = arg_of(event).strip()[:AGREEMENT_MAX]
+        agreement_id = as_id(self.session.data.pop("agreement", ""))
+        if text and agreement_id is not None:
+            self.do(ChangeAgreement(self._client(), agreement_id, text))
+            self.out.notes.append("b_agreement_changed")
+
+    def take_out_agreement(self, event: EventData) -> None:
+        agreement_id = as_id(self.session.data.pop("agreement", ""))
+        if agreement_id is not None:
+            self.do(RemoveAgreement(self._client(), agreement_id))
+            self.out.notes.append("b_agreement_removed")
+
+    def deliver_agreements(self, event: EventData) -> None:
+        self.do(SendAgreements(self._client()))
+
+    def has_agreements(self, event: EventData) -> bool:
+        return bool(self.context.agreements)
+
     def has_client(self, event: EventData) -> bool:
         return self.context.client(self._client()) is not None
 
@@ -203,8 +291,8 @@ class Turn(MenuTurn[Effect]):
 
 
 ASKING = ["ask_client_name", "ask_date", "ask_place", "ask_naaste_name", "ask_relation",
-          "ask_topic"]
-FLOW = MenuFlow("begeleider", Action, ["home", "client", *ASKING], [
+          "ask_topic", "ask_agreement", "ask_who", "ask_picto", "ask_agreement_change"]
+FLOW = MenuFlow("begeleider", Action, ["home", "client", "agreements", *ASKING], [
     {"trigger": "home", "source": "*", "dest": "home"},
     {"trigger": "open", "source": ["home", "client"], "dest": "client",
      "conditions": "names_id", "before": "pick_client"},
@@ -237,8 +325,28 @@ FLOW = MenuFlow("begeleider", Action, ["home", "client", *ASKING], [
     {"trigger": "play", "source": "client", "dest": None, "conditions": "names_id",
      "before": "play_answer"},
     {"trigger": "audit", "source": "client", "dest": None, "before": "send_audit"},
+    # After the meeting: the agreements (add: what, then who; change or remove; send).
+    {"trigger": "agreements", "source": ["client", "agreements"], "dest": "agreements"},
+    {"trigger": "add_agreement", "source": "agreements", "dest": "ask_agreement"},
+    {"trigger": "answer", "source": "ask_agreement", "dest": "ask_who",
+     "before": "remember_agreement"},
+    {"trigger": "who", "source": "ask_who", "dest": "ask_picto", "conditions": "is_who",
+     "before": "remember_who"},
+    {"trigger": "picto", "source": "ask_picto", "dest": "agreements", "conditions": "is_picto",
+     "before": "create_agreement"},
+    {"trigger": "edit_agreement", "source": "agreements", "dest": "ask_agreement_change",
+     "conditions": "knows_agreement", "before": "pick_agreement"},
+    {"trigger": "answer", "source": "ask_agreement_change", "dest": "agreements",
+     "before": "change_agreement"},
+    {"trigger": "remove_agreement", "source": "ask_agreement_change", "dest": "agreements",
+     "before": "take_out_agreement"},
+    {"trigger": "send_agreements", "source": "agreements", "dest": None,
+     "conditions": "has_agreements", "before": "deliver_agreements"},
+    {"trigger": "back", "source": ["ask_agreement", "ask_who", "ask_picto",
+                                   "ask_agreement_change"],
+     "dest": "agreements"},
     {"trigger": "back", "source": ["ask_date", "ask_place", "ask_naaste_name", "ask_relation",
-                                   "ask_topic"], "dest": "client"},
+                                   "ask_topic", "agreements"], "dest": "client"},
     {"trigger": "back", "source": ["client", "ask_client_name"], "dest": "home"},
 ], Turn)
 
@@ -246,7 +354,10 @@ BUTTONS = {Action.HOME: "home", Action.OPEN: "open", Action.NEW_CLIENT: "new_cli
            Action.PLAN: "plan", Action.INVITE_NAASTE: "invite_naaste", Action.TOPIC: "topic",
            Action.AGENDA: "agenda", Action.EXPORTS: "exports", Action.AUDIT: "audit",
            Action.RELATION: "relation", Action.SAME_PLACE: "same_place", Action.BACK: "back",
-           Action.CANCEL: "cancel", Action.PLAY: "play"}
+           Action.CANCEL: "cancel", Action.PLAY: "play", Action.AGREEMENTS: "agreements",
+           Action.ADD_AGREEMENT: "add_agreement", Action.WHO: "who", Action.PICTO: "picto",
+           Action.EDIT_AGREEMENT: "edit_agreement", Action.REMOVE_AGREEMENT: "remove_agreement",
+           Action.SEND_AGREEMENTS: "send_agreements"}
 COMMANDS = {"clienten": "home", "start": "home", "nieuwe_client": "new_client",
             "verder": "home", "agenda": "agenda"}
 # Telegram allows 100 buttons under a message: the first 30 recordings, in agenda order.
@@ -257,11 +368,14 @@ CLIENT_ID_ACTIONS = {Action.OPEN}
 
 def decide(session: Session, inp: Input, view: View) -> MenuOutcome[Effect]:
     press = pressed(inp, Action)
-    if press is not None and press.action == Action.RELATION and press.arg not in RELATIONS:
+    if press is not None and ((press.action == Action.RELATION and press.arg not in RELATIONS)
+                              or (press.action == Action.WHO and press.arg not in WHO)
+                              or (press.action == Action.PICTO
+                                  and press.arg not in {*PICTOS, ""})):
         return MenuOutcome(stale=True)
     out = FLOW.decide(session, inp, BUTTONS, COMMANDS, view)
-    if press is not None and press.action == Action.PLAY:
-        out.ask = False  # playing an answer leaves the screen (and its buttons) as it is
+    if press is not None and press.action in {Action.PLAY, Action.SEND_AGREEMENTS}:
+        out.ask = False  # playing an answer, sending: the screen (and its buttons) stays
     return out
 
 
@@ -295,6 +409,13 @@ def _results(session: Session, view: View) -> list[Reply]:
     if "play" in results:
         media = results["play"]
         replies.append(Reply(t(f"media_{media.kind}").capitalize(), media=media))
+    if "agreements_sent" in results:
+        client, delivered = results["agreements_sent"]
+        replies.append(Reply(t("b_agreements_sent" if delivered else "b_agreements_not_sent",
+                               client=escape(client))))
+    if "agreements_changed" in results:
+        replies.append(Reply(t("b_agreements_change_sent",
+                               client=escape(results["agreements_changed"]))))
     for document in results.get("documents", []):
         assert isinstance(document, Document)
         replies.append(Reply(escape(document.filename), document=document))
@@ -319,10 +440,30 @@ def ask(session: Session, view: View) -> list[Reply]:
                       for r in RELATIONS[i:i + 3]) for i in range(0, len(RELATIONS), 3)]
         return [Reply(t("b_ask_relation", name=name, client=escape(current.name)),
                       buttons=(*rows, back))]
+    if state == "agreements" and current is not None:
+        return [_agreements(session, view, current)]
+    if state == "ask_who" and current is not None:
+        rows = [tuple(button(session, t(f"btn_b_who_{w}", client=current.name), Action.WHO, w)
+                      for w in WHO[i:i + 2]) for i in (0, 2)]
+        return [Reply(t("b_ask_who"), buttons=(*rows, back))]
+    if state == "ask_picto" and current is not None:
+        pictos = [button(session, t(key), Action.PICTO, key, key) for key in PICTOS]
+        rows = [tuple(pictos[i:i + 2]) for i in range(0, len(pictos), 2)]
+        rows.append((button(session, t("btn_b_picto_none"), Action.PICTO, ""),))
+        return [Reply(t("b_ask_picto"), buttons=(*rows, back))]
+    if state == "ask_agreement_change" and current is not None:
+        line = view.agreement(as_id(session.data.get("agreement", "")))
+        if line is not None:
+            n = view.agreements.index(line) + 1
+            return [Reply(t("b_ask_agreement_change", n=n, text=escape(line.text)), buttons=(
+                (button(session, t("btn_b_agreement_remove"), Action.REMOVE_AGREEMENT),),
+                back))]
     if state == "ask_naaste_name" and current is not None:  # first a word with the client
         return [Reply(t("b_ask_naaste_name", client=escape(current.name)), buttons=(back,))]
     key = {"ask_client_name": "b_ask_client_name", "ask_date": "b_ask_date",
-           "ask_place": "b_ask_place", "ask_topic": "b_ask_topic"}[state]
+           "ask_place": "b_ask_place", "ask_topic": "b_ask_topic",
+           "ask_agreement": "b_ask_agreement", "ask_who": "b_ask_who",
+           "ask_agreement_change": "b_ask_agreement"}[state]
     return [Reply(t(key), buttons=(back,))]
 
 
@@ -346,10 +487,27 @@ def _client(session: Session, c: ClientLine) -> Reply:
          button(session, t("btn_b_agenda"), Action.AGENDA)),
         (button(session, t("btn_b_pdf"), Action.EXPORTS),
          button(session, t("btn_b_audit"), Action.AUDIT)),
+        (button(session, t("btn_b_agreements"), Action.AGREEMENTS),),
         *(((button(session, t("btn_b_cancel"), Action.CANCEL),),) if c.meeting else ()),
         (button(session, t("btn_b_back"), Action.HOME),),
     )
     return Reply(text, buttons=rows)
+
+
+def _agreements(session: Session, view: View, c: ClientLine) -> Reply:
+    lines = view.agreements
+    text = for_begeleider(lines, c.name)
+    if lines:
+        text += "\n\n" + t("b_agreements_how", client=escape(c.name))
+    edits = [button(session, f"✏️ {n}", Action.EDIT_AGREEMENT, line.id)
+             for n, line in enumerate(lines, 1)]
+    rows: list[tuple[Button, ...]] = [tuple(edits[i:i + 4]) for i in range(0, len(edits), 4)]
+    rows.append((button(session, t("btn_b_agreement_add"), Action.ADD_AGREEMENT),))
+    if lines:
+        rows.append((button(session, t("btn_b_agreements_send", client=c.name),
+                            Action.SEND_AGREEMENTS),))
+    rows.append((button(session, t("btn_back"), Action.BACK),))
+    return Reply(text, buttons=tuple(rows))
 
 
 def count(n: int, key: str, **values: object) -> str:

@@ -42,7 +42,8 @@ CHAIR = ("choice_chair_yes", "choice_chair_no", "choice_chair_together")
 HOW = ("how_short", "how_break", "how_pictos", "how_calm", "how_someone")
 # What the client can share with each naaste (the access module and the agenda use this).
 SHARE_PARTS = ("agenda", "good_at", "appreciated", "good_day", "bad_day", "works",
-               "not_works", "important", "future", "learn", "meeting", "voice", "extra")
+               "not_works", "important", "future", "learn", "meeting", "voice", "extra",
+               "agreements")
 
 STEPS = [
     Step("welcome", "intro", in_review=False),
@@ -67,7 +68,7 @@ STEPS = [
 TALKED = ("talked_yes", "talked_bit", "talked_no")
 # The commands a client has (some are answered by the service: /wie_keek, /mijnlijst, …).
 COMMANDS = frozenset({"stop", "verder", "lijst", "delen", "start", "instellingen", "wie_keek",
-                      "mijnlijst", "over", "rol"})
+                      "mijnlijst", "afspraken", "over", "rol"})
 
 FLOW = Flow("client_prep", STEPS, shareable=SHARE_PARTS, feedback="meeting_feedback")
 # The steps a begeleider's progress line counts ("5 of 12 questions").

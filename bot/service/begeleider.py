@@ -10,13 +10,20 @@ from typing import Any, assert_never
 from bot import schedule
 from bot.agenda.telegram_text import telegram_messages
 from bot.dialogs import begeleider as begeleider_dialog
+from bot.dialogs.agreements import AgreementLine
+from bot.dialogs.agreements import for_client as agreements_for_client
+from bot.dialogs.agreements import for_naaste as agreements_for_naaste
 from bot.dialogs.begeleider import (
+    AddAgreement,
     AddTopic,
     CancelMeeting,
+    ChangeAgreement,
     Exports,
     NewClient,
     NewNaaste,
     Play,
+    RemoveAgreement,
+    SendAgreements,
     SetMeeting,
     SetPlace,
     ShowAgenda,
@@ -26,10 +33,10 @@ from bot.dialogs.client_prep import QUESTION_STEPS
 from bot.dialogs.effects import AuditCsv
 from bot.dialogs.menu import MenuOutcome
 from bot.dialogs.texts import t
-from bot.dialogs.types import Input, Media
+from bot.dialogs.types import Input, Media, Reply
 from bot.service import access, agendas, sessions
 from bot.service.types import Context, TurnResult, refused
-from bot.state.models import Answer, Begeleider, Client, Meeting, Naaste, utcnow
+from bot.state.models import Agreement, Answer, Begeleider, Client, Meeting, Naaste, utcnow
 from bot.state.unit import PersonRow, Unit
 
 FLOW = "begeleider"
@@ -57,27 +64,37 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, begeleider_id: int, 
                                                       acting)).role == "none":
         session.data.pop("client", None)  # moved to another begeleider meanwhile
         session.step = "home"
-    view = await _view(unit, person, begeleider, ctx, now)
+    view = await _view(unit, person, begeleider, ctx, now, session.data.get("client"))
     out = begeleider_dialog.decide(session, inp, view)
-    results = await _apply_begeleider(unit, ctx, person, begeleider, out, now)
+    also: list[tuple[int, Reply]] = []
+    results = await _apply_begeleider(unit, ctx, person, begeleider, out, now, also)
     if out.ask:
         session.seq += 1
     if out.effects:  # a new client, a meeting, a topic: the screen shows it
-        view = await _view(unit, person, begeleider, ctx, now)
+        view = await _view(unit, person, begeleider, ctx, now, session.data.get("client"))
     view.results = results
     replies = begeleider_dialog.render(session, out, view)
     await sessions.save(unit, row, session, bool(replies))
-    return TurnResult(replies, session.step)
+    return TurnResult(replies, session.step, also=also)
 
 
-async def _view(unit: Unit, person: PersonRow, begeleider: Begeleider,
-                          ctx: Context, now: datetime) -> begeleider_dialog.View:
+async def _view(unit: Unit, person: PersonRow, begeleider: Begeleider, ctx: Context,
+                now: datetime, on_screen: object = None) -> begeleider_dialog.View:
+    """Every client's line; the agreements of the client on screen (`on_screen`)."""
     view = begeleider_dialog.View(ctx.tz, now)
+    acting = access.Acting("begeleider", begeleider.id)
+    current = access.as_id(on_screen)
     for client in await unit.clients_of(begeleider.id):
-        await access.read(unit, person.id, client.id, ["progress"], now,
-                          access.Acting("begeleider", begeleider.id))
+        await access.read(unit, person.id, client.id, ["progress"], now, acting)
         view.clients.append(await _client_line(unit, client, ctx))
+        if client.id == current and await access.can(unit, person.id, client.id,
+                                                     "agreements", acting):
+            view.agreements = _lines(await unit.agreements(client.id))
     return view
+
+
+def _lines(rows: list[Agreement]) -> list[AgreementLine]:
+    return [AgreementLine(r.id, r.text, r.who, r.picto) for r in rows]
 
 
 async def _client_line(unit: Unit, client: Client,
@@ -93,7 +110,7 @@ async def _client_line(unit: Unit, client: Client,
 
 async def _apply_begeleider(unit: Unit, ctx: Context, person: PersonRow, begeleider: Begeleider,
                             out: MenuOutcome[begeleider_dialog.Effect],
-                            now: datetime) -> dict[str, Any]:
+                            now: datetime, also: list[tuple[int, Reply]]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for effect in out.effects:
         client_id = 0 if isinstance(effect, NewClient) else effect.client_id
@@ -101,14 +118,73 @@ async def _apply_begeleider(unit: Unit, ctx: Context, person: PersonRow, begelei
                                               access.Acting("begeleider", begeleider.id)):
             continue  # not this begeleider's client (moved meanwhile)
         await _begeleider_effect(unit, ctx, person, begeleider, effect, client_id, now,
-                                 results)
+                                 results, also)
     return results
+
+
+async def _agreement_effect(unit: Unit, person: PersonRow,
+                            effect: AddAgreement | ChangeAgreement | RemoveAgreement
+                            | SendAgreements, client_id: int, now: datetime,
+                            results: dict[str, Any], also: list[tuple[int, Reply]]) -> None:
+    """Agreements are written here; the client gets them on "send", and a change to
+    agreements they already have at once (the client sees what their begeleider changed)."""
+    match effect:
+        case AddAgreement(text=text, who=who, picto=picto):
+            meeting = await unit.meeting(client_id)
+            await unit.add(Agreement(
+                client_id=client_id, meeting_id=meeting.id if meeting else None, text=text,
+                who=who, picto=picto, created_by=person.id, created_at=now, changed_at=now))
+            return
+        case ChangeAgreement(agreement_id=agreement_id) | RemoveAgreement(
+                agreement_id=agreement_id):
+            row = await unit.get(Agreement, agreement_id)
+            if row is None or row.client_id != client_id or row.removed_at is not None:
+                return  # not the client's (a forged or old id): nothing changes
+            was_sent = row.sent_at is not None
+            if isinstance(effect, ChangeAgreement):
+                row.text, row.changed_at = effect.text, now
+            else:
+                row.removed_at = now
+            await unit.flush()
+            if not was_sent:
+                return
+        case SendAgreements():
+            pass
+        case _:
+            assert_never(effect)
+    # Send (or send again after a change): every current agreement, marked as sent.
+    rows = await unit.agreements(client_id)
+    owner = await unit.get(Client, client_id)
+    chat = await unit.client_chat(client_id)
+    changed = isinstance(effect, ChangeAgreement | RemoveAgreement)
+    name = owner.name if owner else ""
+    if chat is not None:
+        for row in rows:
+            row.sent_at = now
+        replies = agreements_for_client(_lines(rows), changed=changed) or (
+            [] if not changed else [Reply(t("agreements_none"))])
+        also.extend((chat, reply) for reply in replies)
+        # Naasten get them when the client shares their agreements with them (the read is
+        # theirs: it is checked and logged as such).
+        for naaste in await unit.naasten(client_id):
+            naaste_chat = await unit.person_chat(naaste.person_id) if naaste.person_id else None
+            if naaste_chat is not None and await access.can(unit, naaste.person_id or 0,
+                                                            client_id, "agreements"):
+                also.extend((naaste_chat, reply) for reply in agreements_for_naaste(
+                    _lines(rows), name, changed=changed))
+    if changed and chat is not None:
+        results["agreements_changed"] = name
+    else:
+        results["agreements_sent"] = (name, chat is not None)
 
 
 async def _begeleider_effect(unit: Unit, ctx: Context, person: PersonRow,
                              begeleider: Begeleider, effect: begeleider_dialog.Effect,
-                             client_id: int, now: datetime, results: dict[str, Any]) -> None:
+                             client_id: int, now: datetime, results: dict[str, Any],
+                             also: list[tuple[int, Reply]]) -> None:
     match effect:
+        case AddAgreement() | ChangeAgreement() | RemoveAgreement() | SendAgreements():
+            await _agreement_effect(unit, person, effect, client_id, now, results, also)
         case NewClient(name=name) if name:
             client = await unit.add(Client(organisation_id=begeleider.organisation_id,
                                            name=name, begeleider_id=begeleider.id))

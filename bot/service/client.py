@@ -7,7 +7,7 @@ from __future__ import annotations
 from html import escape
 
 from bot import schedule
-from bot.dialogs import client_prep
+from bot.dialogs import agreements, client_prep
 from bot.dialogs.buttons import pressed
 from bot.dialogs.texts import t
 from bot.dialogs.types import (
@@ -39,6 +39,8 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, client_id: int, inp:
                update_id: int = 0) -> TurnResult:
     row, session = await sessions.load(unit, person.id, FLOW, client_id, FIRST_STEP)
     name = await _client_name(unit, client_id, person)
+    if inp.kind == "command" and inp.command == "afspraken":
+        return TurnResult(await _agreements(unit, person, client_id), session.step)
     if inp.kind == "command" and inp.command in {"wie_keek", "mijnlijst"}:
         owner = await unit.client(client_id)
         assert owner is not None
@@ -147,6 +149,15 @@ async def _context(unit: Unit, ctx: Context, client_id: int, name: str,
     meeting = await unit.meeting(client_id)
     when = meeting.starts_at if meeting else None
     return client_prep.Context(name, ctx.date(when) if when else None)
+
+
+async def _agreements(unit: Unit, person: PersonRow, client_id: int) -> list[Reply]:
+    """/afspraken: the agreements of the meeting, as the begeleider sent them."""
+    if not await access.can(unit, person.id, client_id, "agreements"):
+        return agreements.none_yet()
+    lines = [agreements.AgreementLine(r.id, r.text, r.who, r.picto)
+             for r in await unit.agreements(client_id)]
+    return agreements.for_client(lines) or agreements.none_yet()
 
 
 async def _who_looked(unit: Unit, ctx: Context, client_id: int) -> list[Reply]:

@@ -189,6 +189,25 @@ class AgendaItem(Base):
     removed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class Agreement(Base):
+    """An agreement ('afspraak') made in the client's meeting, recorded by the begeleider:
+    a short line, who does it, and when the client was sent the agreements (changed_at
+    after sent_at: the client has not seen the change yet)."""
+
+    __tablename__ = "agreement"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meeting.id"), default=None)
+    text: Mapped[str] = mapped_column(Text)
+    who: Mapped[str] = mapped_column(String(20))  # client, begeleider, samen, anders
+    picto: Mapped[str | None] = mapped_column(String(40), default=None)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    removed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class Share(Base):
     """What the client lets one naaste see; `naaste_id` NULL holds the client's general wish
     from the preparation until naasten exist."""

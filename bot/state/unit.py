@@ -37,6 +37,7 @@ from sqlalchemy.orm import aliased
 from bot.state.models import (
     Admin,
     AgendaItem,
+    Agreement,
     Answer,
     AnswerHistory,
     AuditLog,
@@ -442,6 +443,24 @@ class Unit:
         return list((await self.session.execute(select(AgendaItem).where(
             AgendaItem.client_id == client_id, AgendaItem.owner_person_id == person_id,
             AgendaItem.removed_at.is_(None)).order_by(AgendaItem.position))).scalars())
+
+    async def agreements(self, client_id: int) -> list[Agreement]:
+        """The client's agreements (not removed), oldest first."""
+        result = await self.session.execute(select(Agreement).where(
+            Agreement.client_id == client_id, Agreement.removed_at.is_(None))
+            .order_by(Agreement.id))
+        return list(result.scalars())
+
+    async def person_chat(self, person_id: int) -> int | None:
+        """A person's chat, unless they blocked the bot."""
+        return await self.session.scalar(select(Person.chat_id).where(
+            Person.id == person_id, Person.blocked_bot.is_(False)))
+
+    async def client_chat(self, client_id: int) -> int | None:
+        """The client's own chat, if they joined and have not blocked the bot."""
+        return await self.session.scalar(
+            select(Person.chat_id).join(Client, Client.person_id == Person.id)
+            .where(Client.id == client_id, Person.blocked_bot.is_(False)))
 
     async def begeleider_chat(self, client_id: int) -> int | None:
         """The chat of the client's begeleider, if they joined."""

@@ -1,0 +1,77 @@
+"""The agreements ('afspraken') of the meeting, as the client gets them: one readable
+message (numbered lines: what, and who does it), a picture (picto + words per agreement)
+and the same words spoken. Pure: the service gives the rows, this gives the replies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+from bot.dialogs.client_prep import DOMAINS, plain
+from bot.dialogs.texts import t
+from bot.dialogs.types import BoardRow, Reply
+
+# Who does it. The begeleider chooses; the client reads it from their own side ("Jij").
+WHO = ("client", "begeleider", "samen", "anders")
+PICTO = "agreements"  # the picto of an agreement without one of its own
+# What the begeleider can choose from: the life domains the client also chose topics from.
+PICTOS = DOMAINS
+MAX_TEXT = 300  # one agreement is a short line
+
+
+@dataclass(frozen=True)
+class AgreementLine:
+    id: int
+    text: str
+    who: str  # one of WHO
+    picto: str | None = None
+
+
+def for_client(lines: list[AgreementLine], changed: bool = False) -> list[Reply]:
+    """"Dit hebben we afgesproken" (after a correction: what changed is said first) with
+    every agreement; [] when there are none."""
+    if not lines:
+        return []
+    intro = t("agreements_changed" if changed else "agreements_intro")
+    numbered = _numbered(lines, "agreements_who_client_")
+    text = f"<b>{intro}</b>\n\n" + "\n".join(numbered)
+    board = tuple(BoardRow(line.picto or PICTO,
+                           t(f"agreements_who_client_{line.who}").capitalize(), line.text)
+                  for line in lines)
+    spoken = " ".join([plain(intro)] + [plain(n) + "." for n in numbered])
+    # The words to read first; then the picture (its caption short, under the picture)
+    # with the voice: the same shape as the client's list.
+    return [Reply(text), Reply(intro, picto=PICTO, board=board, speak=spoken)]
+
+
+def none_yet() -> list[Reply]:
+    """/afspraken before there are any."""
+    text = t("agreements_none")
+    return [Reply(text, speak=plain(text))]
+
+
+def for_begeleider(lines: list[AgreementLine], client: str) -> str:
+    """The begeleider's overview of the client's agreements (their screen's text)."""
+    if not lines:
+        return t("b_agreements_empty", client=escape(client))
+    numbered = _numbered(lines, "agreements_who_", client)
+    return t("b_agreements", client=escape(client)) + "\n" + "\n".join(numbered)
+
+
+def for_naaste(lines: list[AgreementLine], client: str, changed: bool = False) -> list[Reply]:
+    """What a naaste gets when the client shares their agreements (also spoken: not every
+    naaste reads well)."""
+    if not lines:
+        return []
+    intro = t("agreements_naaste_changed" if changed else "agreements_naaste_intro",
+              client=escape(client))
+    numbered = _numbered(lines, "agreements_who_naaste_", client)
+    text = f"<b>{intro}</b>\n\n" + "\n".join(numbered)
+    return [Reply(text, speak=" ".join([plain(intro)] + [plain(n) + "." for n in numbered]))]
+
+
+def _numbered(lines: list[AgreementLine], who_key: str, client: str = "") -> list[str]:
+    """"1. <what> (<who>)": who from the reader's side (`who_key` + the agreement's who)."""
+    return [t("agreements_line", n=n, text=escape(line.text),
+              who=t(who_key + line.who, client=escape(client)))
+            for n, line in enumerate(lines, 1)]
