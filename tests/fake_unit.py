@@ -22,6 +22,7 @@ from bot.state.models import (
     Answer,
     AuditLog,
     Begeleider,
+    CheckIn,
     Client,
     Invite,
     Meeting,
@@ -217,6 +218,10 @@ class FakeUnit:
         return sorted((a for a in self.t.of(Agreement).values()
                        if a.client_id == client_id and a.removed_at is None),
                       key=lambda a: a.id)
+
+    async def check_ins(self, client_id: int) -> list[CheckIn]:
+        return sorted((c for c in self.t.of(CheckIn).values() if c.client_id == client_id),
+                      key=lambda c: c.id)
 
     async def person_chat(self, person_id: int) -> int | None:
         person = self.t.of(Person).get(person_id)

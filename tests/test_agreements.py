@@ -60,6 +60,7 @@ async def test_agreements_are_recorded_sent_corrected_and_read_again() -> None:
     assert [(row.picto, row.words) for row in picture.board] == [
         ("domain_health", "Ik ga elke week zwemmen"), ("agreements", "Jan belt de sportschool")]
     assert all(a.sent_at is not None for a in _agreements(w))
+    assert w.replans == [w.client.id]  # the first check-in is planned
 
     # A correction after sending: the client gets the whole list again, said as a change.
     first = _agreements(w)[0]

@@ -4,6 +4,7 @@ the other test files; these pin the service's own rules."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,7 @@ import pytest
 from bot.dialogs.buttons import decode
 from bot.dialogs.texts import t
 from bot.dialogs.types import Input, Reply
+from bot.schedule import Plan
 from bot.service import Incoming, Outgoing, Service, TurnResult
 from bot.state.models import (
     Admin,
@@ -35,10 +37,17 @@ class World:
         self.store = FakeStore()
         self.org = organisation(self.store)
         self.service = Service(self.store, TZ)  # type: ignore[arg-type]
+        # The schedule's SQL is not faked: re-plans are recorded (client ids) instead.
+        self.replans: list[int] = []
+        self.service.context = replace(self.service.context, replan=self._replan)
         self.next_update = 100
         self.sam = self.person(SAM, "Sam")
         self.client = self.store.add(Client(organisation_id=self.org.id, name="Sam",
                                             person_id=self.sam.id, begeleider_id=None))
+
+    async def _replan(self, unit: Any, client_id: int, now: Any, settings: Any) -> Plan:
+        self.replans.append(client_id)
+        return Plan(())
 
     def person(self, user_id: int, name: str) -> Person:
         return self.store.add(Person(telegram_user_id=user_id, chat_id=user_id, name=name,

@@ -50,12 +50,17 @@ def none_yet() -> list[Reply]:
     return [Reply(text, speak=plain(text))]
 
 
-def for_begeleider(lines: list[AgreementLine], client: str) -> str:
-    """The begeleider's overview of the client's agreements (their screen's text)."""
+def for_begeleider(lines: list[AgreementLine], client: str,
+                   timeline: dict[int, list[str]] | None = None) -> str:
+    """The begeleider's overview of the client's agreements (their screen's text), each
+    with how it went so far (`timeline`: agreement id → "🙂 3 jan" marks, oldest first)."""
     if not lines:
         return t("b_agreements_empty", client=escape(client))
     numbered = _numbered(lines, "agreements_who_", client)
-    return t("b_agreements", client=escape(client)) + "\n" + "\n".join(numbered)
+    timeline = timeline or {}
+    rows = [row + ("\n    " + " · ".join(timeline[line.id]) if timeline.get(line.id) else "")
+            for row, line in zip(numbered, lines, strict=True)]
+    return t("b_agreements", client=escape(client)) + "\n" + "\n".join(rows)
 
 
 def for_naaste(lines: list[AgreementLine], client: str, changed: bool = False) -> list[Reply]:

@@ -51,6 +51,7 @@ class Action(StrEnum):
     EDIT_AGREEMENT = "ae"  # arg: an agreement id of the client on screen
     REMOVE_AGREEMENT = "ar"
     SEND_AGREEMENTS = "as"
+    RHYTHM = "cr"  # arg: days between check-ins, one of RHYTHMS
 
 
 # Effects: what the service applies, in order (bot/service/begeleider.py).
@@ -133,6 +134,14 @@ class RemoveAgreement:
 
 
 @dataclass(frozen=True)
+class SetCheckIns:
+    """How often the client is asked how the agreements go (days; 0: never)."""
+
+    client_id: int
+    days: int
+
+
+@dataclass(frozen=True)
 class SendAgreements:
     """Send the client their agreements (message, picture, voice)."""
 
@@ -141,7 +150,9 @@ class SendAgreements:
 
 Effect = (NewClient | SetMeeting | SetPlace | CancelMeeting | NewNaaste | AddTopic
           | ShowAgenda | Play | Exports | AuditCsv | AddAgreement | ChangeAgreement
-          | RemoveAgreement | SendAgreements)
+          | RemoveAgreement | SendAgreements | SetCheckIns)
+# The begeleider's choice of check-in rhythm (days; 0: no check-ins).
+RHYTHMS = (14, 28, 56, 0)
 
 
 @dataclass(frozen=True)
@@ -165,6 +176,8 @@ class View:
     clients: list[ClientLine] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
     agreements: list[AgreementLine] = field(default_factory=list)  # of the client on screen
+    timeline: dict[int, list[str]] = field(default_factory=dict)  # agreement id → check-ins
+    check_in_days: int = 28  # of the client on screen
 
     def agreement(self, agreement_id: int | None) -> AgreementLine | None:
         return next((a for a in self.agreements if a.id == agreement_id), None)
@@ -270,6 +283,12 @@ class Turn(MenuTurn[Effect]):
     def deliver_agreements(self, event: EventData) -> None:
         self.do(SendAgreements(self._client()))
 
+    def is_rhythm(self, event: EventData) -> bool:
+        return arg_of(event) in {str(days) for days in RHYTHMS}
+
+    def set_rhythm(self, event: EventData) -> None:
+        self.do(SetCheckIns(self._client(), int(arg_of(event))))
+
     def has_agreements(self, event: EventData) -> bool:
         return bool(self.context.agreements)
 
@@ -342,6 +361,8 @@ FLOW = MenuFlow("begeleider", Action, ["home", "client", "agreements", *ASKING],
      "before": "take_out_agreement"},
     {"trigger": "send_agreements", "source": "agreements", "dest": None,
      "conditions": "has_agreements", "before": "deliver_agreements"},
+    {"trigger": "rhythm", "source": "agreements", "dest": "agreements",
+     "conditions": "is_rhythm", "before": "set_rhythm"},
     {"trigger": "back", "source": ["ask_agreement", "ask_who", "ask_picto",
                                    "ask_agreement_change"],
      "dest": "agreements"},
@@ -357,7 +378,7 @@ BUTTONS = {Action.HOME: "home", Action.OPEN: "open", Action.NEW_CLIENT: "new_cli
            Action.CANCEL: "cancel", Action.PLAY: "play", Action.AGREEMENTS: "agreements",
            Action.ADD_AGREEMENT: "add_agreement", Action.WHO: "who", Action.PICTO: "picto",
            Action.EDIT_AGREEMENT: "edit_agreement", Action.REMOVE_AGREEMENT: "remove_agreement",
-           Action.SEND_AGREEMENTS: "send_agreements"}
+           Action.SEND_AGREEMENTS: "send_agreements", Action.RHYTHM: "rhythm"}
 COMMANDS = {"clienten": "home", "start": "home", "nieuwe_client": "new_client",
             "verder": "home", "agenda": "agenda"}
 # Telegram allows 100 buttons under a message: the first 30 recordings, in agenda order.
@@ -496,9 +517,10 @@ def _client(session: Session, c: ClientLine) -> Reply:
 
 def _agreements(session: Session, view: View, c: ClientLine) -> Reply:
     lines = view.agreements
-    text = for_begeleider(lines, c.name)
+    text = for_begeleider(lines, c.name, view.timeline)
     if lines:
         text += "\n\n" + t("b_agreements_how", client=escape(c.name))
+        text += "\n" + t("b_check_in_rhythm", rhythm=rhythm_label(view.check_in_days))
     edits = [button(session, f"✏️ {n}", Action.EDIT_AGREEMENT, line.id)
              for n, line in enumerate(lines, 1)]
     rows: list[tuple[Button, ...]] = [tuple(edits[i:i + 4]) for i in range(0, len(edits), 4)]
@@ -506,8 +528,18 @@ def _agreements(session: Session, view: View, c: ClientLine) -> Reply:
     if lines:
         rows.append((button(session, t("btn_b_agreements_send", client=c.name),
                             Action.SEND_AGREEMENTS),))
+        rows.append(tuple(button(session, ("✅ " if days == view.check_in_days else "")
+                                 + t("btn_b_rhythm", label=rhythm_label(days)),
+                                 Action.RHYTHM, days) for days in RHYTHMS[:2]))
+        rows.append(tuple(button(session, ("✅ " if days == view.check_in_days else "")
+                                 + t("btn_b_rhythm", label=rhythm_label(days)),
+                                 Action.RHYTHM, days) for days in RHYTHMS[2:]))
     rows.append((button(session, t("btn_back"), Action.BACK),))
     return Reply(text, buttons=tuple(rows))
+
+
+def rhythm_label(days: int) -> str:
+    return t("b_rhythm_days", weeks=days // 7) if days else t("b_rhythm_off")
 
 
 def count(n: int, key: str, **values: object) -> str:

@@ -15,6 +15,7 @@ from bot.schedule.claim import CLAIM_LEASE, claim_due, release_stale
 from bot.schedule.plan import (
     AFTER_MEETING,
     BEGELEIDER_AGENDA,
+    CHECK_IN,
     CLIENT_REMINDER,
     KINDS,
     NAASTE_AGENDA,
@@ -47,7 +48,7 @@ from bot.schedule.send import Dispatcher, SendFn, SendLater, Undeliverable, star
 from bot.state.planned import PlannedRow
 
 __all__ = [
-    "AFTER_MEETING", "BEGELEIDER_AGENDA", "CLAIM_LEASE", "CLIENT_REMINDER", "KINDS",
+    "AFTER_MEETING", "BEGELEIDER_AGENDA", "CHECK_IN", "CLAIM_LEASE", "CLIENT_REMINDER", "KINDS",
     "NAASTE_AGENDA", "NAASTE_NUDGE", "ClientState", "Dispatcher", "Done", "MeetingInfo",
     "NaasteInfo", "Plan", "PlannedRow", "QuietHours", "ScheduleSettings", "Send", "SendFn",
     "SendLater", "Undeliverable", "claim_due", "days_before", "days_until", "in_quiet_hours",

@@ -8,7 +8,10 @@ Kinds (the bot decides what each message says; texts in `bot/dialogs/texts/nl.ya
 - `begeleider_agenda`: 2 days before, the compiled agenda;
 - `client_reminder`: while the preparation is not finished: one every 3 days at most, 3 in all,
   none after /stop or with reminders off;
-- `after_meeting`: the day after, at 10:00 local: "Is er over gepraat?".
+- `after_meeting`: the day after, at 10:00 local: "Is er over gepraat?";
+- `check_in`: after the agreements were sent, every `check_in_days` (the begeleider's
+  choice, default 28, never more often than weekly): "Hoe gaat het met je afspraken?", all
+  agreements in one go; not after /stop or with reminders off.
 Nothing is due in quiet hours (default 21:00-09:00 local): such a time moves to 09:00.
 """
 
@@ -27,6 +30,7 @@ NAASTE_NUDGE = "naaste_nudge"
 BEGELEIDER_AGENDA = "begeleider_agenda"
 CLIENT_REMINDER = "client_reminder"
 AFTER_MEETING = "after_meeting"
+CHECK_IN = "check_in"
 KINDS = (NAASTE_AGENDA, NAASTE_NUDGE, BEGELEIDER_AGENDA, CLIENT_REMINDER, AFTER_MEETING)
 
 
@@ -115,6 +119,18 @@ class NaasteInfo:
 
 
 @dataclass(frozen=True)
+class CheckIns:
+    """The client's agreements, for the check-ins between meetings."""
+
+    first_sent: datetime  # when the client first got the agreements
+    every_days: int  # the begeleider's rhythm (0: no check-ins)
+    last: datetime | None = None  # the last check-in that went out (any round)
+
+
+MIN_CHECK_IN_DAYS = 7  # at most one check-in message a week
+
+
+@dataclass(frozen=True)
 class Done:
     """A send that went out (or is going out) for this meeting."""
 
@@ -177,7 +193,7 @@ def _when(desired: datetime, now: datetime, settings: ScheduleSettings) -> tuple
 # --------------------------------------------------------------------------- the plan
 def plan(meeting: MeetingInfo | None, client: ClientState, naasten: Sequence[NaasteInfo],
          done: Sequence[Done], now: datetime,
-         settings: ScheduleSettings | None = None) -> Plan:
+         settings: ScheduleSettings | None = None, check_ins: CheckIns | None = None) -> Plan:
     """Everything that should still go out for this meeting. `done` holds what went out for
     it already; no meeting (or a cancelled one) → nothing."""
     s = settings or ScheduleSettings()
@@ -187,7 +203,8 @@ def plan(meeting: MeetingInfo | None, client: ClientState, naasten: Sequence[Naa
     sends = [*_naaste_sends(meeting, naasten, done_at, now, s),
              *_begeleider_send(meeting, client, done_at, now, s),
              *_reminder(meeting, client, done, now, s),
-             *_after_meeting(meeting, client, done_at, now, s)]
+             *_after_meeting(meeting, client, done_at, now, s),
+             *_check_in(client, check_ins, now, s)]
     nudges = any(n.person_id is not None and not n.added_something for n in naasten)
     return Plan(tuple(sends), _note(meeting, sends, done, now, s, nudges))
 
@@ -258,6 +275,19 @@ def _after_meeting(meeting: MeetingInfo, client: ClientState,
     if due > meeting.starts_at + s.after_meeting_window:
         return []
     return [Send(AFTER_MEETING, pid, due, asap)]
+
+
+def _check_in(client: ClientState, check_ins: CheckIns | None, now: datetime,
+              s: ScheduleSettings) -> list[Send]:
+    """The next check-in: a rhythm after the last one (or after the agreements were sent)."""
+    pid = client.person_id
+    if (pid is None or check_ins is None or check_ins.every_days <= 0 or client.stopped
+            or not client.reminders_on):
+        return []
+    anchor = max([check_ins.first_sent, *([check_ins.last] if check_ins.last else [])])
+    every = timedelta(days=max(check_ins.every_days, MIN_CHECK_IN_DAYS))
+    due, asap = _when(anchor + every, now, s)
+    return [Send(CHECK_IN, pid, due, asap)]
 
 
 # --------------------------------------------------------------------------- the note

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 from bot.dialogs.client_prep import FLOW as CLIENT_FLOW
 from bot.schedule.plan import (
     AFTER_MEETING,
+    CHECK_IN,
     CLIENT_REMINDER,
+    CheckIns,
     ClientState,
     Done,
     MeetingInfo,
@@ -72,7 +74,8 @@ async def plan_for_client(unit: Unit, client_id: int, now: datetime,
                 if _went(r) and (r.sent_at or r.due_at) >= since]
         info = MeetingInfo(facts.meeting.starts_at, since)
         naasten = [NaasteInfo(n.person_id, n.added_something) for n in facts.client.naasten]
-        result = plan(info, _client_state(facts.client), naasten, done, now, s)
+        result = plan(info, _client_state(facts.client), naasten, done, now, s,
+                      _check_ins(facts.client, facts.rows))
     await sends.save_plan(client_id, *_changes(
         result, [r for r in facts.rows if r.state == "planned"], now, s))
     return result
@@ -90,6 +93,15 @@ def _round_start(meeting: MeetingTimes, rows: Sequence[PlannedRow]) -> datetime:
     ends = [r.sent_at for r in rows if r.kind == AFTER_MEETING and r.state == "sent"
             and r.sent_at is not None and r.sent_at < meeting.starts_at]
     return max([meeting.created_at, *ends])
+
+
+def _check_ins(client: ClientFacts, rows: Sequence[PlannedRow]) -> CheckIns | None:
+    """From the first sending of the agreements; the last check-in of any round counts (a
+    new meeting does not make the next one due at once)."""
+    if client.agreements_sent_at is None:
+        return None
+    sent = [r.sent_at for r in rows if r.kind == CHECK_IN and r.sent_at is not None]
+    return CheckIns(client.agreements_sent_at, client.check_in_days, max(sent, default=None))
 
 
 def _client_state(client: ClientFacts) -> ClientState:

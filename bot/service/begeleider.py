@@ -5,11 +5,12 @@ checked in the role acted in (`access.Acting`) before anything is shown or chang
 from __future__ import annotations
 
 from datetime import datetime
+from html import escape
 from typing import Any, assert_never
 
-from bot import schedule
 from bot.agenda.telegram_text import telegram_messages
 from bot.dialogs import begeleider as begeleider_dialog
+from bot.dialogs import check_in
 from bot.dialogs.agreements import AgreementLine
 from bot.dialogs.agreements import for_client as agreements_for_client
 from bot.dialogs.agreements import for_naaste as agreements_for_naaste
@@ -24,6 +25,7 @@ from bot.dialogs.begeleider import (
     Play,
     RemoveAgreement,
     SendAgreements,
+    SetCheckIns,
     SetMeeting,
     SetPlace,
     ShowAgenda,
@@ -90,7 +92,19 @@ async def _view(unit: Unit, person: PersonRow, begeleider: Begeleider, ctx: Cont
         if client.id == current and await access.can(unit, person.id, client.id,
                                                      "agreements", acting):
             view.agreements = _lines(await unit.agreements(client.id))
+            view.check_in_days = client.check_in_days
+            for answer in await unit.check_ins(client.id):
+                view.timeline.setdefault(answer.agreement_id, []).append(
+                    f"{check_in.mood_mark(answer.mood)} {ctx.date(answer.answered_at, False)}"
+                    + (f" “{escape(answer.text)}”" if answer.text else ""))
     return view
+
+
+async def _replan(ctx: Context, unit: Unit, client_id: int, now: datetime) -> Any:
+    """The client's planned sends after a change (the schedule's plan: its note is for the
+    begeleider when the date is late)."""
+    assert ctx.replan is not None
+    return await ctx.replan(unit, client_id, now, ctx.settings)
 
 
 def _lines(rows: list[Agreement]) -> list[AgreementLine]:
@@ -185,6 +199,14 @@ async def _begeleider_effect(unit: Unit, ctx: Context, person: PersonRow,
     match effect:
         case AddAgreement() | ChangeAgreement() | RemoveAgreement() | SendAgreements():
             await _agreement_effect(unit, person, effect, client_id, now, results, also)
+            if isinstance(effect, SendAgreements):  # the first check-in is planned now
+                await _replan(ctx, unit, client_id, now)
+        case SetCheckIns(days=days):
+            owner = await unit.get(Client, client_id)
+            if owner is not None:
+                owner.check_in_days = days
+                await unit.flush()
+                await _replan(ctx, unit, client_id, now)
         case NewClient(name=name) if name:
             client = await unit.add(Client(organisation_id=begeleider.organisation_id,
                                            name=name, begeleider_id=begeleider.id))
@@ -199,14 +221,14 @@ async def _begeleider_effect(unit: Unit, ctx: Context, person: PersonRow,
             else:
                 meeting.starts_at = starts_at
                 await unit.flush()
-            plan = await schedule.plan_for_client(unit, client_id, now, ctx.settings)
+            plan = await _replan(ctx, unit, client_id, now)
             results["meeting"] = (ctx.date(starts_at), plan.note)
         case CancelMeeting():
             meeting = await unit.meeting(client_id)
             if meeting is not None:
                 meeting.cancelled_at = now
                 await unit.flush()
-                await schedule.plan_for_client(unit, client_id, now, ctx.settings)
+                await _replan(ctx, unit, client_id, now)
                 results["cancelled"] = ctx.date(meeting.starts_at) if meeting.starts_at else ""
         case SetPlace(place=place):
             meeting = await unit.meeting(client_id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from html import escape
 
 from bot import schedule
-from bot.dialogs import agreements, client_prep
+from bot.dialogs import agreements, check_in, client_prep
 from bot.dialogs.buttons import pressed
 from bot.dialogs.texts import t
 from bot.dialogs.types import (
@@ -24,12 +24,13 @@ from bot.dialogs.types import (
     RemoveTag,
     Reply,
     RestoreNaaste,
+    Session,
     SetShare,
 )
 from bot.service import access, agendas, sessions
 from bot.service.types import Context, TurnResult
-from bot.state.models import Answer, Client, Naaste, utcnow
-from bot.state.unit import PersonRow, RoleRow, Unit
+from bot.state.models import Answer, CheckIn, Client, Naaste, utcnow
+from bot.state.unit import PersonRow, RoleRow, SessionRow, Unit
 
 FLOW = client_prep.FLOW.name
 FIRST_STEP = "welcome"
@@ -39,6 +40,8 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, client_id: int, inp:
                update_id: int = 0) -> TurnResult:
     row, session = await sessions.load(unit, person.id, FLOW, client_id, FIRST_STEP)
     name = await _client_name(unit, client_id, person)
+    if check_in.handles(session, inp):  # between meetings: how the agreements go
+        return await _check_in(unit, row, session, client_id, name, inp)
     if inp.kind == "command" and inp.command == "afspraken":
         return TurnResult(await _agreements(unit, person, client_id), session.step)
     if inp.kind == "command" and inp.command in {"wie_keek", "mijnlijst"}:
@@ -90,7 +93,9 @@ async def scheduled(unit: Unit, ctx: Context, kind: str, person_id: int,
     """The client's planned messages: a reminder, or the questions after the meeting."""
     row, session = await sessions.load(unit, person_id, FLOW, owner.id, FIRST_STEP)
     session.seq += 1
-    if kind == "client_reminder":
+    if kind == schedule.CHECK_IN:
+        replies = check_in.start(session, await _agreement_lines(unit, owner.id), utcnow())
+    elif kind == schedule.CLIENT_REMINDER:
         meeting = await unit.meeting(owner.id)
         date = ctx.date(meeting.starts_at) if meeting and meeting.starts_at else ""
         number = await schedule.reminder_number(unit, owner.id)
@@ -155,9 +160,45 @@ async def _agreements(unit: Unit, person: PersonRow, client_id: int) -> list[Rep
     """/afspraken: the agreements of the meeting, as the begeleider sent them."""
     if not await access.can(unit, person.id, client_id, "agreements"):
         return agreements.none_yet()
-    lines = [agreements.AgreementLine(r.id, r.text, r.who, r.picto)
-             for r in await unit.agreements(client_id)]
-    return agreements.for_client(lines) or agreements.none_yet()
+    return agreements.for_client(await _agreement_lines(unit, client_id)) or (
+        agreements.none_yet())
+
+
+async def _agreement_lines(unit: Unit, client_id: int) -> list[agreements.AgreementLine]:
+    return [agreements.AgreementLine(r.id, r.text, r.who, r.picto)
+            for r in await unit.agreements(client_id)]
+
+
+async def _check_in(unit: Unit, row: SessionRow, session: Session, client_id: int,
+                    name: str, inp: Input) -> TurnResult:
+    """A mood, or the words after it: stored at once; at the end the begeleider gets one
+    short line per agreement (busy people read a line, not a report)."""
+    mood_row, started = check_in.mood_row(session), check_in.started_at(session)
+    out = check_in.step(session, inp, await _agreement_lines(unit, client_id))
+    if out.mood is not None and out.agreement_id is not None:
+        made = await unit.add(CheckIn(client_id=client_id, agreement_id=out.agreement_id,
+                                      mood=out.mood, text="", answered_at=utcnow()))
+        check_in.remember_row(session, made.id)
+    if out.words is not None and mood_row is not None:
+        saved = await unit.get(CheckIn, mood_row)
+        if saved is not None:
+            words = out.words
+            saved.kind, saved.text, saved.file_id = words.kind, words.text, words.file_id
+            await unit.flush()
+    if out.replies:
+        session.seq += 1
+    also = []
+    if out.finished:
+        chat = await unit.begeleider_chat(client_id)
+        if chat is not None:
+            answers = [check_in.Answer(r.agreement_id, r.mood, r.kind, r.text)
+                       for r in await unit.check_ins(client_id)
+                       if started is None or r.answered_at >= started]
+            also.append((chat, Reply(check_in.report(
+                name, answers, await _agreement_lines(unit, client_id)))))
+    await sessions.save(unit, row, session, pending=bool(out.replies))
+    return TurnResult(out.replies, session.step, also=also)
+
 
 
 async def _who_looked(unit: Unit, ctx: Context, client_id: int) -> list[Reply]:

@@ -65,7 +65,8 @@ class Service:
                  pictos: Any = None, settings: Any = None) -> None:
         self.store = store
         self.bot_username = "<bot username>"  # set once the bot knows its name (getMe)
-        self.context = Context(tz, invite_days, self.link, pictos, settings)
+        self.context = Context(tz, invite_days, self.link, pictos, settings,
+                               schedule.plan_for_client)
         self.handlers: dict[str, Handler] = {
             "client": client.turn, "begeleider": begeleider.turn, "naaste": naaste.turn,
             "admin": admin.turn}
@@ -199,8 +200,9 @@ class Service:
             joined = await unit.get(Naaste, role.id)
             if joined is not None:
                 await unit.flush()
-                await schedule.plan_for_client(unit, joined.client_id, utcnow(),
-                                               self.context.settings)
+                assert self.context.replan is not None
+                await self.context.replan(unit, joined.client_id, utcnow(),
+                                          self.context.settings)
         row = await unit.session_row(person.id, ROLES_FLOW, None, "menu")
         row.data = {"active": role.key}  # the new role is the one in use now
         await unit.save_session(row)
@@ -272,7 +274,7 @@ class Service:
             if row is None or row.chat_id is None or owner is None:
                 return None
             person = PersonRow(row.id, row.chat_id, row.name, row.blocked_bot)
-            if kind in {schedule.CLIENT_REMINDER, schedule.AFTER_MEETING}:
+            if kind in {schedule.CLIENT_REMINDER, schedule.AFTER_MEETING, schedule.CHECK_IN}:
                 replies = await client.scheduled(unit, self.context, kind, person.id, owner)
             elif kind in {schedule.NAASTE_AGENDA, schedule.NAASTE_NUDGE}:
                 mine = await unit.naaste_of(client_id, person.id)

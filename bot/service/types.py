@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -80,6 +80,9 @@ class Context:
     link: Callable[[str], str]  # (invite token) -> deep link
     pictos: Any  # pictos.PictoLibrary, or None (tests without pictures)
     settings: Any  # bot.settings.Settings, for the schedule (quiet hours); None in tests
+    # Bring a client's planned sends in line (bot.schedule.plan_for_client: unit, client id,
+    # now, settings → the plan); the service tests over the fake unit record the calls.
+    replan: Callable[..., Awaitable[Any]] | None = None
 
     def date(self, moment: datetime, with_time: bool = True) -> str:
         return dutch_date(moment, self.tz, with_time)

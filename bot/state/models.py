@@ -94,6 +94,9 @@ class Client(Base):
     begeleider_id: Mapped[int | None] = mapped_column(ForeignKey("begeleider.id"))
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # "Hoe gaat het met je afspraken?" every this many days after they were sent (0: never);
+    # the begeleider sets it on the agreements screen.
+    check_in_days: Mapped[int] = mapped_column(Integer, default=28, server_default="28")
 
 
 class Naaste(Base):
@@ -206,6 +209,21 @@ class Agreement(Base):
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     removed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class CheckIn(Base):
+    """The client's answer to "Hoe gaat het met: <afspraak>?": a mood, and maybe words or a
+    voice message (kept as Telegram's file id)."""
+
+    __tablename__ = "check_in"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreement.id"), index=True)
+    mood: Mapped[str] = mapped_column(String(10))  # good, ok, bad
+    kind: Mapped[str | None] = mapped_column(String(20), default=None)  # of the words
+    text: Mapped[str] = mapped_column(Text, default="")
+    file_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    answered_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Share(Base):

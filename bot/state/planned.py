@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select, update
 
 from bot.state.models import (
     AgendaItem,
+    Agreement,
     Answer,
     Begeleider,
     Client,
@@ -77,6 +78,8 @@ class ClientFacts:
     prep: PrepSession | None
     last_answer_at: datetime | None
     naasten: tuple[NaasteFacts, ...]
+    agreements_sent_at: datetime | None = None  # the first sending of the agreements
+    check_in_days: int = 0  # the rhythm of the check-ins (0: none)
 
 
 @dataclass(frozen=True)
@@ -139,8 +142,12 @@ class PlannedSends:
         prep = await self.prep_session(client.person_id, prep_flow)
         last_answer = await self.session.scalar(
             select(func.max(Answer.created_at)).where(Answer.client_id == client.id))
+        agreements_sent = await self.session.scalar(
+            select(func.min(Agreement.sent_at)).where(Agreement.client_id == client.id,
+                                                      Agreement.removed_at.is_(None)))
         return ClientFacts(_reachable(person), _reachable(coach), prep, last_answer,
-                           await self._naasten(client.id))
+                           await self._naasten(client.id), agreements_sent,
+                           client.check_in_days or 0)
 
     async def _naasten(self, client_id: int) -> tuple[NaasteFacts, ...]:
         added = set((await self.session.execute(

@@ -42,6 +42,7 @@ from bot.state.models import (
     AnswerHistory,
     AuditLog,
     Begeleider,
+    CheckIn,
     Client,
     DialogSession,
     Inbox,
@@ -449,6 +450,12 @@ class Unit:
         result = await self.session.execute(select(Agreement).where(
             Agreement.client_id == client_id, Agreement.removed_at.is_(None))
             .order_by(Agreement.id))
+        return list(result.scalars())
+
+    async def check_ins(self, client_id: int) -> list[CheckIn]:
+        """The client's check-in answers, oldest first."""
+        result = await self.session.execute(select(CheckIn).where(
+            CheckIn.client_id == client_id).order_by(CheckIn.id))
         return list(result.scalars())
 
     async def person_chat(self, person_id: int) -> int | None:

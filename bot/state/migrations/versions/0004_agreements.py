@@ -1,4 +1,4 @@
-"""agreements made in the meeting
+"""agreements made in the meeting, and the client's check-ins on them
 
 Revision ID: 0004
 Revises: 0003
@@ -37,9 +37,36 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("agreement", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_agreement_client_id"), ["client_id"], unique=False)
+    op.create_table(
+        "check_in",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("client_id", sa.Integer(), nullable=False),
+        sa.Column("agreement_id", sa.Integer(), nullable=False),
+        sa.Column("mood", sa.String(length=10), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=True),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("file_id", sa.String(length=200), nullable=True),
+        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["client_id"], ["client.id"]),
+        sa.ForeignKeyConstraint(["agreement_id"], ["agreement.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("check_in", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_check_in_client_id"), ["client_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_check_in_agreement_id"), ["agreement_id"],
+                              unique=False)
+    with op.batch_alter_table("client", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("check_in_days", sa.Integer(), server_default="28",
+                                      nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("client", schema=None) as batch_op:
+        batch_op.drop_column("check_in_days")
+    with op.batch_alter_table("check_in", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_check_in_agreement_id"))
+        batch_op.drop_index(batch_op.f("ix_check_in_client_id"))
+    op.drop_table("check_in")
     with op.batch_alter_table("agreement", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_agreement_client_id"))
     op.drop_table("agreement")
