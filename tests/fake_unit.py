@@ -161,7 +161,8 @@ class FakeUnit:
     # --- answers -------------------------------------------------------------------------
     def _current(self, client_id: int) -> list[Answer]:
         return [a for a in self.t.of(Answer).values()
-                if a.client_id == client_id and a.removed_at is None]
+                if a.client_id == client_id and a.removed_at is None
+                and a.round is None]
 
     async def answer_rows(self, client_id: int) -> list[tuple[Any, ...]]:
         rows = sorted(self._current(client_id), key=lambda a: (a.step, a.item, a.part, a.id))
@@ -178,6 +179,15 @@ class FakeUnit:
             if answer.step == step and (answer.item == item if item is not None
                                         else answer.tag == tag):
                 answer.removed_at = utcnow()
+
+    async def start_round(self, client_id: int) -> int:
+        client = self.t.of(Client)[client_id]
+        done = client.round or 1
+        for row in [*self.t.of(Answer).values(), *self.t.of(AgendaItem).values()]:
+            if row.client_id == client_id and row.round is None:
+                row.round = done
+        client.round = done + 1
+        return client.round
 
     async def move_item_up(self, client_id: int, step: str, item: int) -> None:
         rows = [a for a in self._current(client_id) if a.step == step]
@@ -320,7 +330,8 @@ class FakeUnit:
 
     async def agenda_items_by(self, client_id: int, person_id: int) -> list[AgendaItem]:
         return sorted((i for i in self.t.of(AgendaItem).values() if i.client_id == client_id
-                       and i.owner_person_id == person_id and i.removed_at is None),
+                       and i.owner_person_id == person_id and i.removed_at is None
+                       and i.round is None),
                       key=lambda i: i.position)
 
     # --- what an agenda is compiled from -------------------------------------------------
@@ -330,7 +341,8 @@ class FakeUnit:
 
     async def agenda_items_of(self, client_id: int, roles: Any) -> list[AgendaItem]:
         return sorted((i for i in self.t.of(AgendaItem).values() if i.client_id == client_id
-                       and i.owner_role in roles and i.removed_at is None),
+                       and i.owner_role in roles and i.removed_at is None
+                       and i.round is None),
                       key=lambda i: (i.position, i.id))
 
     async def authors(self, client_id: int, person_ids: set[int]) -> tuple[

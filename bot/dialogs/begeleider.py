@@ -415,6 +415,8 @@ def _results(session: Session, view: View) -> list[Reply]:
         name, client, link, days = results["naaste_link"]
         replies.append(Reply(t("b_invite_naaste", name=escape(name), client=escape(client),
                                days=count(days, "b_days")) + f"\n{link}", qr=link))
+    if "round" in results:
+        replies.append(Reply(t("b_new_round", n=results["round"])))
     if "meeting" in results:
         when, note = results["meeting"]
         replies.append(Reply("\n".join(filter(None, [t("b_meeting_set", date=when), note]))))

@@ -643,6 +643,13 @@ def _play_rows(session: Session, items: list[list[AnswerView]]) -> list[tuple[Bu
 PREFERENCES = {"speech": True, "slow": False, "reminders": True}
 
 
+def next_round(session: Session) -> None:
+    """A new round (the next meeting): the preparation starts again at the welcome; only
+    the client's choices in /instellingen carry over."""
+    kept = {name: session.data[name] for name in PREFERENCES if name in session.data}
+    session.step, session.status, session.data = "welcome", "active", kept
+
+
 def preference(session: Session, name: str) -> bool:
     """The client's choice in /instellingen (kept in the session data), else the default."""
     return bool(session.data.get(name, PREFERENCES[name]))

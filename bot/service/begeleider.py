@@ -10,7 +10,7 @@ from typing import Any, assert_never
 
 from bot.agenda.telegram_text import telegram_messages
 from bot.dialogs import begeleider as begeleider_dialog
-from bot.dialogs import check_in
+from bot.dialogs import check_in, client_prep
 from bot.dialogs.agreements import AgreementLine
 from bot.dialogs.agreements import for_client as agreements_for_client
 from bot.dialogs.agreements import for_naaste as agreements_for_naaste
@@ -98,6 +98,20 @@ async def _view(unit: Unit, person: PersonRow, begeleider: Begeleider, ctx: Cont
                     f"{check_in.mood_mark(answer.mood)} {ctx.date(answer.answered_at, False)}"
                     + (f" “{escape(answer.text)}”" if answer.text else ""))
     return view
+
+
+async def _next_round(unit: Unit, client_id: int) -> int:
+    """Start the client's next round: last round's answers and topics stay as they were (as
+    history); the client's preparation starts again at the welcome."""
+    number = await unit.start_round(client_id)
+    owner = await unit.get(Client, client_id)
+    if owner is not None and owner.person_id is not None:
+        row, session = await sessions.load(unit, owner.person_id, client_prep.FLOW.name,
+                                           client_id, "welcome")
+        client_prep.next_round(session)
+        session.seq += 1  # the buttons of the last round's screens are old now
+        await sessions.save(unit, row, session, False)
+    return number
 
 
 async def _replan(ctx: Context, unit: Unit, client_id: int, now: datetime) -> Any:
@@ -216,6 +230,10 @@ async def _begeleider_effect(unit: Unit, ctx: Context, person: PersonRow,
             results["client_link"] = (client.name, ctx.link(token), ctx.invite_days)
         case SetMeeting(starts_at=starts_at):
             meeting = await unit.meeting(client_id)
+            if meeting is not None and meeting.starts_at is not None and meeting.starts_at < now:
+                # The last meeting was held: the next one has a round of its own.
+                results["round"] = await _next_round(unit, client_id)
+                meeting = None
             if meeting is None:
                 await unit.add(Meeting(client_id=client_id, starts_at=starts_at))
             else:

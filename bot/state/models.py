@@ -97,6 +97,8 @@ class Client(Base):
     # "Hoe gaat het met je afspraken?" every this many days after they were sent (0: never);
     # the begeleider sets it on the agreements screen.
     check_in_days: Mapped[int] = mapped_column(Integer, default=28, server_default="28")
+    # The round the client prepares now (1, 2, …): each meeting has its own round.
+    round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class Naaste(Base):
@@ -167,6 +169,9 @@ class Answer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     changed_at: Mapped[datetime | None] = mapped_column(default=None)
     removed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # None: the current round. When the next round starts, the current answers get the
+    # number of the round they belong to and stay as they are (history, never changed).
+    round: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class AnswerHistory(Base):
@@ -190,6 +195,7 @@ class AgendaItem(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     removed_at: Mapped[datetime | None] = mapped_column(default=None)
+    round: Mapped[int | None] = mapped_column(Integer, default=None)  # None: current (Answer)
 
 
 class Agreement(Base):

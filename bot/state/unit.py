@@ -143,7 +143,8 @@ _ANSWER_COLUMNS = (Answer.id, Answer.step, Answer.item, Answer.part, Answer.kind
                    Answer.tag, Answer.duration, Answer.file_id, Answer.file_state,
                    Answer.message_id)
 _ANSWERS = select(*_ANSWER_COLUMNS).where(
-    Answer.client_id == bindparam("client_id"), Answer.removed_at.is_(None)).order_by(
+    Answer.client_id == bindparam("client_id"), Answer.removed_at.is_(None),
+    Answer.round.is_(None)).order_by(
     Answer.step, Answer.item, Answer.part, Answer.id)
 _ROLE_ORDER = ("client", "begeleider", "naaste", "admin")
 # The hot path's writes, built once on the tables (not the ORM classes): no ORM DML
@@ -274,7 +275,7 @@ class Unit:
                              tag: str | None = None) -> None:
         """Mark an item's (or a tag's) parts removed; they stay for the history."""
         where = [Answer.client_id == client_id, Answer.step == step,
-                 Answer.removed_at.is_(None)]
+                 Answer.removed_at.is_(None), Answer.round.is_(None)]
         where.append(Answer.item == item if item is not None else Answer.tag == tag)
         await self._execute(update(Answer).where(*where).values(removed_at=utcnow()))
 
@@ -366,7 +367,8 @@ class Unit:
         return [(i, n) for i, n in clients], [(i, n) for i, n in begeleiders]
 
     async def progress(self, client_id: int, topics_step: str, place_step: str) -> Progress:
-        current = (Answer.client_id == client_id, Answer.removed_at.is_(None))
+        current = (Answer.client_id == client_id, Answer.removed_at.is_(None),
+                   Answer.round.is_(None))
         steps = set((await self.session.execute(
             select(Answer.step).where(*current).distinct())).scalars())
         topics = await self.session.scalar(select(func.count(func.distinct(Answer.item)))
@@ -392,7 +394,7 @@ class Unit:
         """The client's current answers of these steps, by step, item, part."""
         return list((await self.session.scalars(
             select(Answer).where(Answer.client_id == client_id, Answer.step.in_(steps),
-                                 Answer.removed_at.is_(None))
+                                 Answer.removed_at.is_(None), Answer.round.is_(None))
             .order_by(Answer.step, Answer.item, Answer.part, Answer.id))).all())
 
     async def agenda_items_of(self, client_id: int, roles: Sequence[str]) -> list[AgendaItem]:
@@ -400,7 +402,8 @@ class Unit:
         return list((await self.session.scalars(
             select(AgendaItem).where(AgendaItem.client_id == client_id,
                                      AgendaItem.owner_role.in_(roles),
-                                     AgendaItem.removed_at.is_(None))
+                                     AgendaItem.removed_at.is_(None),
+                                     AgendaItem.round.is_(None))
             .order_by(AgendaItem.position, AgendaItem.created_at, AgendaItem.id))).all())
 
     async def authors(self, client_id: int, person_ids: set[int]) -> tuple[
@@ -443,7 +446,24 @@ class Unit:
         """One person's items on a client's agenda (not removed), in order."""
         return list((await self.session.execute(select(AgendaItem).where(
             AgendaItem.client_id == client_id, AgendaItem.owner_person_id == person_id,
-            AgendaItem.removed_at.is_(None)).order_by(AgendaItem.position))).scalars())
+            AgendaItem.removed_at.is_(None), AgendaItem.round.is_(None))
+            .order_by(AgendaItem.position))).scalars())
+
+    async def start_round(self, client_id: int) -> int:
+        """The next round of the client: the current answers and topics get the number of
+        the round they belong to (nothing else of them changes); the new round is empty.
+        Returns the new round's number."""
+        client = await self.session.get(Client, client_id)
+        assert client is not None
+        done = client.round
+        await self._execute(update(Answer).where(Answer.client_id == client_id,
+                                                 Answer.round.is_(None)).values(round=done))
+        await self._execute(update(AgendaItem).where(AgendaItem.client_id == client_id,
+                                                     AgendaItem.round.is_(None))
+                            .values(round=done))
+        client.round = done + 1
+        await self.session.flush()
+        return client.round
 
     async def agreements(self, client_id: int) -> list[Agreement]:
         """The client's agreements (not removed), oldest first."""
@@ -593,7 +613,8 @@ class Unit:
     async def answers(self, client_id: int) -> list[Answer]:
         """The client's current answers (not removed), by step, item, part."""
         result = await self.session.execute(
-            select(Answer).where(Answer.client_id == client_id, Answer.removed_at.is_(None))
+            select(Answer).where(Answer.client_id == client_id, Answer.removed_at.is_(None),
+                                 Answer.round.is_(None))
             .order_by(Answer.step, Answer.item, Answer.part, Answer.id))
         return list(result.scalars())
 
@@ -606,7 +627,8 @@ class Unit:
     async def _current(self, client_id: int, *where: Any) -> list[Answer]:
         result = await self.session.execute(
             select(Answer).where(Answer.client_id == client_id, Answer.removed_at.is_(None),
-                                 *where).order_by(Answer.item, Answer.part))
+                                 Answer.round.is_(None), *where)
+            .order_by(Answer.item, Answer.part))
         return list(result.scalars())
 
     async def add_part(self, answer: Answer, replace: bool = False) -> None:
@@ -616,13 +638,13 @@ class Unit:
         if not answer.item:
             top = await self.session.scalar(select(func.max(Answer.item)).where(
                 Answer.client_id == client_id, Answer.step == step,
-                Answer.removed_at.is_(None)))
+                Answer.removed_at.is_(None), Answer.round.is_(None)))
             answer.item = (top or 0) + 1
         if replace:
             await self.remove(client_id, Answer.step == step, Answer.item == answer.item)
         last_part = await self.session.scalar(select(func.max(Answer.part)).where(
             Answer.client_id == client_id, Answer.step == step, Answer.item == answer.item,
-            Answer.removed_at.is_(None)))
+            Answer.removed_at.is_(None), Answer.round.is_(None)))
         answer.part = (last_part or 0) + 1
         self.session.add(answer)
 

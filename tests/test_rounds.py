@@ -1,0 +1,124 @@
+"""Rounds (issue 15): every meeting has its own round. Planning the next meeting after the
+last one was held starts a new round: the preparation begins again, the agenda holds only
+the new round, and nothing of the earlier round is lost or changed. Existing data migrates
+into round 1."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, text
+
+from bot.state.migrate import alembic_config, upgrade
+from bot.state.models import AgendaItem, Agreement, Answer, Client
+from bot.state.store import Store
+from tests import conftest
+from tests.harness import Harness, texts
+from tests.test_triangle import admin_and_begeleider, client_with_topic
+
+
+@pytest.fixture(params=conftest._databases())
+def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database (no tables yet) on SQLite or the private PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+        return
+    name = f"m_{uuid.uuid4().hex[:12]}"
+    conftest._pg_execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{conftest.POSTGRES}/{name}"
+    finally:
+        conftest._pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _sync(url: str) -> str:
+    """The same database for a plain (not async) engine: psycopg serves both."""
+    return url.replace("+aiosqlite", "")
+
+
+async def test_existing_data_becomes_round_1_and_a_new_round_keeps_it(empty_db: str) -> None:
+    # The schema before agreements and rounds (Alembic runs its own loop: a thread).
+    await asyncio.to_thread(command.upgrade, alembic_config(empty_db), "0003")
+    engine = create_engine(_sync(empty_db))
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO organisation (id, name, created_at) "
+                          "VALUES (1, 'Org', :now)"), {"now": now})
+        conn.execute(text("INSERT INTO client (id, organisation_id, name, created_at) "
+                          "VALUES (1, 1, 'Sam', :now)"), {"now": now})
+        conn.execute(text(
+            "INSERT INTO answer (id, client_id, step, item, part, kind, text, created_at) "
+            "VALUES (1, 1, 'agenda', 1, 1, 'text', 'Op mezelf wonen', :now)"), {"now": now})
+        conn.execute(text(
+            "INSERT INTO agenda_item (id, client_id, owner_role, kind, text, position, "
+            "created_at) VALUES (1, 1, 'begeleider', 'topic', 'Sporten', 1, :now)"),
+            {"now": now})
+    engine.dispose()
+    await upgrade(empty_db)
+    store = Store(empty_db)
+    try:
+        async with store.unit() as unit:
+            client = await unit.get(Client, 1)
+            assert client is not None and client.round == 1
+            assert [a.text for a in await unit.answers(1)] == ["Op mezelf wonen"]
+            assert [i.text for i in await unit.agenda_items_of(1, ["begeleider"])] == ["Sporten"]
+            assert await unit.start_round(1) == 2
+        async with store.unit() as unit:
+            assert await unit.answers(1) == []
+            assert await unit.agenda_items_of(1, ["begeleider"]) == []
+            (old,) = (await unit.session.execute(text("SELECT text, round, removed_at FROM "
+                                                      "answer WHERE id = 1"))).all()
+            assert tuple(old) == ("Op mezelf wonen", 1, None)
+    finally:
+        await store.close()
+
+
+async def test_the_next_meeting_starts_a_new_round(h: Harness) -> None:
+    _fatima, bram = await admin_and_begeleider(h)
+    sam = await client_with_topic(h, bram, "Op mezelf wonen")
+    # The first meeting was yesterday; the agreements were sent.
+    await h.act(bram, bram.send_command("/clienten"))
+    await h.tap(bram, "Sam")
+    await h.tap(bram, "📅 Gesprek plannen")
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    await h.say(bram, yesterday.strftime("%d-%m-%Y 14:00"))
+    await h.say(bram, "Op kantoor")
+    await h.tap(bram, "🤝 Afspraken")
+    await h.tap(bram, "➕ Afspraak erbij")
+    await h.say(bram, "Elke week zwemmen")
+    await h.tap(bram, "Samen")
+    await h.tap(bram, "Zonder plaatje")
+    await h.tap(bram, "📨 Stuur naar Sam")
+
+    # Bram plans the next meeting: round 2.
+    await h.tap(bram, "⬅️ Terug")
+    await h.tap(bram, "📅 Gesprek plannen")
+    out = await h.say(bram, (datetime.now(UTC) + timedelta(days=30)).strftime("%d-%m-%Y 14:00"))
+    assert "dit wordt ronde 2" in texts(out)
+    await h.say(bram, "Op de groep")
+    (client,) = await h.rows(Client)
+    assert client.round == 2
+
+    # Sam starts again from the welcome; the old topic is not in the new list.
+    out = await h.act(sam, sam.send_command("/verder"))
+    assert "Beginnen" in str([m.button_texts() for m in out])
+    await h.tap(sam, "➡️ Beginnen")
+    await h.tap(sam, "🤷 Weet ik nog niet")
+    await h.tap(sam, "🤷 Weet ik nog niet")
+    await h.say(sam, "Ander werk")
+    await h.act(bram, bram.send_command("/agenda"))
+    agenda = texts(bram.messages[-6:])
+    assert "Ander werk" in agenda and "Op mezelf wonen" not in agenda
+
+    # Nothing of round 1 is lost or changed; the agreements stay.
+    old = {a.text: (a.round, a.removed_at) for a in await h.rows(Answer)}
+    assert old["Op mezelf wonen"] == (1, None)
+    assert old["Ander werk"] == (None, None)
+    assert [a.text for a in await h.rows(Agreement)] == ["Elke week zwemmen"]
+    assert await h.rows(AgendaItem) == []
