@@ -180,6 +180,28 @@ class FakeUnit:
                                         else answer.tag == tag):
                 answer.removed_at = utcnow()
 
+    def _previous(self, client_id: int, step: str | None = None) -> list[Answer]:
+        client = self.t.of(Client)[client_id]
+        return sorted((a for a in self.t.of(Answer).values()
+                       if a.client_id == client_id and a.removed_at is None
+                       and a.round == (client.round or 1) - 1
+                       and (step is None or a.step == step)),
+                      key=lambda a: (a.step, a.item, a.part, a.id))
+
+    async def previous_answers(self, client_id: int) -> dict[str, str]:
+        words: dict[str, list[str]] = {}
+        for a in self._previous(client_id):
+            if a.kind == "text":
+                words.setdefault(a.step, []).append(a.text)
+        return {step: "\n".join(texts) for step, texts in words.items()}
+
+    async def keep_previous(self, client_id: int, step: str, person_id: int) -> None:
+        for a in self._previous(client_id, step):
+            self.store.add(Answer(client_id=client_id, step=step, item=a.item, part=a.part,
+                                  kind=a.kind, text=a.text, tag=a.tag, file_id=a.file_id,
+                                  entered_by=person_id, removed_at=None, round=None,
+                                  created_at=utcnow()))
+
     async def start_round(self, client_id: int) -> int:
         client = self.t.of(Client)[client_id]
         done = client.round or 1

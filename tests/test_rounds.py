@@ -15,11 +15,13 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
 
+from bot.dialogs.texts import t
 from bot.state.migrate import alembic_config, upgrade
 from bot.state.models import AgendaItem, Agreement, Answer, Client
 from bot.state.store import Store
 from tests import conftest
 from tests.harness import Harness, texts
+from tests.test_service import SAM, World, started
 from tests.test_triangle import admin_and_begeleider, client_with_topic
 
 
@@ -122,3 +124,31 @@ async def test_the_next_meeting_starts_a_new_round(h: Harness) -> None:
     assert old["Ander werk"] == (None, None)
     assert [a.text for a in await h.rows(Agreement)] == ["Elke week zwemmen"]
     assert await h.rows(AgendaItem) == []
+
+
+async def test_the_next_round_asks_klopt_dit_nog_with_last_times_answer() -> None:
+    """Round 2: last time's answer is shown and said; "Ja, klopt nog" copies it into this
+    round (the old rows stay in round 1), "Nee, nu anders" asks the question plainly."""
+    w = World()
+    question = await started(w)
+    await w.say(SAM, "Ik kan goed tekenen")
+    async with w.store.unit() as unit:
+        assert await unit.start_round(w.client.id) == 2
+    # The begeleider's next meeting: the preparation starts again (as _next_round does).
+    (key,) = [k for k in w.store.tables.sessions if k[1] == "client_prep"]
+    w.store.tables.sessions[key].step = "welcome"
+    w.store.tables.sessions[key].data = {"round": 2}
+    assert question is not None
+    welcome = await w.command(SAM, "verder")
+    asked = await w.press(SAM, welcome, t("btn_start"))
+    assert asked is not None
+    shown = asked.replies[0]
+    assert t("previous_answer", answer="Ik kan goed tekenen") in shown.text
+    assert shown.speak is not None and "Ik kan goed tekenen" in shown.speak
+    kept = await w.press(SAM, asked, t("btn_keep_previous"))
+    assert kept is not None and t("kept_previous") in kept.replies[0].text
+    rows = sorted(w.store.tables.of(Answer).values(), key=lambda a: a.id)
+    assert [(a.step, a.text, a.round) for a in rows] == [
+        ("good_at", "Ik kan goed tekenen", 1), ("good_at", "Ik kan goed tekenen", None)]
+    # The next question had an answer last time too? Not here: asked plainly.
+    assert t("previous_still") not in kept.replies[0].text

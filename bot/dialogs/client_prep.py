@@ -108,6 +108,8 @@ class Action(StrEnum):
     CONFIRM_REMOVE = "ry"  # yes, remove
     UNDO = "un"  # arg: the naaste just removed, back again
     TALK = "tk"  # arg: whether a topic was talked about (the day after the meeting)
+    KEEP = "kp"  # "Klopt dit nog?" yes: last round's answer stays (second round on)
+    NOT_ANYMORE = "na"  # … no: the question again, without last round's answer
     PAUSE = "ps"  # pause (the pause menu)
     AGAIN = "ag"  # the current question again ("Nog eens horen"; on after a pause)
     STOP = "sp"  # as /stop (the pause menu)
@@ -125,6 +127,7 @@ BUTTON_TRIGGERS = {
     Action.SHARE_NONE: "share_none", Action.SHARE_TOPICS: "share_topics", Action.OWN: "own",
     Action.REMOVE_NAASTE: "remove_naaste", Action.CONFIRM_REMOVE: "confirm_remove",
     Action.UNDO: "restore", Action.TALK: "talk", Action.PAGE: "page", Action.CHANGE: "menu",
+    Action.KEEP: "keep", Action.NOT_ANYMORE: "not_anymore",
 }
 
 
@@ -403,13 +406,31 @@ def ask(session: Session, answers: Answers, ctx: Context,
                          _data(session, Action.CHOOSE, o), o),) for o in step.options]
     if current:  # answered before (back, or the list): going on keeps the answer
         extra.append(_row(session, ("btn_next", Action.NEXT)))
+    earlier = _earlier(session, answers, state, current)
+    if earlier:  # the next round: what the client said last time, "Klopt dit nog?"
+        extra.append(_row(session, ("btn_keep_previous", Action.KEEP),
+                          ("btn_not_anymore", Action.NOT_ANYMORE)))
     reply = _question(session, f"q_{state}", state, *extra, *_moves(session))
+    if earlier:
+        before = t("previous_answer", answer=escape(earlier))
+        reply = replace(reply, text=f"{before}\n\n{reply.text}\n{t('previous_still')}",
+                        speak=f"{plain(before)} {reply.speak} {t('previous_still')}")
     words = [p for p in current if p[0].kind != "choice"]
     if words and step.kind == "open":  # show (and say) what is there already
         before = t("review_change_open", answer=_items_text(words))
         reply = replace(reply, text=f"{before}\n\n{reply.text}",
                         speak=f"{plain(before)} {reply.speak}")
     return [reply]
+
+
+def _earlier(session: Session, answers: Answers, state: str,
+             current: list[list[AnswerView]]) -> str:
+    """Last round's words for this open question, while nothing is said this round and the
+    client has not said "Nee, nu anders"."""
+    if current or FLOW.step_of(state).kind != "open":
+        return ""
+    return "" if state in session.data.get("not_previous", []) else answers.previous.get(
+        state, "")
 
 
 def _welcome(session: Session, ctx: Context) -> Reply:
@@ -643,11 +664,17 @@ def _play_rows(session: Session, items: list[list[AnswerView]]) -> list[tuple[Bu
 PREFERENCES = {"speech": True, "slow": False, "reminders": True}
 
 
-def next_round(session: Session) -> None:
+def next_round(session: Session, number: int) -> None:
     """A new round (the next meeting): the preparation starts again at the welcome; only
     the client's choices in /instellingen carry over."""
     kept = {name: session.data[name] for name in PREFERENCES if name in session.data}
-    session.step, session.status, session.data = "welcome", "active", kept
+    session.step, session.status, session.data = "welcome", "active", {**kept,
+                                                                       "round": number}
+
+
+def round_of(session: Session) -> int:
+    """The round the client prepares (1 until the begeleider plans a next meeting)."""
+    return int(session.data.get("round", 1))
 
 
 def preference(session: Session, name: str) -> bool:

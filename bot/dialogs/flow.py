@@ -21,6 +21,7 @@ from bot.dialogs.types import (
     Answers,
     Effect,
     Input,
+    KeepPrevious,
     MoveItemUp,
     RemoveItem,
     RemoveNaaste,
@@ -200,6 +201,19 @@ class Turn:
         """Skipping the agenda first shows the life domains: the most important step is
         not skipped by one wrong tap."""
         self.out.notes.append("help_offered")
+
+    def keep_previous(self, event: EventData) -> None:
+        step = self.flow.step_of(_source(event)).key
+        self.out.effects.append(KeepPrevious(step))
+        self.out.notes.append("kept_previous")
+
+    def forget_previous(self, event: EventData) -> None:
+        """"Nee, nu anders": the question again, without last time's answer."""
+        step = self.flow.step_of(_source(event)).key
+        forgotten = self.session.data.setdefault("not_previous", [])
+        if step not in forgotten:
+            forgotten.append(step)
+        self.out.ask = True
 
     def mark_skipped(self, event: EventData) -> None:
         step = self.flow.step_of(_source(event)).key
@@ -391,6 +405,10 @@ class Flow:
             yield {"trigger": "answer", "source": key, "dest": None, "before": "record"}
             yield from self._leave("next", key, nxt)
             yield from self._leave("skip", key, nxt, "mark_skipped")
+            # From the second round: last time's answer, "Klopt dit nog?" (yes / no).
+            yield from self._leave("keep", key, nxt, "keep_previous")
+            yield {"trigger": "not_anymore", "source": key, "dest": None,
+                   "before": "forget_previous"}
             yield from back
         elif step.kind == "choice":
             yield from self._leave("choose", key, nxt, "record_choice")

@@ -116,6 +116,8 @@ class Answers:
     rows: list[AnswerView] = field(default_factory=list)
     naasten: list[NaasteView] = field(default_factory=list)
     shares: dict[int, set[str]] = field(default_factory=dict)
+    # From the second round on: what the client said last time, per open question (words).
+    previous: dict[str, str] = field(default_factory=dict)
 
     def items(self, step: str) -> list[list[AnswerView]]:
         grouped: dict[int, list[AnswerView]] = {}
@@ -154,6 +156,13 @@ class AddPart:
     duration: float | None = None
     message_id: int | None = None
     replace: bool = False  # remove the item's earlier parts first (kept in history)
+
+
+@dataclass(frozen=True)
+class KeepPrevious:
+    """"Klopt dit nog?" — yes: last round's answer to this question is this round's too."""
+
+    step: str
 
 
 @dataclass(frozen=True)
@@ -200,4 +209,4 @@ class RestoreNaaste:
 
 
 Effect = (AddPart | RemoveItem | RemoveTag | MoveItemUp | EditByMessage | SetShare
-          | RemoveNaaste | RestoreNaaste)
+          | RemoveNaaste | RestoreNaaste | KeepPrevious)

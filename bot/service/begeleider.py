@@ -108,7 +108,7 @@ async def _next_round(unit: Unit, client_id: int) -> int:
     if owner is not None and owner.person_id is not None:
         row, session = await sessions.load(unit, owner.person_id, client_prep.FLOW.name,
                                            client_id, "welcome")
-        client_prep.next_round(session)
+        client_prep.next_round(session, number)
         session.seq += 1  # the buttons of the last round's screens are old now
         await sessions.save(unit, row, session, False)
     return number

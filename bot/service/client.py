@@ -17,6 +17,7 @@ from bot.dialogs.types import (
     EditByMessage,
     Effect,
     Input,
+    KeepPrevious,
     MoveItemUp,
     NaasteView,
     RemoveItem,
@@ -52,7 +53,7 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, client_id: int, inp:
         return TurnResult(replies, session.step)
     sharing = session.step.startswith("sharing") or (
         inp.kind == "command" and inp.command == "delen")
-    answers = await _answers(unit, client_id, sharing)
+    answers = await _answers(unit, client_id, sharing, client_prep.round_of(session))
     out = client_prep.decide(session, answers, inp)
     if out.stale and await _forged(unit, person, client_id, inp):
         return TurnResult([Reply(t("b_not_yours"))], session.step)
@@ -61,7 +62,7 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, client_id: int, inp:
         session.seq += 1
     now_sharing = session.step.startswith("sharing")
     if (out.effects and not in_memory) or now_sharing != sharing:
-        answers = await _answers(unit, client_id, now_sharing)
+        answers = await _answers(unit, client_id, now_sharing, client_prep.round_of(session))
     replies = client_prep.render(session, answers, out,
                                  await _context(unit, ctx, client_id, name, session.step), inp)
     also = []
@@ -82,7 +83,8 @@ async def ask_current(unit: Unit, ctx: Context, person: PersonRow, client_id: in
         return [], session.step
     session.seq += 1
     name = await _client_name(unit, client_id, person)
-    replies = client_prep.ask(session, await _answers(unit, client_id),
+    replies = client_prep.ask(session, await _answers(unit, client_id, True,
+                                                      client_prep.round_of(session)),
                               await _context(unit, ctx, client_id, name, session.step))
     await sessions.save(unit, row, session, pending=True)
     return replies, session.step
@@ -133,10 +135,13 @@ async def _client_name(unit: Unit, client_id: int, person: PersonRow) -> str:
     return name
 
 
-async def _answers(unit: Unit, client_id: int, with_naasten: bool = True) -> Answers:
+async def _answers(unit: Unit, client_id: int, with_naasten: bool = True,
+                   round_: int = 1) -> Answers:
     """The client's answers; with the naasten and shares only where a screen shows them
     (the sharing step), to keep the other updates cheap."""
     answers = Answers([AnswerView(*row) for row in await unit.answer_rows(client_id)])
+    if round_ > 1:  # the next round: last time's words, for "Klopt dit nog?"
+        answers.previous = await unit.previous_answers(client_id)
     if not with_naasten:
         return answers
     answers.naasten = [NaasteView(n.id, n.name, n.relation)
@@ -243,6 +248,9 @@ async def _apply(unit: Unit, client_id: int, person_id: int, effects: list[Effec
                 in_memory = False
             case MoveItemUp(step=step, item=item):
                 await unit.move_item_up(client_id, step, item)
+                in_memory = False
+            case KeepPrevious(step=step):
+                await unit.keep_previous(client_id, step, person_id)
                 in_memory = False
             case EditByMessage(message_id=message_id, text=text):
                 await unit.edit_by_message(client_id, message_id, text)

@@ -449,6 +449,37 @@ class Unit:
             AgendaItem.removed_at.is_(None), AgendaItem.round.is_(None))
             .order_by(AgendaItem.position))).scalars())
 
+    async def previous_answers(self, client_id: int) -> dict[str, str]:
+        """Last round's words per question (text answers, parts joined), for "Klopt dit
+        nog?" in the next round."""
+        rows = await self._execute(
+            select(Answer.step, Answer.text).join(Client, Client.id == Answer.client_id)
+            .where(Answer.client_id == client_id, Answer.round == Client.round - 1,
+                   Answer.removed_at.is_(None), Answer.kind == "text")
+            .order_by(Answer.step, Answer.item, Answer.part, Answer.id))
+        words: dict[str, list[str]] = {}
+        for step, text_ in rows:
+            words.setdefault(step, []).append(text_)
+        return {step: "\n".join(texts) for step, texts in words.items()}
+
+    async def keep_previous(self, client_id: int, step: str, person_id: int) -> None:
+        """Last round's answer to this question is this round's too: a copy (the old rows
+        stay as they were, in their round)."""
+        client = await self.session.get(Client, client_id)
+        assert client is not None
+        old = (await self.session.execute(select(Answer).where(
+            Answer.client_id == client_id, Answer.step == step,
+            Answer.round == client.round - 1, Answer.removed_at.is_(None))
+            .order_by(Answer.item, Answer.part))).scalars().all()
+        for row in old:
+            self.session.add(Answer(
+                client_id=client_id, step=step, item=row.item, part=row.part, kind=row.kind,
+                text=row.text, tag=row.tag, file_id=row.file_id,
+                file_unique_id=row.file_unique_id, duration=row.duration,
+                file_state=row.file_state, file_path=row.file_path, file_size=row.file_size,
+                checksum=row.checksum, entered_by=person_id))
+        await self.session.flush()
+
     async def start_round(self, client_id: int) -> int:
         """The next round of the client: the current answers and topics get the number of
         the round they belong to (nothing else of them changes); the new round is empty.
