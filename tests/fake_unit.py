@@ -195,6 +195,16 @@ class FakeUnit:
                 words.setdefault(a.step, []).append(a.text)
         return {step: "\n".join(texts) for step, texts in words.items()}
 
+    async def previous_offers(self, client_id: int) -> list[tuple[str, str, str]]:
+        last = self._previous(client_id)
+        open_items = {a.item for a in last
+                      if a.step == "talked" and a.tag in {"talked_bit", "talked_no"}}
+        offers = [("topic", a.text, "") for a in last
+                  if a.step == "agenda" and a.kind == "text" and a.item in open_items]
+        moods = {c.agreement_id: c.mood for c in await self.check_ins(client_id)}
+        return offers + [("agreement", a.text, moods.get(a.id, ""))
+                         for a in await self.agreements(client_id) if a.sent_at is not None]
+
     async def keep_previous(self, client_id: int, step: str, person_id: int) -> None:
         for a in self._previous(client_id, step):
             self.store.add(Answer(client_id=client_id, step=step, item=a.item, part=a.part,

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 
 from bot.dialogs.texts import t
 from bot.state.migrate import alembic_config, upgrade
-from bot.state.models import AgendaItem, Agreement, Answer, Client
+from bot.state.models import AgendaItem, Agreement, Answer, CheckIn, Client, utcnow
 from bot.state.store import Store
 from tests import conftest
 from tests.harness import Harness, texts
@@ -152,3 +152,42 @@ async def test_the_next_round_asks_klopt_dit_nog_with_last_times_answer() -> Non
         ("good_at", "Ik kan goed tekenen", 1), ("good_at", "Ik kan goed tekenen", None)]
     # The next question had an answer last time too? Not here: asked plainly.
     assert t("previous_still") not in kept.replies[0].text
+
+
+async def test_the_next_round_offers_open_topics_and_agreements_one_at_a_time() -> None:
+    """Round 2's agenda question first offers what was not (fully) talked about last time
+    and each agreement with how it went; only a yes puts it on the agenda."""
+    w = World()
+    await started(w)
+    for item, (topic, talked) in enumerate([("Op mezelf wonen", "talked_no"),
+                                            ("Ander werk", "talked_yes")], 1):
+        w.store.add(Answer(client_id=w.client.id, step="agenda", item=item, part=1,
+                           kind="text", text=topic, removed_at=None, round=None))
+        w.store.add(Answer(client_id=w.client.id, step="talked", item=item, part=1,
+                           kind="choice", text=talked, tag=talked, removed_at=None,
+                           round=None))
+    swim = w.store.add(Agreement(client_id=w.client.id, text="Elke week zwemmen",
+                                 who="client", removed_at=None, sent_at=utcnow()))
+    w.store.add(CheckIn(client_id=w.client.id, agreement_id=swim.id, mood="bad", text=""))
+    async with w.store.unit() as unit:
+        await unit.start_round(w.client.id)
+    (key,) = [k for k in w.store.tables.sessions if k[1] == "client_prep"]
+    w.store.tables.sessions[key].step, w.store.tables.sessions[key].data = "agenda", {
+        "round": 2}
+
+    offer = await w.command(SAM, "verder")
+    assert offer is not None
+    assert t("offer_topic", topic="Op mezelf wonen") in offer.replies[0].text
+    assert offer.replies[0].speak
+    second = await w.press(SAM, offer, t("btn_offer_yes"))
+    assert second is not None and t("offer_added") in second.replies[0].text
+    assert "Elke week zwemmen" in second.replies[0].text
+    assert t("offer_went_bad").strip() in second.replies[0].text
+    asked = await w.press(SAM, second, t("btn_offer_no"))
+    assert asked is not None and t("q_agenda_next") in asked.replies[0].text
+    now = [(a.step, a.text) for a in w.answers() if a.round is None]
+    assert now == [("agenda", "Op mezelf wonen")]  # "Ander werk" was talked about: not offered
+    # An old offer's button does nothing now.
+    again = await w.press(SAM, offer, t("btn_offer_yes"))
+    assert again is not None and [(a.step, a.text) for a in w.answers()
+                                  if a.round is None] == now

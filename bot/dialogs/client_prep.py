@@ -23,6 +23,7 @@ from bot.dialogs.flow import (
 )
 from bot.dialogs.texts import t
 from bot.dialogs.types import (
+    AddPart,
     Answers,
     AnswerView,
     BoardRow,
@@ -109,6 +110,8 @@ class Action(StrEnum):
     UNDO = "un"  # arg: the naaste just removed, back again
     TALK = "tk"  # arg: whether a topic was talked about (the day after the meeting)
     KEEP = "kp"  # "Klopt dit nog?" yes: last round's answer stays (second round on)
+    OFFER_YES = "wy"  # arg: an offer of last round (a topic, an agreement): on the agenda
+    OFFER_NO = "wn"  # arg: … not this time
     NOT_ANYMORE = "na"  # … no: the question again, without last round's answer
     PAUSE = "ps"  # pause (the pause menu)
     AGAIN = "ag"  # the current question again ("Nog eens horen"; on after a pause)
@@ -266,6 +269,19 @@ def _button(turn: Turn) -> Outcome:
             out.stale = not FLOW.fire(turn, "items", arg=arg)
         else:
             out.stale = not FLOW.fire(turn, "change", target=arg)
+        return out
+    if action in {Action.OFFER_YES, Action.OFFER_NO}:
+        index = _offer(session, turn.answers)
+        if session.step != FLOW.topics or index is None or arg != str(index):
+            out.stale = True
+            return out
+        session.data.setdefault("offered", []).append(index)
+        if action == Action.OFFER_YES:
+            kind, words, _mood = turn.answers.offers[index]
+            text = words if kind == "topic" else t("offer_agreement_topic", text=words)
+            out.effects.append(AddPart(FLOW.topics, None, "text", text))
+            out.notes.append("offer_added")
+        out.ask = True
         return out
     if action in {Action.OPEN_QUESTIONS, Action.CONTINUE_QUESTIONS}:
         opening = action == Action.OPEN_QUESTIONS
@@ -442,8 +458,30 @@ def _welcome(session: Session, ctx: Context) -> Reply:
     return _said(text, picto="welcome", buttons=(_row(session, ("btn_start", Action.START)),))
 
 
+def _offer(session: Session, answers: Answers) -> int | None:
+    """The next of last round's offers the client has not said yes or no to."""
+    done = set(session.data.get("offered", []))
+    return next((i for i in range(len(answers.offers)) if i not in done), None)
+
+
+def _offer_question(session: Session, answers: Answers, index: int) -> Reply:
+    kind, words, mood = answers.offers[index]
+    if kind == "topic":
+        text = t("offer_topic", topic=escape(words))
+    else:
+        went = t(f"offer_went_{mood}") if mood else ""
+        text = t("offer_agreement", text=escape(words), went=went)
+    return _said(text, picto="agenda" if kind == "topic" else "agreements", buttons=(
+        _row(session, ("btn_offer_yes", Action.OFFER_YES, str(index)),
+             ("btn_offer_no", Action.OFFER_NO, str(index))),
+        _row(session, ("btn_again", Action.AGAIN), ("btn_pause", Action.PAUSE))))
+
+
 def _list_question(session: Session, answers: Answers, state: str) -> Reply:
     step = FLOW.step_of(state)
+    pending = _offer(session, answers) if state == step.key else None
+    if pending is not None:  # the next round: last time's open topics and agreements first
+        return _offer_question(session, answers, pending)
     if state == step.key:
         key = "q_agenda_next" if answers.has(step.key) else "q_agenda"
         return _question(session, key, "agenda", _row(session, ("btn_dont_know", Action.DONT_KNOW)),

@@ -118,6 +118,9 @@ class Answers:
     shares: dict[int, set[str]] = field(default_factory=dict)
     # From the second round on: what the client said last time, per open question (words).
     previous: dict[str, str] = field(default_factory=dict)
+    # … and what to offer for the agenda again, one at a time: (kind, text, mood) with kind
+    # "topic" (not or only a bit talked about) or "agreement" (mood: its last check-in).
+    offers: list[tuple[str, str, str]] = field(default_factory=list)
 
     def items(self, step: str) -> list[list[AnswerView]]:
         grouped: dict[int, list[AnswerView]] = {}

@@ -140,8 +140,9 @@ async def _answers(unit: Unit, client_id: int, with_naasten: bool = True,
     """The client's answers; with the naasten and shares only where a screen shows them
     (the sharing step), to keep the other updates cheap."""
     answers = Answers([AnswerView(*row) for row in await unit.answer_rows(client_id)])
-    if round_ > 1:  # the next round: last time's words, for "Klopt dit nog?"
+    if round_ > 1:  # the next round: last time's words, for "Klopt dit nog?", and offers
         answers.previous = await unit.previous_answers(client_id)
+        answers.offers = await unit.previous_offers(client_id)
     if not with_naasten:
         return answers
     answers.naasten = [NaasteView(n.id, n.name, n.relation)

@@ -462,6 +462,31 @@ class Unit:
             words.setdefault(step, []).append(text_)
         return {step: "\n".join(texts) for step, texts in words.items()}
 
+    async def previous_offers(self, client_id: int) -> list[tuple[str, str, str]]:
+        """What the next round offers for the agenda: last round's topics that were talked
+        about only a bit or not at all (the client's answer the day after), then every
+        agreement with the mood of its last check-in."""
+        client = await self.session.get(Client, client_id)
+        assert client is not None
+        last = (Answer.client_id == client_id, Answer.round == client.round - 1,
+                Answer.removed_at.is_(None))
+        topics = (await self.session.execute(
+            select(Answer.item, Answer.text).where(*last, Answer.step == "agenda",
+                                                   Answer.kind == "text")
+            .order_by(Answer.item, Answer.part))).all()
+        open_items = set((await self.session.execute(select(Answer.item).where(
+            *last, Answer.step == "talked", Answer.tag.in_(["talked_bit", "talked_no"]))))
+            .scalars())
+        words: dict[int, list[str]] = {}
+        for item, text_ in topics:
+            if item in open_items:
+                words.setdefault(item, []).append(text_)
+        offers = [("topic", " ".join(parts), "") for parts in words.values()]
+        moods = {c.agreement_id: c.mood for c in await self.check_ins(client_id)}
+        offers += [("agreement", a.text, moods.get(a.id, ""))
+                   for a in await self.agreements(client_id) if a.sent_at is not None]
+        return offers
+
     async def keep_previous(self, client_id: int, step: str, person_id: int) -> None:
         """Last round's answer to this question is this round's too: a copy (the old rows
         stay as they were, in their round)."""
