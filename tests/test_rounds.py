@@ -6,6 +6,7 @@ into round 1."""
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,12 +14,18 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from pypdf import PdfReader
 from sqlalchemy import create_engine, text
 
+from bot.agenda.compile import compile_agenda
+from bot.agenda.export_json import to_dict, validate
+from bot.agenda.model import PARTS
+from bot.agenda.pdf import begeleider_pdf
 from bot.dialogs.texts import t
 from bot.state.migrate import alembic_config, upgrade
 from bot.state.models import AgendaItem, Agreement, Answer, CheckIn, Client, utcnow
 from bot.state.store import Store
+from pictos import PictoLibrary
 from tests import conftest
 from tests.harness import Harness, texts
 from tests.test_service import SAM, World, started
@@ -114,9 +121,21 @@ async def test_the_next_meeting_starts_a_new_round(h: Harness) -> None:
     await h.tap(sam, "🤷 Weet ik nog niet")
     await h.tap(sam, "🤷 Weet ik nog niet")
     await h.say(sam, "Ander werk")
+    before = len(bram.messages)
     await h.act(bram, bram.send_command("/agenda"))
-    agenda = texts(bram.messages[-6:])
+    agenda = texts(bram.messages[before:])
     assert "Ander werk" in agenda and "Op mezelf wonen" not in agenda
+    # "Sinds de vorige keer": the agreement, in the agenda and in the exports.
+    assert "Sinds de vorige keer" in agenda and "Elke week zwemmen" in agenda
+    async with h.store.unit() as unit:
+        compiled = await compile_agenda(unit, client.id, set(PARTS), "begeleider",
+                                        datetime.now(UTC))
+    doc = to_dict(compiled)
+    validate(doc)
+    assert doc["round"] == 2 and doc["since_last"] == [
+        {"text": "Elke week zwemmen", "who": "samen", "moods": []}]
+    pdf = PdfReader(io.BytesIO(begeleider_pdf(compiled, PictoLibrary.load())))
+    assert "Elke week zwemmen" in "".join(page.extract_text() for page in pdf.pages)
 
     # Nothing of round 1 is lost or changed; the agreements stay.
     old = {a.text: (a.round, a.removed_at) for a in await h.rows(Answer)}

@@ -27,6 +27,7 @@ from bot.agenda.model import (
     Media,
     MeetingInfo,
     Part,
+    SinceLast,
     part_of_step,
 )
 from bot.dialogs.client_prep import FLOW as CLIENT_FLOW
@@ -85,7 +86,19 @@ async def compile_agenda(unit: Unit, client_id: int, parts: set[str],
         skipped=await _skipped(unit, client, answered, parts)
         if viewer_role in SEES_SKIPPED else (),
         tz_name=tz_name,
+        round=client.round or 1,
+        since_last=await _since_last(unit, client_id)
+        if "agreements" in parts and (client.round or 1) > 1 else (),
     )
+
+
+async def _since_last(unit: Unit, client_id: int) -> tuple[SinceLast, ...]:
+    """The agreements sent so far, with the moods of their check-ins."""
+    moods: dict[int, list[str]] = {}
+    for answer in await unit.check_ins(client_id):
+        moods.setdefault(answer.agreement_id, []).append(answer.mood)
+    return tuple(SinceLast(a.text, a.who, tuple(moods.get(a.id, ())))
+                 for a in await unit.agreements(client_id) if a.sent_at is not None)
 
 
 def _part(key: str, items: list[Item]) -> Part:

@@ -16,7 +16,7 @@ from bot.agenda.model import Agenda, Author, Contribution, Item, Media
 from bot.dialogs.texts import t
 
 SCHEMA_PATH = Path(__file__).with_name("agenda.schema.json")
-SCHEMA_VERSION = "1.1.0"
+SCHEMA_VERSION = "1.2.0"
 
 Json = dict[str, Any]
 
@@ -49,6 +49,10 @@ def to_dict(agenda: Agenda) -> Json:
         doc["naasten"] = [_contribution(c) for c in agenda.naasten]
     if "begeleider" in agenda.visible:
         doc["begeleider"] = [_contribution(c) for c in agenda.begeleider]
+    doc["round"] = agenda.round
+    if "agreements" in agenda.visible:
+        doc["since_last"] = [{"text": a.text, "who": a.who, "moods": list(a.moods)}
+                             for a in agenda.since_last]
     return doc
 
 

@@ -26,7 +26,8 @@ PROFILE_PARTS: tuple[str, ...] = tuple(p for p in SHARE_PARTS
 # …and "Ook gezegd" (EXTRA): what the client sent when no question was open (at the
 # welcome, at the sharing step, after /stop). Shown after the questions.
 CLIENT_PARTS: tuple[str, ...] = (*PROFILE_PARTS, EXTRA)
-PARTS: tuple[str, ...] = (*CLIENT_PARTS, "meeting", "naasten", "begeleider", "voice")
+PARTS: tuple[str, ...] = (*CLIENT_PARTS, "meeting", "naasten", "begeleider", "voice",
+                          "agreements")
 MEETING_STEPS: tuple[str, ...] = ("meeting_where", "meeting_who", "meeting_chair",
                                   "meeting_how")
 # Steps answered with buttons (kind "choice"); the client can also type or speak there.
@@ -40,7 +41,7 @@ DEFAULT_TZ = "Europe/Amsterdam"
 
 # Picto keys for the sections that are not a client step (keys of pictos/default.yaml).
 SECTION_PICTOS = {"meeting": "meeting_date", "naasten": "naaste", "begeleider": "begeleider",
-                  "skipped": "skip", EXTRA: "agenda_more"}
+                  "skipped": "skip", EXTRA: "agenda_more", "agreements": "agreements"}
 
 
 def label(key: str, **values: object) -> str:
@@ -164,6 +165,26 @@ class Playable(NamedTuple):
 
 
 @dataclass(frozen=True)
+class SinceLast:
+    """An agreement of an earlier round and how it went (the moods of its check-ins)."""
+
+    text: str
+    who: str  # client, begeleider, samen, anders
+    moods: tuple[str, ...] = ()  # good, ok, bad; oldest first
+
+
+def since_who(agreement: SinceLast, viewer_role: str, client_name: str) -> str:
+    """Who does it, from the reader's side ("dat doe jij" for the client)."""
+    side = "client_" if viewer_role == "client" else "naaste_"
+    return t(f"agreements_who_{side}{agreement.who}", client=client_name)
+
+
+def since_moods(agreement: SinceLast) -> str:
+    """How the check-ins went, in words (for the PDFs): "goed, gaat wel"."""
+    return ", ".join(label(f"mood_{m}") for m in agreement.moods)
+
+
+@dataclass(frozen=True)
 class Agenda:
     client_id: int
     client_name: str
@@ -176,6 +197,8 @@ class Agenda:
     begeleider: tuple[Contribution, ...] = ()
     skipped: tuple[str, ...] = ()  # step keys the client skipped, only of visible parts
     tz_name: str = DEFAULT_TZ
+    round: int = 1  # the client's round (each meeting has its own)
+    since_last: tuple[SinceLast, ...] = ()  # "Sinds de vorige keer": from round 2 on
 
     def part(self, key: str) -> Part | None:
         return next((p for p in self.parts if p.key == key), None)

@@ -32,6 +32,8 @@ from bot.agenda.model import (
     label,
     media_label,
     short_date,
+    since_moods,
+    since_who,
 )
 from bot.dialogs.texts import t
 
@@ -155,6 +157,7 @@ def _all_texts(agenda: Agenda) -> list[str]:
         texts += [i.text for i in part.items]
     texts += [c.text for c in (*agenda.naasten, *agenda.begeleider)]
     texts += [c.author.display() for c in (*agenda.naasten, *agenda.begeleider)]
+    texts += [a.text for a in agenda.since_last]
     if agenda.meeting is not None:
         texts += [agenda.meeting.place, *(i.text for i in agenda.meeting.items())]
     return texts
@@ -228,6 +231,11 @@ def _client_sections(agenda: Agenda) -> list[Section]:
     for part in agenda.parts:
         sections.append((part.title, part.picto_key,
                          [(_item_text(i), _photo_id(i)) for i in part.items]))
+    if agenda.since_last:
+        sections.append((label("since_last"), SECTION_PICTOS["agreements"], [
+            (" · ".join(filter(None, [
+                f"{a.text} ({since_who(a, agenda.viewer_role, agenda.client_name)})",
+                since_moods(a)])), None) for a in agenda.since_last]))
     for key, entries in (("naasten", agenda.naasten), ("begeleider", agenda.begeleider)):
         if entries:
             sections.append((label(key), SECTION_PICTOS[key],
@@ -312,6 +320,13 @@ def begeleider_pdf(agenda: Agenda, pictos: Pictos,
             photo = _photo_id(item)
             if photo and photos and photo in photos:
                 pdf.image(str(photos[photo]), x=MARGIN + SMALL_PICTO + 2, w=35)
+        pdf.ln(1.5)
+    if agenda.since_last:
+        _b_heading(pdf, pictos, label("since_last"), SECTION_PICTOS["agreements"])
+        for agreement in agenda.since_last:
+            _b_line(pdf, agreement.text, " · ".join(filter(None, [
+                since_who(agreement, agenda.viewer_role, agenda.client_name),
+                since_moods(agreement)])))
         pdf.ln(1.5)
     for key, entries in (("naasten", agenda.naasten), ("begeleider", agenda.begeleider)):
         if entries:

@@ -18,12 +18,15 @@ from bot.agenda.model import (
     Contribution,
     Item,
     Media,
+    SinceLast,
     format_date,
     label,
     media_label,
     part_of_step,
     plain,
+    since_who,
 )
+from bot.dialogs.check_in import mood_mark
 from bot.dialogs.texts import t
 
 LIMIT = 4096  # Telegram's limit for one message
@@ -77,6 +80,9 @@ def blocks(agenda: Agenda, emoji: Emoji) -> list[Block]:
         lines = [_item_line(item, detailed) for item in part.items] or [
             Line(f"<i>{label('empty')}</i>")]
         out.append([_heading(emoji(part.picto_key), agenda.title(part.key)), *lines])
+    if agenda.since_last:
+        out.append([_heading(emoji(SECTION_PICTOS["agreements"]), label("since_last")),
+                    *(Line(escape(_since_line(a, agenda))) for a in agenda.since_last)])
     for key, entries in (("naasten", agenda.naasten), ("begeleider", agenda.begeleider)):
         if key in agenda.visible and entries:
             title = label(key if not detailed else f"{key}_b")
@@ -87,6 +93,13 @@ def blocks(agenda: Agenda, emoji: Emoji) -> list[Block]:
         out.append([_heading(emoji(SECTION_PICTOS["skipped"]), title),
                     *(Line("• " + escape(agenda.title(s))) for s in agenda.skipped)])
     return [] if naaste and len(out) == 1 else out
+
+
+def _since_line(agreement: SinceLast, agenda: Agenda) -> str:
+    """"• Elke week zwemmen (Sam) 🙂 😐": how it went, by check-in."""
+    who = since_who(agreement, agenda.viewer_role, agenda.client_name)
+    marks = " ".join(mood_mark(m) for m in agreement.moods)
+    return f"• {agreement.text} ({who}) {marks}".rstrip()
 
 
 def _heading(icon: str, title: str) -> Line:
@@ -242,6 +255,9 @@ def spoken_text(agenda: Agenda) -> str:
             continue
         sentences.append(f"{agenda.title(part.key)}:")
         sentences += [_spoken_item(i) for i in part.items]
+    if agenda.since_last:
+        sentences.append(f"{label('since_last')}:")
+        sentences += [_sentence(_since_line(a, agenda).lstrip("• ")) for a in agenda.since_last]
     for key, entries in (("naasten", agenda.naasten), ("begeleider", agenda.begeleider)):
         if entries:
             sentences.append(f"{label(key)}:")
