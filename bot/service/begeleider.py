@@ -38,7 +38,7 @@ from bot.dialogs.texts import t
 from bot.dialogs.types import Input, Media, Reply
 from bot.service import access, agendas, sessions
 from bot.service.types import Context, TurnResult, refused
-from bot.state.models import Agreement, Answer, Begeleider, Client, Meeting, Naaste, utcnow
+from bot.state.models import Agreement, Answer, Begeleider, Client, Meeting, Naaste
 from bot.state.unit import PersonRow, Unit
 
 FLOW = "begeleider"
@@ -48,7 +48,7 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, begeleider_id: int, 
                update_id: int = 0) -> TurnResult:
     begeleider = await unit.get(Begeleider, begeleider_id)
     assert begeleider is not None
-    now = utcnow()
+    now = ctx.now()
     row, session = await sessions.load(unit, person.id, FLOW, None, "home")
     acting = access.Acting("begeleider", begeleider.id)
     press = pressed(inp, begeleider_dialog.Action)

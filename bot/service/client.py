@@ -42,7 +42,7 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, client_id: int, inp:
     row, session = await sessions.load(unit, person.id, FLOW, client_id, FIRST_STEP)
     name = await _client_name(unit, client_id, person)
     if check_in.handles(session, inp):  # between meetings: how the agreements go
-        return await _check_in(unit, row, session, client_id, name, inp)
+        return await _check_in(unit, ctx, row, session, client_id, name, inp)
     if inp.kind == "command" and inp.command == "afspraken":
         return TurnResult(await _agreements(unit, person, client_id), session.step)
     if inp.kind == "command" and inp.command in {"wie_keek", "mijnlijst"}:
@@ -96,7 +96,7 @@ async def scheduled(unit: Unit, ctx: Context, kind: str, person_id: int,
     row, session = await sessions.load(unit, person_id, FLOW, owner.id, FIRST_STEP)
     session.seq += 1
     if kind == schedule.CHECK_IN:
-        replies = check_in.start(session, await _agreement_lines(unit, owner.id), utcnow())
+        replies = check_in.start(session, await _agreement_lines(unit, owner.id), ctx.now())
     elif kind == schedule.CLIENT_REMINDER:
         meeting = await unit.meeting(owner.id)
         date = ctx.date(meeting.starts_at) if meeting and meeting.starts_at else ""
@@ -175,15 +175,15 @@ async def _agreement_lines(unit: Unit, client_id: int) -> list[agreements.Agreem
             for r in await unit.agreements(client_id)]
 
 
-async def _check_in(unit: Unit, row: SessionRow, session: Session, client_id: int,
-                    name: str, inp: Input) -> TurnResult:
+async def _check_in(unit: Unit, ctx: Context, row: SessionRow, session: Session,
+                    client_id: int, name: str, inp: Input) -> TurnResult:
     """A mood, or the words after it: stored at once; at the end the begeleider gets one
     short line per agreement (busy people read a line, not a report)."""
     mood_row, started = check_in.mood_row(session), check_in.started_at(session)
     out = check_in.step(session, inp, await _agreement_lines(unit, client_id))
     if out.mood is not None and out.agreement_id is not None:
         made = await unit.add(CheckIn(client_id=client_id, agreement_id=out.agreement_id,
-                                      mood=out.mood, text="", answered_at=utcnow()))
+                                      mood=out.mood, text="", answered_at=ctx.now()))
         check_in.remember_row(session, made.id)
     if out.words is not None and mood_row is not None:
         saved = await unit.get(CheckIn, mood_row)

@@ -62,11 +62,12 @@ Handler = Callable[[Unit, Context, PersonRow, int, Input, int], Awaitable[TurnRe
 
 class Service:
     def __init__(self, store: Store, tz: ZoneInfo, invite_days: int = 30,
-                 pictos: Any = None, settings: Any = None) -> None:
+                 pictos: Any = None, settings: Any = None,
+                 now: Callable[[], datetime] | None = None) -> None:
         self.store = store
         self.bot_username = "<bot username>"  # set once the bot knows its name (getMe)
         self.context = Context(tz, invite_days, self.link, pictos, settings,
-                               schedule.plan_for_client)
+                               schedule.plan_for_client, now or utcnow)
         self.handlers: dict[str, Handler] = {
             "client": client.turn, "begeleider": begeleider.turn, "naaste": naaste.turn,
             "admin": admin.turn}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -83,6 +83,8 @@ class Context:
     # Bring a client's planned sends in line (bot.schedule.plan_for_client: unit, client id,
     # now, settings → the plan); the service tests over the fake unit record the calls.
     replan: Callable[..., Awaitable[Any]] | None = None
+    # The bot's clock (the schedule's: a test moves it); what "now" is for a turn.
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def date(self, moment: datetime, with_time: bool = True) -> str:
         return dutch_date(moment, self.tz, with_time)

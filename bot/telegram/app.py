@@ -109,8 +109,10 @@ class BotRunner:
                  schedule_every: float = 30.0) -> None:
         self.settings = settings
         self.store = store
+        clock = clock or SystemClock()
         self.service = Service(store, settings.tz, settings.invite_days,
-                               pictos=media.pictos if media else None, settings=settings)
+                               pictos=media.pictos if media else None, settings=settings,
+                               now=clock.now)
         self.media = media
         self.poll_timeout = poll_timeout
         self.schedule_every = schedule_every
@@ -136,7 +138,7 @@ class BotRunner:
         self._late_sweep: asyncio.Task[None] | None = None
         self.files = AnswerFiles(self.bot, store, settings.data_dir / "answers")
         self.processor: PerChatUpdateProcessor = self.app.update_processor  # type: ignore[assignment]
-        self.dispatcher = Dispatcher(store, clock or SystemClock(), self.send_planned,
+        self.dispatcher = Dispatcher(store, clock, self.send_planned,
                                      settings=settings)
         # Called with each update id once it is handled and its replies are out (tests,
         # the sandbox and the benchmark wait on this instead of on the clock).
