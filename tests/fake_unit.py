@@ -188,6 +188,13 @@ class FakeUnit:
                        and (step is None or a.step == step)),
                       key=lambda a: (a.step, a.item, a.part, a.id))
 
+    async def earlier_rounds(self, client_id: int) -> list[tuple[int, str, str]]:
+        rows = sorted((a for a in self.t.of(Answer).values()
+                       if a.client_id == client_id and a.round is not None
+                       and a.removed_at is None and a.kind == "text"),
+                      key=lambda a: (a.round, a.step, a.item, a.part, a.id))
+        return [(a.round, a.step, a.text) for a in rows]
+
     async def previous_answers(self, client_id: int) -> dict[str, str]:
         words: dict[str, list[str]] = {}
         for a in self._previous(client_id):

@@ -28,7 +28,8 @@ from bot.state.store import Store
 from pictos import PictoLibrary
 from tests import conftest
 from tests.harness import Harness, texts
-from tests.test_service import SAM, World, started
+from tests.test_service import SAM, World, staff, started, tap
+from tests.test_service import texts as replies_of
 from tests.test_triangle import admin_and_begeleider, client_with_topic
 
 
@@ -210,3 +211,26 @@ async def test_the_next_round_offers_open_topics_and_agreements_one_at_a_time() 
     again = await w.press(SAM, offer, t("btn_offer_yes"))
     assert again is not None and [(a.step, a.text) for a in w.answers()
                                   if a.round is None] == now
+
+
+async def test_earlier_rounds_are_read_back_to_the_client_and_shown_to_the_begeleider() -> None:
+    w = World()
+    staff(w)
+    await started(w)
+    await w.say(SAM, "Ik kan goed tekenen")
+    assert replies_of(await w.command(SAM, "vorige")) == [t("history_none")]
+    async with w.store.unit() as unit:
+        await unit.start_round(w.client.id)
+    await w.say(SAM, "Ik kan goed zingen")  # round 2's answer: not in the history
+    heard = await w.command(SAM, "vorige")
+    assert heard is not None
+    (reply,) = heard.replies
+    assert t("history_round", n=1) in reply.text and "Ik kan goed tekenen" in reply.text
+    assert "zingen" not in reply.text
+    assert reply.speak is not None and "Ik kan goed tekenen" in reply.speak
+    home = await w.command(33, "start")
+    screen = await tap(w, 33, home, "op", w.client.id)
+    shown = await tap(w, 33, screen, "hi")
+    assert shown is not None and any("Ik kan goed tekenen" in r.text for r in shown.replies)
+    reads = {a.part for a in w.store.tables.audit if a.viewer_person_id != w.sam.id}
+    assert "good_at" in reads  # the begeleider's look is in the access log

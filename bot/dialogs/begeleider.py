@@ -52,6 +52,7 @@ class Action(StrEnum):
     REMOVE_AGREEMENT = "ar"
     SEND_AGREEMENTS = "as"
     RHYTHM = "cr"  # arg: days between check-ins, one of RHYTHMS
+    HISTORY = "hi"  # the client's earlier rounds
 
 
 # Effects: what the service applies, in order (bot/service/begeleider.py).
@@ -134,6 +135,11 @@ class RemoveAgreement:
 
 
 @dataclass(frozen=True)
+class ShowHistory:
+    client_id: int
+
+
+@dataclass(frozen=True)
 class SetCheckIns:
     """How often the client is asked how the agreements go (days; 0: never)."""
 
@@ -150,7 +156,7 @@ class SendAgreements:
 
 Effect = (NewClient | SetMeeting | SetPlace | CancelMeeting | NewNaaste | AddTopic
           | ShowAgenda | Play | Exports | AuditCsv | AddAgreement | ChangeAgreement
-          | RemoveAgreement | SendAgreements | SetCheckIns)
+          | RemoveAgreement | SendAgreements | SetCheckIns | ShowHistory)
 # The begeleider's choice of check-in rhythm (days; 0: no check-ins).
 RHYTHMS = (14, 28, 56, 0)
 
@@ -237,6 +243,9 @@ class Turn(MenuTurn[Effect]):
         answer_id = id_of(event)
         assert answer_id is not None  # the transition's condition
         self.do(Play(self._client(), answer_id))
+
+    def show_history(self, event: EventData) -> None:
+        self.do(ShowHistory(self._client()))
 
     def send_audit(self, event: EventData) -> None:
         self.do(AuditCsv(self._client()))
@@ -344,6 +353,7 @@ FLOW = MenuFlow("begeleider", Action, ["home", "client", "agreements", *ASKING],
     {"trigger": "play", "source": "client", "dest": None, "conditions": "names_id",
      "before": "play_answer"},
     {"trigger": "audit", "source": "client", "dest": None, "before": "send_audit"},
+    {"trigger": "history", "source": "client", "dest": None, "before": "show_history"},
     # After the meeting: the agreements (add: what, then who; change or remove; send).
     {"trigger": "agreements", "source": ["client", "agreements"], "dest": "agreements"},
     {"trigger": "add_agreement", "source": "agreements", "dest": "ask_agreement"},
@@ -378,7 +388,8 @@ BUTTONS = {Action.HOME: "home", Action.OPEN: "open", Action.NEW_CLIENT: "new_cli
            Action.CANCEL: "cancel", Action.PLAY: "play", Action.AGREEMENTS: "agreements",
            Action.ADD_AGREEMENT: "add_agreement", Action.WHO: "who", Action.PICTO: "picto",
            Action.EDIT_AGREEMENT: "edit_agreement", Action.REMOVE_AGREEMENT: "remove_agreement",
-           Action.SEND_AGREEMENTS: "send_agreements", Action.RHYTHM: "rhythm"}
+           Action.SEND_AGREEMENTS: "send_agreements", Action.RHYTHM: "rhythm",
+           Action.HISTORY: "history"}
 COMMANDS = {"clienten": "home", "start": "home", "nieuwe_client": "new_client",
             "verder": "home", "agenda": "agenda"}
 # Telegram allows 100 buttons under a message: the first 30 recordings, in agenda order.
@@ -422,6 +433,7 @@ def _results(session: Session, view: View) -> list[Reply]:
         replies.append(Reply("\n".join(filter(None, [t("b_meeting_set", date=when), note]))))
     if "cancelled" in results:
         replies.append(Reply(t("b_meeting_cancelled", date=results["cancelled"])))
+    replies += results.get("history", [])
     for message in results.get("agenda", []):
         replies.append(Reply(message))
     client, playable = results.get("playable", ("", []))
@@ -510,7 +522,8 @@ def _client(session: Session, c: ClientLine) -> Reply:
          button(session, t("btn_b_agenda"), Action.AGENDA)),
         (button(session, t("btn_b_pdf"), Action.EXPORTS),
          button(session, t("btn_b_audit"), Action.AUDIT)),
-        (button(session, t("btn_b_agreements"), Action.AGREEMENTS),),
+        (button(session, t("btn_b_agreements"), Action.AGREEMENTS),
+         button(session, t("btn_b_history"), Action.HISTORY)),
         *(((button(session, t("btn_b_cancel"), Action.CANCEL),),) if c.meeting else ()),
         (button(session, t("btn_b_back"), Action.HOME),),
     )

@@ -10,7 +10,7 @@ from typing import Any, assert_never
 
 from bot.agenda.telegram_text import telegram_messages
 from bot.dialogs import begeleider as begeleider_dialog
-from bot.dialogs import check_in, client_prep
+from bot.dialogs import check_in, client_prep, history
 from bot.dialogs.agreements import AgreementLine
 from bot.dialogs.agreements import for_client as agreements_for_client
 from bot.dialogs.agreements import for_naaste as agreements_for_naaste
@@ -29,6 +29,7 @@ from bot.dialogs.begeleider import (
     SetMeeting,
     SetPlace,
     ShowAgenda,
+    ShowHistory,
 )
 from bot.dialogs.buttons import pressed
 from bot.dialogs.client_prep import QUESTION_STEPS
@@ -37,6 +38,7 @@ from bot.dialogs.menu import MenuOutcome
 from bot.dialogs.texts import t
 from bot.dialogs.types import Input, Media, Reply
 from bot.service import access, agendas, sessions
+from bot.service import client as client_turn
 from bot.service.types import Context, TurnResult, refused
 from bot.state.models import Agreement, Answer, Begeleider, Client, Meeting, Naaste
 from bot.state.unit import PersonRow, Unit
@@ -215,6 +217,12 @@ async def _begeleider_effect(unit: Unit, ctx: Context, person: PersonRow,
             await _agreement_effect(unit, person, effect, client_id, now, results, also)
             if isinstance(effect, SendAgreements):  # the first check-in is planned now
                 await _replan(ctx, unit, client_id, now)
+        case ShowHistory():
+            owner = await unit.get(Client, client_id)
+            allowed = await access.read(unit, person.id, client_id, history.ORDER, now,
+                                        access.Acting("begeleider", begeleider.id))
+            rounds = await client_turn.earlier_rounds(unit, client_id, allowed)
+            results["history"] = history.for_begeleider(rounds, owner.name if owner else "")
         case SetCheckIns(days=days):
             owner = await unit.get(Client, client_id)
             if owner is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from html import escape
 
 from bot import schedule
-from bot.dialogs import agreements, check_in, client_prep
+from bot.dialogs import agreements, check_in, client_prep, history
 from bot.dialogs.buttons import pressed
 from bot.dialogs.texts import t
 from bot.dialogs.types import (
@@ -43,6 +43,10 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, client_id: int, inp:
     name = await _client_name(unit, client_id, person)
     if check_in.handles(session, inp):  # between meetings: how the agreements go
         return await _check_in(unit, ctx, row, session, client_id, name, inp)
+    if inp.kind == "command" and inp.command == "vorige":
+        allowed = await access.read(unit, person.id, client_id, history.ORDER)
+        return TurnResult(history.for_client(await earlier_rounds(unit, client_id, allowed)),
+                          session.step)
     if inp.kind == "command" and inp.command == "afspraken":
         return TurnResult(await _agreements(unit, person, client_id), session.step)
     if inp.kind == "command" and inp.command in {"wie_keek", "mijnlijst"}:
@@ -168,6 +172,16 @@ async def _agreements(unit: Unit, person: PersonRow, client_id: int) -> list[Rep
         return agreements.none_yet()
     return agreements.for_client(await _agreement_lines(unit, client_id)) or (
         agreements.none_yet())
+
+
+async def earlier_rounds(unit: Unit, client_id: int,
+                         parts: set[str] | None = None) -> list[history.Round]:
+    """The client's earlier rounds, only `parts` (steps) when given."""
+    rounds: dict[int, dict[str, list[str]]] = {}
+    for number, step, words in await unit.earlier_rounds(client_id):
+        if parts is None or step in parts:
+            rounds.setdefault(number, {}).setdefault(step, []).append(words)
+    return sorted(rounds.items())
 
 
 async def _agreement_lines(unit: Unit, client_id: int) -> list[agreements.AgreementLine]:

@@ -449,6 +449,16 @@ class Unit:
             AgendaItem.removed_at.is_(None), AgendaItem.round.is_(None))
             .order_by(AgendaItem.position))).scalars())
 
+    async def earlier_rounds(self, client_id: int) -> list[tuple[int, str, str]]:
+        """The words (text answers) of the client's earlier rounds: (round, step, text), by
+        round, step, item, part."""
+        rows = await self._execute(
+            select(Answer.round, Answer.step, Answer.text).where(
+                Answer.client_id == client_id, Answer.round.is_not(None),
+                Answer.removed_at.is_(None), Answer.kind == "text")
+            .order_by(Answer.round, Answer.step, Answer.item, Answer.part, Answer.id))
+        return [(int(r), str(s), str(x)) for r, s, x in rows]
+
     async def previous_answers(self, client_id: int) -> dict[str, str]:
         """Last round's words per question (text answers, parts joined), for "Klopt dit
         nog?" in the next round."""

@@ -299,8 +299,8 @@ class BotRunner:
 
 def menu_commands() -> list[tuple[str, str]]:
     """The commands in Telegram's menu: the client's (begeleiders know theirs)."""
-    names = ["verder", "lijst", "mijnlijst", "afspraken", "delen", "wie_keek", "instellingen",
-             "over", "stop"]
+    names = ["verder", "lijst", "mijnlijst", "afspraken", "vorige", "delen", "wie_keek",
+             "instellingen", "over", "stop"]
     return [(name, t(f"command_{name}")) for name in names]
 
 
