@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot.dialogs.texts import t
 from bot.dialogs.types import Input
-from bot.schedule.plan import CHECK_IN, CheckIns, ClientState, MeetingInfo, plan
+from bot.schedule.plan import CHECK_IN, EVALUATION, CheckIns, ClientState, MeetingInfo, plan
 from bot.state.models import Agreement, CheckIn, utcnow
 from tests.test_service import SAM, World, staff, texts
 
@@ -108,3 +108,43 @@ def test_week_rhythm_is_the_floor() -> None:
     sent = local(2027, 1, 6, 15, 30)
     assert check_ins(sent + timedelta(days=1), CheckIns(sent, 1)) == [
         local(2027, 1, 13, 15, 30)]
+
+
+def test_an_evaluation_goes_out_when_asked_never_at_night_and_once() -> None:
+    sent = local(2027, 1, 6, 15)
+    asked = local(2027, 2, 1, 22, 30)
+    meeting = MeetingInfo(local(2027, 1, 5, 14), local(2026, 12, 1, 10))
+    due = [s.due_at.astimezone(AMS) for s in plan(
+        meeting, CLIENT, [], [], asked, check_ins=CheckIns(sent, 28, None, asked)).sends
+        if s.kind == EVALUATION]
+    assert due == [local(2027, 2, 2, 9, 0)]
+    assert [s for s in plan(meeting, CLIENT, [], [], asked, check_ins=CheckIns(
+        sent, 28, None, asked, evaluated=True)).sends if s.kind == EVALUATION] == []
+    assert [s for s in plan(meeting, replace(CLIENT, stopped=True), [], [], asked,
+                            check_ins=CheckIns(sent, 28, None, asked)).sends
+            if s.kind == EVALUATION] == []
+
+
+async def test_an_evaluation_asks_each_agreement_then_one_open_question() -> None:
+    w = World()
+    staff(w)
+    await w.command(SAM, "start")
+    w.store.add(Agreement(client_id=w.client.id, text="Elke week zwemmen", who="client",
+                          removed_at=None, sent_at=utcnow()))
+    asked = await w.service.scheduled(EVALUATION, w.client.id, w.sam.id)
+    assert asked is not None and texts(asked)[0].startswith(t("evaluation_intro"))
+    data = {b.label: b.data for row in asked.replies[0].buttons for b in row}
+    words = await w.send(SAM, Input("button", utcnow(), data=data[t("btn_mood_good")]))
+    assert words is not None
+    data = {b.label: b.data for row in words.replies[0].buttons for b in row}
+    last = await w.send(SAM, Input("button", utcnow(), data=data[t("btn_next")]))
+    assert last is not None and t("evaluation_last") in texts(last)[0]
+    done = await w.say(SAM, "Ik wil vaker met Jan praten")
+    assert done is not None and t("check_in_done") in texts(done)[-1]
+    rows = sorted(w.store.tables.of(CheckIn).values(), key=lambda r: r.id)
+    assert [(r.agreement_id is None, r.mood, r.text) for r in rows] == [
+        (False, "good", ""), (True, "note", "Ik wil vaker met Jan praten")]
+    ((_chat, report),) = done.also
+    assert "💬 “Ik wil vaker met Jan praten”" in report.text
+    # The words were the evaluation's, not an answer of the preparation.
+    assert "Ik wil vaker met Jan praten" not in [a.text for a in w.answers()]

@@ -79,3 +79,36 @@ async def test_three_check_ins_a_month_apart(hc: tuple[Harness, FakeClock]) -> N
         clock.advance(STEP)
         await tick(h)
     assert "Hoe gaat het met deze afspraak?" not in texts(sam.messages[before:])
+
+
+async def test_the_begeleider_plans_an_evaluation(hc: tuple[Harness, FakeClock]) -> None:  # noqa: F811
+    h, clock = hc
+    _fatima, bram = await admin_and_begeleider(h)
+    sam = await new_client(h, bram, "Sam", 1001)
+    await plan_meeting(h, bram, 1)
+    await h.act(bram, bram.send_command("/clienten"))
+    await h.tap(bram, "Sam")
+    await h.tap(bram, "🤝 Afspraken")
+    await h.tap(bram, "➕ Afspraak erbij")
+    await h.say(bram, "Elke week zwemmen")
+    await h.tap(bram, "Samen")
+    await h.tap(bram, "Zonder plaatje")
+    await h.tap(bram, "📨 Stuur naar Sam")
+    out = await h.tap(bram, "📝 Evaluatie nu")
+    assert "Sam krijgt de vragen over de afspraken" in texts(out)
+    before = len(sam.messages)
+    for _ in range(8):  # at most two days of ticks: it goes out at once, or at 09:00
+        clock.advance(STEP)
+        await tick(h)
+        if "wil graag weten hoe het gaat" in texts(sam.messages[before:]):
+            break
+    assert "Je begeleider wil graag weten hoe het gaat" in texts(sam.messages[before:])
+    assert 9 <= clock.now().astimezone(AMSTERDAM).hour < 21  # never at night
+    await h.tap(sam, "😐 Gaat wel")
+    await h.tap(sam, "Verder")
+    out = await h.say(sam, "Zwemmen is leuk maar het water is koud")
+    assert "Dank je wel!" in texts(out)
+    report = texts(bram.messages[-2:])
+    assert "😐 Elke week zwemmen" in report and "💬 “Zwemmen is leuk" in report
+    rows = await h.rows(CheckIn)
+    assert sorted(r.mood for r in rows) == ["note", "ok"]

@@ -53,6 +53,7 @@ class Action(StrEnum):
     SEND_AGREEMENTS = "as"
     RHYTHM = "cr"  # arg: days between check-ins, one of RHYTHMS
     HISTORY = "hi"  # the client's earlier rounds
+    EVALUATE = "ev"  # a short evaluation now: the check-ins and one open question
 
 
 # Effects: what the service applies, in order (bot/service/begeleider.py).
@@ -135,6 +136,11 @@ class RemoveAgreement:
 
 
 @dataclass(frozen=True)
+class PlanEvaluation:
+    client_id: int
+
+
+@dataclass(frozen=True)
 class ShowHistory:
     client_id: int
 
@@ -156,7 +162,7 @@ class SendAgreements:
 
 Effect = (NewClient | SetMeeting | SetPlace | CancelMeeting | NewNaaste | AddTopic
           | ShowAgenda | Play | Exports | AuditCsv | AddAgreement | ChangeAgreement
-          | RemoveAgreement | SendAgreements | SetCheckIns | ShowHistory)
+          | RemoveAgreement | SendAgreements | SetCheckIns | ShowHistory | PlanEvaluation)
 # The begeleider's choice of check-in rhythm (days; 0: no check-ins).
 RHYTHMS = (14, 28, 56, 0)
 
@@ -243,6 +249,9 @@ class Turn(MenuTurn[Effect]):
         answer_id = id_of(event)
         assert answer_id is not None  # the transition's condition
         self.do(Play(self._client(), answer_id))
+
+    def plan_evaluation(self, event: EventData) -> None:
+        self.do(PlanEvaluation(self._client()))
 
     def show_history(self, event: EventData) -> None:
         self.do(ShowHistory(self._client()))
@@ -371,6 +380,8 @@ FLOW = MenuFlow("begeleider", Action, ["home", "client", "agreements", *ASKING],
      "before": "take_out_agreement"},
     {"trigger": "send_agreements", "source": "agreements", "dest": None,
      "conditions": "has_agreements", "before": "deliver_agreements"},
+    {"trigger": "evaluate", "source": "agreements", "dest": None,
+     "conditions": "has_agreements", "before": "plan_evaluation"},
     {"trigger": "rhythm", "source": "agreements", "dest": "agreements",
      "conditions": "is_rhythm", "before": "set_rhythm"},
     {"trigger": "back", "source": ["ask_agreement", "ask_who", "ask_picto",
@@ -389,7 +400,7 @@ BUTTONS = {Action.HOME: "home", Action.OPEN: "open", Action.NEW_CLIENT: "new_cli
            Action.ADD_AGREEMENT: "add_agreement", Action.WHO: "who", Action.PICTO: "picto",
            Action.EDIT_AGREEMENT: "edit_agreement", Action.REMOVE_AGREEMENT: "remove_agreement",
            Action.SEND_AGREEMENTS: "send_agreements", Action.RHYTHM: "rhythm",
-           Action.HISTORY: "history"}
+           Action.HISTORY: "history", Action.EVALUATE: "evaluate"}
 COMMANDS = {"clienten": "home", "start": "home", "nieuwe_client": "new_client",
             "verder": "home", "agenda": "agenda"}
 # Telegram allows 100 buttons under a message: the first 30 recordings, in agenda order.
@@ -406,7 +417,8 @@ def decide(session: Session, inp: Input, view: View) -> MenuOutcome[Effect]:
                                   and press.arg not in {*PICTOS, ""})):
         return MenuOutcome(stale=True)
     out = FLOW.decide(session, inp, BUTTONS, COMMANDS, view)
-    if press is not None and press.action in {Action.PLAY, Action.SEND_AGREEMENTS}:
+    if press is not None and press.action in {Action.PLAY, Action.SEND_AGREEMENTS,
+                                              Action.EVALUATE}:
         out.ask = False  # playing an answer, sending: the screen (and its buttons) stays
     return out
 
@@ -448,6 +460,8 @@ def _results(session: Session, view: View) -> list[Reply]:
         client, delivered = results["agreements_sent"]
         replies.append(Reply(t("b_agreements_sent" if delivered else "b_agreements_not_sent",
                                client=escape(client))))
+    if "evaluation" in results:
+        replies.append(Reply(t("b_evaluation_planned", client=escape(results["evaluation"]))))
     if "agreements_changed" in results:
         replies.append(Reply(t("b_agreements_change_sent",
                                client=escape(results["agreements_changed"]))))
@@ -543,6 +557,7 @@ def _agreements(session: Session, view: View, c: ClientLine) -> Reply:
     if lines:
         rows.append((button(session, t("btn_b_agreements_send", client=c.name),
                             Action.SEND_AGREEMENTS),))
+        rows.append((button(session, t("btn_b_evaluate"), Action.EVALUATE),))
         rows.append(tuple(button(session, ("✅ " if days == view.check_in_days else "")
                                  + t("btn_b_rhythm", label=rhythm_label(days)),
                                  Action.RHYTHM, days) for days in RHYTHMS[:2]))

@@ -41,22 +41,25 @@ class Step:
 
 @dataclass(frozen=True)
 class Answer:
-    """One stored answer, for the begeleider's line."""
+    """One stored answer, for the begeleider's line (no agreement: an evaluation's last
+    words)."""
 
-    agreement_id: int
+    agreement_id: int | None
     mood: str
     kind: str | None = None
     text: str = ""
 
 
-def start(session: Session, lines: list[AgreementLine], now: datetime) -> list[Reply]:
-    """The first question of a check-in (the session's seq is already the new one)."""
+def start(session: Session, lines: list[AgreementLine], now: datetime,
+          evaluation: bool = False) -> list[Reply]:
+    """The first question of a check-in (the session's seq is already the new one). An
+    evaluation (the begeleider planned one) ends with one open question."""
     if not lines:
         session.data.pop(KEY, None)
         return []
     session.data[KEY] = {"ids": [line.id for line in lines], "words": False,
-                         "started": now.isoformat()}
-    intro = t("check_in_intro")
+                         "started": now.isoformat(), "evaluation": evaluation}
+    intro = t("evaluation_intro" if evaluation else "check_in_intro")
     first = _ask(session, lines[0])
     return [Reply(f"{intro}\n\n{first.text}", picto=first.picto, buttons=first.buttons,
                   speak=f"{plain(intro)} {first.speak}")]
@@ -96,6 +99,12 @@ def step(session: Session, inp: Input, lines: list[AgreementLine]) -> Step:
     """One input of the check-in (`handles` said yes). Mutates the session; the service bumps
     the seq before rendering when replies ask something new."""
     state = session.data[KEY]
+    if state.get("closing"):  # the evaluation's last question: words, or "Nee, klaar"
+        session.data.pop(KEY, None)
+        words = inp if pressed(inp, Action) is None else None
+        note = t("check_in_thanks_words") if words is not None else ""
+        return Step(words=words, finished=True,
+                    replies=[_said("\n".join(filter(None, [note, t("check_in_done")])))])
     known = {line.id: line for line in lines}
     ids = [i for i in state["ids"] if i in known]  # an agreement removed meanwhile: skipped
     if not ids:
@@ -122,6 +131,10 @@ def step(session: Session, inp: Input, lines: list[AgreementLine]) -> Step:
             question = Reply(f"{note}\n\n{question.text}", picto=question.picto,
                              buttons=question.buttons, speak=f"{plain(note)} {question.speak}")
         out.replies = [question]
+    elif state.get("evaluation"):  # one open question to end with
+        state["closing"], state["words"] = True, True
+        out.replies = [_said("\n\n".join(filter(None, [note, t("evaluation_last")])), buttons=(
+            (Button(t("btn_evaluation_done"), encode(session.seq + 1, Action.NEXT)),),))]
     else:
         session.data.pop(KEY, None)
         out.finished = True
@@ -151,6 +164,10 @@ def report(client: str, answers: list[Answer], lines: list[AgreementLine]) -> st
     text_of = {line.id: line.text for line in lines}
     out = [t("b_check_in_report", client=escape(client))]
     for answer in answers:
+        if answer.agreement_id is None:  # the evaluation's last words
+            out.append(f"💬 “{escape(answer.text)}”" if answer.text else
+                       f"💬 ({t('media_' + (answer.kind or 'voice'))})")
+            continue
         words = (f" “{escape(answer.text)}”" if answer.text else
                  f" ({t('media_' + answer.kind)})" if answer.kind and answer.kind != "text"
                  else "")

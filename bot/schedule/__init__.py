@@ -17,6 +17,7 @@ from bot.schedule.plan import (
     BEGELEIDER_AGENDA,
     CHECK_IN,
     CLIENT_REMINDER,
+    EVALUATION,
     KINDS,
     NAASTE_AGENDA,
     NAASTE_NUDGE,
@@ -48,7 +49,8 @@ from bot.schedule.send import Dispatcher, SendFn, SendLater, Undeliverable, star
 from bot.state.planned import PlannedRow
 
 __all__ = [
-    "AFTER_MEETING", "BEGELEIDER_AGENDA", "CHECK_IN", "CLAIM_LEASE", "CLIENT_REMINDER", "KINDS",
+    "AFTER_MEETING", "BEGELEIDER_AGENDA", "CHECK_IN", "CLAIM_LEASE", "CLIENT_REMINDER",
+    "EVALUATION", "KINDS",
     "NAASTE_AGENDA", "NAASTE_NUDGE", "ClientState", "Dispatcher", "Done", "MeetingInfo",
     "NaasteInfo", "Plan", "PlannedRow", "QuietHours", "ScheduleSettings", "Send", "SendFn",
     "SendLater", "Undeliverable", "claim_due", "days_before", "days_until", "in_quiet_hours",

@@ -31,6 +31,7 @@ BEGELEIDER_AGENDA = "begeleider_agenda"
 CLIENT_REMINDER = "client_reminder"
 AFTER_MEETING = "after_meeting"
 CHECK_IN = "check_in"
+EVALUATION = "evaluation"  # the begeleider asked for one: the check-ins + one open question
 KINDS = (NAASTE_AGENDA, NAASTE_NUDGE, BEGELEIDER_AGENDA, CLIENT_REMINDER, AFTER_MEETING)
 
 
@@ -125,6 +126,8 @@ class CheckIns:
     first_sent: datetime  # when the client first got the agreements
     every_days: int  # the begeleider's rhythm (0: no check-ins)
     last: datetime | None = None  # the last check-in that went out (any round)
+    evaluation_at: datetime | None = None  # the begeleider asked for an evaluation then
+    evaluated: bool = False  # … and it went out
 
 
 MIN_CHECK_IN_DAYS = 7  # at most one check-in message a week
@@ -204,7 +207,8 @@ def plan(meeting: MeetingInfo | None, client: ClientState, naasten: Sequence[Naa
              *_begeleider_send(meeting, client, done_at, now, s),
              *_reminder(meeting, client, done, now, s),
              *_after_meeting(meeting, client, done_at, now, s),
-             *_check_in(client, check_ins, now, s)]
+             *_check_in(client, check_ins, now, s),
+             *_evaluation(client, check_ins, now, s)]
     nudges = any(n.person_id is not None and not n.added_something for n in naasten)
     return Plan(tuple(sends), _note(meeting, sends, done, now, s, nudges))
 
@@ -288,6 +292,17 @@ def _check_in(client: ClientState, check_ins: CheckIns | None, now: datetime,
     every = timedelta(days=max(check_ins.every_days, MIN_CHECK_IN_DAYS))
     due, asap = _when(anchor + every, now, s)
     return [Send(CHECK_IN, pid, due, asap)]
+
+
+def _evaluation(client: ClientState, check_ins: CheckIns | None, now: datetime,
+                s: ScheduleSettings) -> list[Send]:
+    """As soon as the begeleider asks (never at night); not after /stop."""
+    pid = client.person_id
+    if (pid is None or check_ins is None or check_ins.evaluation_at is None
+            or check_ins.evaluated or client.stopped):
+        return []
+    due, asap = _when(check_ins.evaluation_at, now, s)
+    return [Send(EVALUATION, pid, due, asap)]
 
 
 # --------------------------------------------------------------------------- the note

@@ -15,6 +15,7 @@ from bot.schedule.plan import (
     AFTER_MEETING,
     CHECK_IN,
     CLIENT_REMINDER,
+    EVALUATION,
     CheckIns,
     ClientState,
     Done,
@@ -101,7 +102,11 @@ def _check_ins(client: ClientFacts, rows: Sequence[PlannedRow]) -> CheckIns | No
     if client.agreements_sent_at is None:
         return None
     sent = [r.sent_at for r in rows if r.kind == CHECK_IN and r.sent_at is not None]
-    return CheckIns(client.agreements_sent_at, client.check_in_days, max(sent, default=None))
+    asked = client.evaluation_at
+    evaluated = asked is not None and any(r.kind == EVALUATION and _went(r) and
+                                          (r.sent_at or r.due_at) >= asked for r in rows)
+    return CheckIns(client.agreements_sent_at, client.check_in_days, max(sent, default=None),
+                    asked, evaluated)
 
 
 def _client_state(client: ClientFacts) -> ClientState:

@@ -22,6 +22,7 @@ from bot.dialogs.begeleider import (
     Exports,
     NewClient,
     NewNaaste,
+    PlanEvaluation,
     Play,
     RemoveAgreement,
     SendAgreements,
@@ -96,6 +97,8 @@ async def _view(unit: Unit, person: PersonRow, begeleider: Begeleider, ctx: Cont
             view.agreements = _lines(await unit.agreements(client.id))
             view.check_in_days = client.check_in_days
             for answer in await unit.check_ins(client.id):
+                if answer.agreement_id is None:
+                    continue  # an evaluation's last words: in the line the begeleider got
                 view.timeline.setdefault(answer.agreement_id, []).append(
                     f"{check_in.mood_mark(answer.mood)} {ctx.date(answer.answered_at, False)}"
                     + (f" “{escape(answer.text)}”" if answer.text else ""))
@@ -217,6 +220,13 @@ async def _begeleider_effect(unit: Unit, ctx: Context, person: PersonRow,
             await _agreement_effect(unit, person, effect, client_id, now, results, also)
             if isinstance(effect, SendAgreements):  # the first check-in is planned now
                 await _replan(ctx, unit, client_id, now)
+        case PlanEvaluation():
+            owner = await unit.get(Client, client_id)
+            if owner is not None:
+                owner.evaluation_at = now
+                await unit.flush()
+                await _replan(ctx, unit, client_id, now)
+                results["evaluation"] = owner.name
         case ShowHistory():
             owner = await unit.get(Client, client_id)
             allowed = await access.read(unit, person.id, client_id, history.ORDER, now,

@@ -99,8 +99,9 @@ async def scheduled(unit: Unit, ctx: Context, kind: str, person_id: int,
     """The client's planned messages: a reminder, or the questions after the meeting."""
     row, session = await sessions.load(unit, person_id, FLOW, owner.id, FIRST_STEP)
     session.seq += 1
-    if kind == schedule.CHECK_IN:
-        replies = check_in.start(session, await _agreement_lines(unit, owner.id), ctx.now())
+    if kind in {schedule.CHECK_IN, schedule.EVALUATION}:
+        replies = check_in.start(session, await _agreement_lines(unit, owner.id), ctx.now(),
+                                 evaluation=kind == schedule.EVALUATION)
     elif kind == schedule.CLIENT_REMINDER:
         meeting = await unit.meeting(owner.id)
         date = ctx.date(meeting.starts_at) if meeting and meeting.starts_at else ""
@@ -199,7 +200,12 @@ async def _check_in(unit: Unit, ctx: Context, row: SessionRow, session: Session,
         made = await unit.add(CheckIn(client_id=client_id, agreement_id=out.agreement_id,
                                       mood=out.mood, text="", answered_at=ctx.now()))
         check_in.remember_row(session, made.id)
-    if out.words is not None and mood_row is not None:
+    if out.words is not None and out.agreement_id is None:  # an evaluation's last words
+        words = out.words
+        await unit.add(CheckIn(client_id=client_id, agreement_id=None, mood="note",
+                               kind=words.kind, text=words.text, file_id=words.file_id,
+                               answered_at=ctx.now()))
+    elif out.words is not None and mood_row is not None:
         saved = await unit.get(CheckIn, mood_row)
         if saved is not None:
             words = out.words

@@ -275,7 +275,8 @@ class Service:
             if row is None or row.chat_id is None or owner is None:
                 return None
             person = PersonRow(row.id, row.chat_id, row.name, row.blocked_bot)
-            if kind in {schedule.CLIENT_REMINDER, schedule.AFTER_MEETING, schedule.CHECK_IN}:
+            if kind in {schedule.CLIENT_REMINDER, schedule.AFTER_MEETING, schedule.CHECK_IN,
+                        schedule.EVALUATION}:
                 replies = await client.scheduled(unit, self.context, kind, person.id, owner)
             elif kind in {schedule.NAASTE_AGENDA, schedule.NAASTE_NUDGE}:
                 mine = await unit.naaste_of(client_id, person.id)

@@ -99,6 +99,8 @@ class Client(Base):
     check_in_days: Mapped[int] = mapped_column(Integer, default=28, server_default="28")
     # The round the client prepares now (1, 2, …): each meeting has its own round.
     round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The begeleider asked for a short evaluation (the check-ins and one open question).
+    evaluation_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Naaste(Base):
@@ -224,8 +226,9 @@ class CheckIn(Base):
     __tablename__ = "check_in"
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
-    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreement.id"), index=True)
-    mood: Mapped[str] = mapped_column(String(10))  # good, ok, bad
+    # None: the last words of an evaluation (mood "note"), about the agreements together.
+    agreement_id: Mapped[int | None] = mapped_column(ForeignKey("agreement.id"), index=True)
+    mood: Mapped[str] = mapped_column(String(10))  # good, ok, bad (note)
     kind: Mapped[str | None] = mapped_column(String(20), default=None)  # of the words
     text: Mapped[str] = mapped_column(Text, default="")
     file_id: Mapped[str | None] = mapped_column(String(200), default=None)

@@ -80,6 +80,7 @@ class ClientFacts:
     naasten: tuple[NaasteFacts, ...]
     agreements_sent_at: datetime | None = None  # the first sending of the agreements
     check_in_days: int = 0  # the rhythm of the check-ins (0: none)
+    evaluation_at: datetime | None = None  # the begeleider asked for an evaluation
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ class PlannedSends:
                                                       Agreement.removed_at.is_(None)))
         return ClientFacts(_reachable(person), _reachable(coach), prep, last_answer,
                            await self._naasten(client.id), agreements_sent,
-                           client.check_in_days or 0)
+                           client.check_in_days or 0, client.evaluation_at)
 
     async def _naasten(self, client_id: int) -> tuple[NaasteFacts, ...]:
         added = set((await self.session.execute(

@@ -41,7 +41,7 @@ def upgrade() -> None:
         "check_in",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("client_id", sa.Integer(), nullable=False),
-        sa.Column("agreement_id", sa.Integer(), nullable=False),
+        sa.Column("agreement_id", sa.Integer(), nullable=True),
         sa.Column("mood", sa.String(length=10), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=True),
         sa.Column("text", sa.Text(), nullable=False),

@@ -22,6 +22,8 @@ def upgrade() -> None:
     with op.batch_alter_table("client", schema=None) as batch_op:
         batch_op.add_column(sa.Column("round", sa.Integer(), server_default="1",
                                       nullable=False))
+        batch_op.add_column(sa.Column("evaluation_at", sa.DateTime(timezone=True),
+                                      nullable=True))
     with op.batch_alter_table("answer", schema=None) as batch_op:
         batch_op.add_column(sa.Column("round", sa.Integer(), nullable=True))
     with op.batch_alter_table("agenda_item", schema=None) as batch_op:
@@ -34,4 +36,5 @@ def downgrade() -> None:
     with op.batch_alter_table("answer", schema=None) as batch_op:
         batch_op.drop_column("round")
     with op.batch_alter_table("client", schema=None) as batch_op:
+        batch_op.drop_column("evaluation_at")
         batch_op.drop_column("round")
