@@ -7,6 +7,7 @@ in the database, marked as sent."""
 from __future__ import annotations
 
 from bot.state.models import Agreement
+from localbotapi.server import UserHandle
 from tests.harness import Harness, texts
 from tests.test_triangle import admin_and_begeleider, new_client
 
@@ -59,3 +60,14 @@ async def test_the_begeleider_sends_agreements_and_the_client_sees_a_correction(
     (first, _second) = sorted(await h.rows(Agreement), key=lambda a: a.id)
     assert (first.text, first.who, first.picto) == ("Ik ga twee keer per week zwemmen",
                                                     "client", "domain_health")
+
+
+async def send_agreement(h: Harness, bram: UserHandle, text: str, who: str,
+                         picto: str = "Zonder plaatje") -> None:
+    """From Bram's agreements screen of Sam: one agreement (what, who, picto), then send."""
+    await h.tap(bram, "🤝 Afspraken")
+    await h.tap(bram, "➕ Afspraak erbij")
+    await h.say(bram, text)
+    await h.tap(bram, who)
+    await h.tap(bram, picto)
+    await h.tap(bram, "📨 Stuur naar Sam")

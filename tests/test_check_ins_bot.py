@@ -12,6 +12,7 @@ from bot.clock import FakeClock
 from bot.state.models import CheckIn
 from localbotapi.server import UserHandle
 from tests.harness import Harness, texts
+from tests.test_agreements_bot import send_agreement
 from tests.test_schedule_bot import hc, plan_meeting, tick  # noqa: F401 (the fixture)
 from tests.test_triangle import admin_and_begeleider, new_client
 
@@ -40,12 +41,7 @@ async def test_three_check_ins_a_month_apart(hc: tuple[Harness, FakeClock]) -> N
     await plan_meeting(h, bram, 1)
     await h.act(bram, bram.send_command("/clienten"))
     await h.tap(bram, "Sam")
-    await h.tap(bram, "🤝 Afspraken")
-    await h.tap(bram, "➕ Afspraak erbij")
-    await h.say(bram, "Elke week zwemmen")
-    await h.tap(bram, "Sam")
-    await h.tap(bram, "Gezondheid")
-    await h.tap(bram, "📨 Stuur naar Sam")
+    await send_agreement(h, bram, "Elke week zwemmen", "Sam", "Gezondheid")
     sent_at = clock.now()
 
     asked_at = []
@@ -88,12 +84,7 @@ async def test_the_begeleider_plans_an_evaluation(hc: tuple[Harness, FakeClock])
     await plan_meeting(h, bram, 1)
     await h.act(bram, bram.send_command("/clienten"))
     await h.tap(bram, "Sam")
-    await h.tap(bram, "🤝 Afspraken")
-    await h.tap(bram, "➕ Afspraak erbij")
-    await h.say(bram, "Elke week zwemmen")
-    await h.tap(bram, "Samen")
-    await h.tap(bram, "Zonder plaatje")
-    await h.tap(bram, "📨 Stuur naar Sam")
+    await send_agreement(h, bram, "Elke week zwemmen", "Samen")
     out = await h.tap(bram, "📝 Evaluatie nu")
     assert "Sam krijgt de vragen over de afspraken" in texts(out)
     before = len(sam.messages)

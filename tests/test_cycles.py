@@ -13,6 +13,7 @@ from bot.clock import FakeClock
 from bot.state.models import Answer, CheckIn, Client
 from localbotapi.server import UserHandle
 from tests.harness import Harness, texts
+from tests.test_agreements_bot import send_agreement
 from tests.test_check_ins_bot import STEP, next_check_in
 from tests.test_schedule_bot import hc, tick  # noqa: F401 (the fixture)
 from tests.test_triangle import admin_and_begeleider, new_client
@@ -63,12 +64,7 @@ async def test_two_whole_cycles(hc: tuple[Harness, FakeClock]) -> None:  # noqa:
     await h.tap(sam, "🤷 Weet ik nog niet")
     await h.act(bram, bram.send_command("/clienten"))
     await h.tap(bram, "Sam")
-    await h.tap(bram, "🤝 Afspraken")
-    await h.tap(bram, "➕ Afspraak erbij")
-    await h.say(bram, "Elke week zwemmen")
-    await h.tap(bram, "Sam")
-    await h.tap(bram, "Gezondheid")
-    await h.tap(bram, "📨 Stuur naar Sam")
+    await send_agreement(h, bram, "Elke week zwemmen", "Sam", "Gezondheid")
 
     for mood in ("🙂 Goed", "😐 Gaat wel", "🙁 Niet goed"):
         index, _when = await next_check_in(h, clock, sam)

@@ -17,6 +17,7 @@ from alembic import command
 from pypdf import PdfReader
 from sqlalchemy import create_engine, text
 
+from bot.agenda import fhir
 from bot.agenda.compile import compile_agenda
 from bot.agenda.export_json import to_dict, validate
 from bot.agenda.model import PARTS
@@ -28,6 +29,7 @@ from bot.state.store import Store
 from pictos import PictoLibrary
 from tests import conftest
 from tests.harness import Harness, texts
+from tests.test_agreements_bot import send_agreement
 from tests.test_service import SAM, World, staff, started, tap
 from tests.test_service import texts as replies_of
 from tests.test_triangle import admin_and_begeleider, client_with_topic
@@ -99,12 +101,7 @@ async def test_the_next_meeting_starts_a_new_round(h: Harness) -> None:
     yesterday = datetime.now(UTC) - timedelta(days=1)
     await h.say(bram, yesterday.strftime("%d-%m-%Y 14:00"))
     await h.say(bram, "Op kantoor")
-    await h.tap(bram, "🤝 Afspraken")
-    await h.tap(bram, "➕ Afspraak erbij")
-    await h.say(bram, "Elke week zwemmen")
-    await h.tap(bram, "Samen")
-    await h.tap(bram, "Zonder plaatje")
-    await h.tap(bram, "📨 Stuur naar Sam")
+    await send_agreement(h, bram, "Elke week zwemmen", "Samen")
 
     # Bram plans the next meeting: round 2.
     await h.tap(bram, "⬅️ Terug")
@@ -135,6 +132,13 @@ async def test_the_next_meeting_starts_a_new_round(h: Harness) -> None:
     validate(doc)
     assert doc["round"] == 2 and doc["since_last"] == [
         {"text": "Elke week zwemmen", "who": "samen", "moods": []}]
+    exported = fhir.bundle(compiled)
+    kinds = [e.resource.get_resource_type() for e in exported.entry or []]
+    assert kinds == ["Questionnaire", "QuestionnaireResponse", "Goal", "CarePlan"]
+    response, goal, care_plan = (e.resource for e in (exported.entry or [])[1:])
+    assert response.identifier[0].value == f"{client.id}:2"
+    assert goal.description.text == "Elke week zwemmen"
+    assert care_plan.supportingInfo[0].reference == (exported.entry or [])[1].fullUrl
     pdf = PdfReader(io.BytesIO(begeleider_pdf(compiled, PictoLibrary.load())))
     assert "Elke week zwemmen" in "".join(page.extract_text() for page in pdf.pages)
 

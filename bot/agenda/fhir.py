@@ -15,6 +15,12 @@ sent when no question was open) is such a group too. "meeting" holds where/who/c
 and "meeting_chair.said" / "meeting_how.said" (repeating groups like a part, with ".text"
 and ".media") for what the client typed or said there besides the buttons; "naasten" and
 "begeleider" hold contributions with "<x>.by"; "skipped" lists skipped questions.
+
+Rounds and agreements: the response's identifier names the client's round
+(`urn:gespreksmaatje:round`); from the second round on, the agreements made so far are
+`Goal` resources (description, who does it and the check-ins' moods as notes,
+achievementStatus from the last check-in) tied together by one `CarePlan` whose
+supportingInfo is the QuestionnaireResponse.
 """
 
 from __future__ import annotations
@@ -26,10 +32,15 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 
+from fhir.resources.annotation import Annotation
 from fhir.resources.attachment import Attachment
 from fhir.resources.bundle import Bundle, BundleEntry
+from fhir.resources.careplan import CarePlan
+from fhir.resources.codeableconcept import CodeableConcept
 from fhir.resources.coding import Coding
 from fhir.resources.extension import Extension
+from fhir.resources.goal import Goal
+from fhir.resources.identifier import Identifier
 from fhir.resources.questionnaire import (
     Questionnaire,
     QuestionnaireItem,
@@ -53,11 +64,17 @@ from bot.agenda.model import (
     Item,
     Media,
     label,
+    since_moods,
+    since_who,
 )
 from bot.dialogs.client_prep import CHAIR, DOMAINS, HOW
 from bot.dialogs.texts import t
 
 FHIR_RELEASE = "R5"
+ROUND_SYSTEM = "urn:gespreksmaatje:round"  # identifier value: "<client id>:<round>"
+ACHIEVEMENT_SYSTEM = "http://terminology.hl7.org/CodeSystem/goal-achievement"
+# How the last check-in went → the Goal's achievementStatus (none yet: in progress).
+ACHIEVEMENT = {"good": "improving", "ok": "no-change", "bad": "worsening", "": "in-progress"}
 ITEM_MEDIA = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-itemMedia"
 QUESTIONNAIRE_URL = "urn:gespreksmaatje:Questionnaire:voorbereiding"
 QUESTIONNAIRE_VERSION = "1.1.0"
@@ -176,6 +193,7 @@ def questionnaire_response(agenda: Agenda) -> QuestionnaireResponse:
                                           for s in agenda.skipped]))
     client = Reference(type="Patient", display=agenda.client_name)
     return QuestionnaireResponse(
+        identifier=[Identifier(system=ROUND_SYSTEM, value=f"{agenda.client_id}:{agenda.round}")],
         questionnaire=f"{QUESTIONNAIRE_URL}|{QUESTIONNAIRE_VERSION}",
         status="in-progress" if agenda.skipped else "completed",
         language="nl", subject=client, author=client, source=client,
@@ -257,8 +275,33 @@ def bundle(agenda: Agenda, card: PictoCard | None = None, embed: bool = True) ->
                            resource=questionnaire(card, embed)),
                BundleEntry(fullUrl="urn:uuid:" + _uuid(agenda, "qr"),
                            resource=questionnaire_response(agenda))]
+    entries += _agreements(agenda)
     return Bundle(type="collection", timestamp=agenda.generated_at,
                   entry=entries)
+
+
+def _agreements(agenda: Agenda) -> list[BundleEntry]:
+    """The agreements so far as Goals, and a CarePlan that ties them to the response."""
+    if not agenda.since_last:
+        return []
+    client = Reference(type="Patient", display=agenda.client_name)
+    goals = []
+    for n, agreement in enumerate(agenda.since_last, 1):
+        last = agreement.moods[-1] if agreement.moods else ""
+        notes = [Annotation(text=since_who(agreement, "begeleider", agenda.client_name))]
+        if agreement.moods:
+            notes.append(Annotation(text=since_moods(agreement)))
+        goals.append(BundleEntry(fullUrl="urn:uuid:" + _uuid(agenda, f"goal{n}"), resource=Goal(
+            lifecycleStatus="active", subject=client, note=notes,
+            description=CodeableConcept(text=agreement.text),
+            achievementStatus=CodeableConcept(coding=[Coding(
+                system=ACHIEVEMENT_SYSTEM, code=ACHIEVEMENT[last])]))))
+    plan = CarePlan(
+        status="active", intent="plan", subject=client, title=label("since_last"),
+        goal=[Reference(reference=str(g.fullUrl)) for g in goals],
+        supportingInfo=[Reference(reference="urn:uuid:" + _uuid(agenda, "qr"))])
+    return [*goals, BundleEntry(fullUrl="urn:uuid:" + _uuid(agenda, "careplan"),
+                                resource=plan)]
 
 
 def _uuid(agenda: Agenda, kind: str) -> str:
