@@ -39,7 +39,8 @@ async def test_the_begeleider_sends_agreements_and_the_client_sees_a_correction(
     out = await h.tap(bram, "📨 Stuur naar Sam")
     assert "Sam heeft de afspraken gekregen" in texts(out)
     got = sam.messages[before:]
-    assert [m.kind for m in got] == ["text", "photo", "voice"]
+    assert [m.kind for m in got] == ["text", "photo", "voice", "document"]
+    assert got[3].raw["document"]["file_name"].startswith("afspraken-")  # easy read, printable
     assert got[0].content.startswith("Dit hebben we afgesproken.")
     assert "1. Ik ga elke week zwemmen (dat doe jij)" in got[0].content
     assert "2. Bram belt de sportschool (dat doet je begeleider)" in got[0].content

@@ -32,6 +32,7 @@ MONTHS = ("januari|februari|maart|april|mei|juni|juli|augustus|september|oktober
           "december")
 DATE = re.compile(rf"(?:(?:{WEEKDAYS}) )?\d{{1,2}} (?:{MONTHS})(?: \d{{4}})?(?: om \d\d:\d\d)?")
 TOKEN = re.compile(r"(start=|/start )[\w-]{16,}")
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # in file names
 
 
 
@@ -82,7 +83,7 @@ class Transcript:
             if message.kind == "photo":
                 lines.append("🖼️")
             elif message.kind == "document":
-                lines.append(f"📄 {message.raw.get('document', {}).get('file_name', '')}")
+                lines.append(mask(f"📄 {message.raw.get('document', {}).get('file_name', '')}"))
             lines += mask(message.content).splitlines() if message.content else []
             for row in message.buttons:
                 lines.append(" ".join(f"`[{text}]`" for text, _ in row))
@@ -94,7 +95,7 @@ class Transcript:
 
 
 def mask(text: str) -> str:
-    return TOKEN.sub(r"\1‹code›", DATE.sub("‹datum›", text))
+    return TOKEN.sub(r"\1‹code›", ISO_DATE.sub("‹datum›", DATE.sub("‹datum›", text)))
 
 
 async def test_the_transcript_in_docs_is_up_to_date(hs: Harness) -> None:

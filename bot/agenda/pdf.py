@@ -205,6 +205,21 @@ def client_pdf(agenda: Agenda, pictos: Pictos,
     return bytes(pdf.output())
 
 
+def agreements_pdf(title: str, rows: list[tuple[str, str, str]], pictos: Pictos) -> bytes:
+    """The agreements, easy read: per agreement its picto, who does it and the words
+    (`rows`: picto key, who, text), big letters as in `client_pdf`."""
+    pdf = _Doc(11, pictos.attribution())
+    pdf.set_margins(CLIENT_MARGIN, CLIENT_MARGIN, CLIENT_MARGIN)
+    pdf.setup_fonts([title, *(text for _p, who, text in rows), *(who for _p, who, _t in rows)])
+    pdf.add_page()
+    pdf.set_font("main", "B", 32)
+    pdf.multi_cell(0, 16, pdf.text_of(title), new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.ln(8)
+    for picto, who, text in rows:
+        _client_section(pdf, pictos, who, picto, [(text, None)], {})
+    return bytes(pdf.output())
+
+
 Section = tuple[str, str, list[tuple[str, str | None]]]  # title, picto, (line, photo id)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from bot.agenda.compile import compile_agenda
 from bot.agenda.model import PARTS
 from bot.agenda.telegram_text import spoken_text, telegram_messages
+from bot.dialogs.agreements import PICTO, AgreementLine
 from bot.dialogs.texts import t
 from bot.dialogs.types import Document, Reply
 from bot.service import access
@@ -105,6 +106,21 @@ async def client_copy(unit: Unit, ctx: Context, person: PersonRow,
         replies.append(Reply(t("my_list_pdf"), document=Document(
             f"mijn-gesprek-{stamp}.pdf", make=lambda: pdf.client_pdf(agenda, pictos))))
     return replies
+
+
+def agreements_document(ctx: Context, lines: list[AgreementLine]) -> list[Reply]:
+    """The agreements as an easy-read PDF for the client (none without pictos)."""
+    pictos = ctx.pictos
+    if pictos is None or not lines:
+        return []
+    from bot.agenda import pdf
+
+    rows = [(line.picto or PICTO, t(f"agreements_who_client_{line.who}").capitalize(),
+             line.text) for line in lines]
+    stamp = ctx.now().astimezone(ctx.tz).strftime("%Y-%m-%d")
+    return [Reply(t("agreements_pdf"), document=Document(
+        f"afspraken-{stamp}.pdf",
+        make=lambda: pdf.agreements_pdf(t("agreements_intro"), rows, pictos)))]
 
 
 async def audit_csv(unit: Unit, client_id: int) -> Document:

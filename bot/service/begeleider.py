@@ -155,7 +155,7 @@ async def _apply_begeleider(unit: Unit, ctx: Context, person: PersonRow, begelei
     return results
 
 
-async def _agreement_effect(unit: Unit, person: PersonRow,
+async def _agreement_effect(unit: Unit, ctx: Context, person: PersonRow,
                             effect: AddAgreement | ChangeAgreement | RemoveAgreement
                             | SendAgreements, client_id: int, now: datetime,
                             results: dict[str, Any], also: list[tuple[int, Reply]]) -> None:
@@ -196,6 +196,7 @@ async def _agreement_effect(unit: Unit, person: PersonRow,
             row.sent_at = now
         replies = agreements_for_client(_lines(rows), changed=changed) or (
             [] if not changed else [Reply(t("agreements_none"))])
+        replies += agendas.agreements_document(ctx, _lines(rows))
         also.extend((chat, reply) for reply in replies)
         # Naasten get them when the client shares their agreements with them (the read is
         # theirs: it is checked and logged as such).
@@ -217,7 +218,7 @@ async def _begeleider_effect(unit: Unit, ctx: Context, person: PersonRow,
                              also: list[tuple[int, Reply]]) -> None:
     match effect:
         case AddAgreement() | ChangeAgreement() | RemoveAgreement() | SendAgreements():
-            await _agreement_effect(unit, person, effect, client_id, now, results, also)
+            await _agreement_effect(unit, ctx, person, effect, client_id, now, results, also)
             if isinstance(effect, SendAgreements):  # the first check-in is planned now
                 await _replan(ctx, unit, client_id, now)
         case PlanEvaluation():

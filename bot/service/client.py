@@ -48,7 +48,7 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, client_id: int, inp:
         return TurnResult(history.for_client(await earlier_rounds(unit, client_id, allowed)),
                           session.step)
     if inp.kind == "command" and inp.command == "afspraken":
-        return TurnResult(await _agreements(unit, person, client_id), session.step)
+        return TurnResult(await _agreements(unit, ctx, person, client_id), session.step)
     if inp.kind == "command" and inp.command in {"wie_keek", "mijnlijst"}:
         owner = await unit.client(client_id)
         assert owner is not None
@@ -167,11 +167,13 @@ async def _context(unit: Unit, ctx: Context, client_id: int, name: str,
     return client_prep.Context(name, ctx.date(when) if when else None)
 
 
-async def _agreements(unit: Unit, person: PersonRow, client_id: int) -> list[Reply]:
-    """/afspraken: the agreements of the meeting, as the begeleider sent them."""
+async def _agreements(unit: Unit, ctx: Context, person: PersonRow,
+                      client_id: int) -> list[Reply]:
+    """/afspraken: the agreements of the meeting, as the begeleider sent them (and the PDF)."""
     if not await access.can(unit, person.id, client_id, "agreements"):
         return agreements.none_yet()
-    return agreements.for_client(await _agreement_lines(unit, client_id)) or (
+    lines = await _agreement_lines(unit, client_id)
+    return [*agreements.for_client(lines), *agendas.agreements_document(ctx, lines)] or (
         agreements.none_yet())
 
 
