@@ -6,6 +6,9 @@ cannot be changed."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 from bot.dialogs.texts import t
 from bot.dialogs.types import Input
 from bot.service import Outgoing
@@ -126,3 +129,24 @@ async def test_a_naaste_gets_the_agreements_only_when_the_client_shares_them() -
     reads = {(a.viewer_person_id, a.allowed) for a in w.store.tables.audit
              if a.part == "agreements"}
     assert (anja.id, True) in reads and (piet.id, False) in reads
+
+
+async def test_the_begeleider_plans_an_evaluation_for_a_date() -> None:
+    w = World()
+    staff(w)
+    await w.command(SAM, "start")
+    screen = await _add(w, await _screen(w), "Samen koken op vrijdag", "samen")
+    sent = await tap(w, 33, screen, "as")
+    assert sent is not None
+    asked = await tap(w, 33, screen, "ev")
+    assert said(asked, "b_ask_evaluation", client="Sam")
+    wrong = await w.say(33, "volgende week")
+    assert said(wrong, "b_bad_date")
+    when = (utcnow() + timedelta(days=9)).astimezone(ZoneInfo("Europe/Amsterdam"))
+    planned = await w.say(33, when.strftime("%d-%m-%Y 10:00"))
+    assert planned is not None and any("krijgt de vragen over de afspraken op" in r.text
+                                       for r in planned.replies)
+    client = w.store.tables.of(Client)[w.client.id]
+    assert client.evaluation_at is not None
+    assert client.evaluation_at.astimezone(ZoneInfo("Europe/Amsterdam")).hour == 10
+    assert w.replans[-1] == w.client.id  # the schedule plans it

@@ -140,7 +140,8 @@ async def test_the_next_meeting_starts_a_new_round(h: Harness) -> None:
     assert goal.description.text == "Elke week zwemmen"
     assert care_plan.supportingInfo[0].reference == (exported.entry or [])[1].fullUrl
     pdf = PdfReader(io.BytesIO(begeleider_pdf(compiled, PictoLibrary.load())))
-    assert "Elke week zwemmen" in "".join(page.extract_text() for page in pdf.pages)
+    printed = "".join(page.extract_text() for page in pdf.pages)
+    assert "Elke week zwemmen" in printed and "Gesprek 2" in printed
 
     # Nothing of round 1 is lost or changed; the agreements stay.
     old = {a.text: (a.round, a.removed_at) for a in await h.rows(Answer)}

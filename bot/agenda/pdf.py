@@ -194,6 +194,9 @@ def client_pdf(agenda: Agenda, pictos: Pictos,
     pdf.add_page()
     pdf.set_font("main", "B", 32)
     pdf.cell(0, 16, label("client_title"), new_x="LMARGIN", new_y="NEXT", align="L")
+    if agenda.round > 1:  # the next meeting: which one it is
+        pdf.set_font("main", "", 20)
+        pdf.cell(0, 11, label("round", n=agenda.round), new_x="LMARGIN", new_y="NEXT")
     meeting = agenda.meeting
     pdf.set_font("main", "", 20)
     if meeting is not None and meeting.starts_at is not None:
@@ -317,8 +320,10 @@ def begeleider_pdf(agenda: Agenda, pictos: Pictos,
     made = format_date(agenda.generated_at, agenda.tz_name)
     role = label(f"role_{agenda.viewer_role}") if f"role_{agenda.viewer_role}" in _ROLES else (
         agenda.viewer_role)
-    pdf.cell(0, 5, f"{label('made_on', date=made)} · {label('for_viewer', role=role)}",
-             new_x="LMARGIN", new_y="NEXT", align="L")
+    facts = [label("made_on", date=made), label("for_viewer", role=role)]
+    if agenda.round > 1:
+        facts.append(label("round", n=agenda.round))
+    pdf.cell(0, 5, " · ".join(facts), new_x="LMARGIN", new_y="NEXT", align="L")
     pdf.set_text_color(*INK)
     pdf.ln(3)
     if agenda.meeting is not None:

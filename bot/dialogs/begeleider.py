@@ -53,7 +53,8 @@ class Action(StrEnum):
     SEND_AGREEMENTS = "as"
     RHYTHM = "cr"  # arg: days between check-ins, one of RHYTHMS
     HISTORY = "hi"  # the client's earlier rounds
-    EVALUATE = "ev"  # a short evaluation now: the check-ins and one open question
+    EVALUATE = "ev"  # plan a short evaluation: the check-ins and one open question
+    EVALUATE_NOW = "en"  # … now (as soon as allowed)
 
 
 # Effects: what the service applies, in order (bot/service/begeleider.py).
@@ -138,6 +139,7 @@ class RemoveAgreement:
 @dataclass(frozen=True)
 class PlanEvaluation:
     client_id: int
+    when: datetime | None = None  # aware, UTC; None: now
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,11 @@ class Turn(MenuTurn[Effect]):
     def plan_evaluation(self, event: EventData) -> None:
         self.do(PlanEvaluation(self._client()))
 
+    def plan_evaluation_at(self, event: EventData) -> None:
+        when = parse_when(arg_of(event), self.context.now, self.context.tz)
+        assert when is not None
+        self.do(PlanEvaluation(self._client(), when))
+
     def show_history(self, event: EventData) -> None:
         self.do(ShowHistory(self._client()))
 
@@ -328,7 +335,8 @@ class Turn(MenuTurn[Effect]):
 
 
 ASKING = ["ask_client_name", "ask_date", "ask_place", "ask_naaste_name", "ask_relation",
-          "ask_topic", "ask_agreement", "ask_who", "ask_picto", "ask_agreement_change"]
+          "ask_topic", "ask_agreement", "ask_who", "ask_picto", "ask_agreement_change",
+          "ask_evaluation"]
 FLOW = MenuFlow("begeleider", Action, ["home", "client", "agreements", *ASKING], [
     {"trigger": "home", "source": "*", "dest": "home"},
     {"trigger": "open", "source": ["home", "client"], "dest": "client",
@@ -380,12 +388,17 @@ FLOW = MenuFlow("begeleider", Action, ["home", "client", "agreements", *ASKING],
      "before": "take_out_agreement"},
     {"trigger": "send_agreements", "source": "agreements", "dest": None,
      "conditions": "has_agreements", "before": "deliver_agreements"},
-    {"trigger": "evaluate", "source": "agreements", "dest": None,
-     "conditions": "has_agreements", "before": "plan_evaluation"},
+    {"trigger": "evaluate", "source": "agreements", "dest": "ask_evaluation",
+     "conditions": "has_agreements"},
+    {"trigger": "evaluate_now", "source": "ask_evaluation", "dest": "agreements",
+     "before": "plan_evaluation"},
+    {"trigger": "answer", "source": "ask_evaluation", "dest": "agreements",
+     "conditions": "is_date", "before": "plan_evaluation_at"},
+    {"trigger": "answer", "source": "ask_evaluation", "dest": None, "before": "bad_date"},
     {"trigger": "rhythm", "source": "agreements", "dest": "agreements",
      "conditions": "is_rhythm", "before": "set_rhythm"},
     {"trigger": "back", "source": ["ask_agreement", "ask_who", "ask_picto",
-                                   "ask_agreement_change"],
+                                   "ask_agreement_change", "ask_evaluation"],
      "dest": "agreements"},
     {"trigger": "back", "source": ["ask_date", "ask_place", "ask_naaste_name", "ask_relation",
                                    "ask_topic", "agreements"], "dest": "client"},
@@ -400,7 +413,8 @@ BUTTONS = {Action.HOME: "home", Action.OPEN: "open", Action.NEW_CLIENT: "new_cli
            Action.ADD_AGREEMENT: "add_agreement", Action.WHO: "who", Action.PICTO: "picto",
            Action.EDIT_AGREEMENT: "edit_agreement", Action.REMOVE_AGREEMENT: "remove_agreement",
            Action.SEND_AGREEMENTS: "send_agreements", Action.RHYTHM: "rhythm",
-           Action.HISTORY: "history", Action.EVALUATE: "evaluate"}
+           Action.HISTORY: "history", Action.EVALUATE: "evaluate",
+           Action.EVALUATE_NOW: "evaluate_now"}
 COMMANDS = {"clienten": "home", "start": "home", "nieuwe_client": "new_client",
             "verder": "home", "agenda": "agenda"}
 # Telegram allows 100 buttons under a message: the first 30 recordings, in agenda order.
@@ -417,8 +431,7 @@ def decide(session: Session, inp: Input, view: View) -> MenuOutcome[Effect]:
                                   and press.arg not in {*PICTOS, ""})):
         return MenuOutcome(stale=True)
     out = FLOW.decide(session, inp, BUTTONS, COMMANDS, view)
-    if press is not None and press.action in {Action.PLAY, Action.SEND_AGREEMENTS,
-                                              Action.EVALUATE}:
+    if press is not None and press.action in {Action.PLAY, Action.SEND_AGREEMENTS}:
         out.ask = False  # playing an answer, sending: the screen (and its buttons) stays
     return out
 
@@ -461,7 +474,9 @@ def _results(session: Session, view: View) -> list[Reply]:
         replies.append(Reply(t("b_agreements_sent" if delivered else "b_agreements_not_sent",
                                client=escape(client))))
     if "evaluation" in results:
-        replies.append(Reply(t("b_evaluation_planned", client=escape(results["evaluation"]))))
+        client, when = results["evaluation"]
+        replies.append(Reply(t("b_evaluation_planned_at", client=escape(client), date=when)
+                             if when else t("b_evaluation_planned", client=escape(client))))
     if "agreements_changed" in results:
         replies.append(Reply(t("b_agreements_change_sent",
                                client=escape(results["agreements_changed"]))))
@@ -495,6 +510,9 @@ def ask(session: Session, view: View) -> list[Reply]:
         rows = [tuple(button(session, t(f"btn_b_who_{w}", client=current.name), Action.WHO, w)
                       for w in WHO[i:i + 2]) for i in (0, 2)]
         return [Reply(t("b_ask_who"), buttons=(*rows, back))]
+    if state == "ask_evaluation" and current is not None:
+        return [Reply(t("b_ask_evaluation", client=escape(current.name)), buttons=(
+            (button(session, t("btn_b_evaluate_now"), Action.EVALUATE_NOW),), back))]
     if state == "ask_picto" and current is not None:
         pictos = [button(session, t(key), Action.PICTO, key, key) for key in PICTOS]
         rows = [tuple(pictos[i:i + 2]) for i in range(0, len(pictos), 2)]

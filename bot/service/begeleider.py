@@ -221,13 +221,13 @@ async def _begeleider_effect(unit: Unit, ctx: Context, person: PersonRow,
             await _agreement_effect(unit, ctx, person, effect, client_id, now, results, also)
             if isinstance(effect, SendAgreements):  # the first check-in is planned now
                 await _replan(ctx, unit, client_id, now)
-        case PlanEvaluation():
+        case PlanEvaluation(when=when):
             owner = await unit.get(Client, client_id)
             if owner is not None:
-                owner.evaluation_at = now
+                owner.evaluation_at = when or now
                 await unit.flush()
                 await _replan(ctx, unit, client_id, now)
-                results["evaluation"] = owner.name
+                results["evaluation"] = (owner.name, ctx.date(when) if when else "")
         case ShowHistory():
             owner = await unit.get(Client, client_id)
             allowed = await access.read(unit, person.id, client_id, history.ORDER, now,
