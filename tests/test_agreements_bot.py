@@ -64,11 +64,14 @@ async def test_the_begeleider_sends_agreements_and_the_client_sees_a_correction(
 
 
 async def send_agreement(h: Harness, bram: UserHandle, text: str, who: str,
-                         picto: str = "Zonder plaatje") -> None:
-    """From Bram's agreements screen of Sam: one agreement (what, who, picto), then send."""
+                         picto: str = "Zonder plaatje", topic: str | None = None) -> None:
+    """From Bram's client screen of Sam: one agreement (what, who, picto and, when Sam has
+    topics, the topic it is about), then send."""
     await h.tap(bram, "🤝 Afspraken")
     await h.tap(bram, "➕ Afspraak erbij")
     await h.say(bram, text)
     await h.tap(bram, who)
-    await h.tap(bram, picto)
+    out = await h.tap(bram, picto)
+    if "Gaat de afspraak over een onderwerp" in texts(out):
+        await h.tap(bram, topic or "Over geen onderwerp")
     await h.tap(bram, "📨 Stuur naar Sam")

@@ -101,7 +101,9 @@ async def test_the_next_meeting_starts_a_new_round(h: Harness) -> None:
     yesterday = datetime.now(UTC) - timedelta(days=1)
     await h.say(bram, yesterday.strftime("%d-%m-%Y 14:00"))
     await h.say(bram, "Op kantoor")
-    await send_agreement(h, bram, "Elke week zwemmen", "Samen")
+    await send_agreement(h, bram, "Elke week zwemmen", "Samen", topic="Op mezelf wonen")
+    (made,) = await h.rows(Agreement)
+    assert made.topic == "Op mezelf wonen"  # linked to Sam's topic
 
     # Bram plans the next meeting: round 2.
     await h.tap(bram, "⬅️ Terug")

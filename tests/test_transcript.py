@@ -171,6 +171,7 @@ async def test_the_transcript_in_docs_is_up_to_date(hs: Harness) -> None:
     await doc.say(bram, "Sam kijkt met Anja naar een huis met een tuin")
     await doc.tap(bram, "Samen")
     await doc.tap(bram, "Wonen")
+    await doc.tap(bram, "Op mezelf wonen")
     before = len(sam.messages)
     await doc.tap(bram, "📨 Stuur naar Sam")
     doc.lines.append("*(Sam krijgt:)*\n")

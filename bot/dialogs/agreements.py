@@ -25,6 +25,7 @@ class AgreementLine:
     text: str
     who: str  # one of WHO
     picto: str | None = None
+    topic: str | None = None  # the client's topic it is about
 
 
 def for_client(lines: list[AgreementLine], changed: bool = False) -> list[Reply]:
@@ -56,7 +57,10 @@ def for_begeleider(lines: list[AgreementLine], client: str,
     with how it went so far (`timeline`: agreement id → "🙂 3 jan" marks, oldest first)."""
     if not lines:
         return t("b_agreements_empty", client=escape(client))
-    numbered = _numbered(lines, "agreements_who_", client)
+    numbered = [row + (f"\n    {t('b_agreement_topic', topic=escape(line.topic))}"
+                       if line.topic else "")
+                for row, line in zip(_numbered(lines, "agreements_who_", client), lines,
+                                     strict=True)]
     timeline = timeline or {}
     rows = [row + ("\n    " + " · ".join(timeline[line.id]) if timeline.get(line.id) else "")
             for row, line in zip(numbered, lines, strict=True)]

@@ -48,6 +48,7 @@ class Action(StrEnum):
     ADD_AGREEMENT = "aa"
     WHO = "wh"  # arg: one of agreements.WHO
     PICTO = "pc"  # arg: one of agreements.PICTOS, or "" for none
+    LINK = "lk"  # arg: the number of one of the client's topics, or "" for none
     EDIT_AGREEMENT = "ae"  # arg: an agreement id of the client on screen
     REMOVE_AGREEMENT = "ar"
     SEND_AGREEMENTS = "as"
@@ -121,6 +122,7 @@ class AddAgreement:
     text: str
     who: str  # one of agreements.WHO
     picto: str | None = None  # one of agreements.PICTOS
+    topic: str | None = None  # the client's topic it is about (its words)
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,7 @@ class View:
     results: dict[str, Any] = field(default_factory=dict)
     agreements: list[AgreementLine] = field(default_factory=list)  # of the client on screen
     timeline: dict[int, list[str]] = field(default_factory=dict)  # agreement id → check-ins
+    topics: list[str] = field(default_factory=list)  # the client's topics (this round)
     check_in_days: int = 28  # of the client on screen
 
     def agreement(self, agreement_id: int | None) -> AgreementLine | None:
@@ -278,11 +281,27 @@ class Turn(MenuTurn[Effect]):
     def is_picto(self, event: EventData) -> bool:
         return arg_of(event) in {*PICTOS, ""}
 
+    def remember_picto(self, event: EventData) -> None:
+        self.session.data["agreement_picto"] = arg_of(event)
+
+    def has_topics(self, event: EventData) -> bool:
+        return bool(self.context.topics)
+
+    def is_topic(self, event: EventData) -> bool:
+        arg = arg_of(event)
+        return arg == "" or (arg.isdigit() and int(arg) < len(self.context.topics))
+
     def create_agreement(self, event: EventData) -> None:
+        """At the picto (the client has no topics) or at the topic: the agreement is made."""
         text = str(self.session.data.pop("agreement_text", ""))
         who = str(self.session.data.pop("agreement_who", ""))
+        if event.event.name == "picto":
+            picto, topic = arg_of(event), None
+        else:
+            picto = str(self.session.data.pop("agreement_picto", ""))
+            topic = self.context.topics[int(arg_of(event))] if arg_of(event) else None
         if text and who in WHO:
-            self.do(AddAgreement(self._client(), text, who, arg_of(event) or None))
+            self.do(AddAgreement(self._client(), text, who, picto or None, topic))
             self.out.notes.append("b_agreement_added")
 
     def knows_agreement(self, event: EventData) -> bool:
@@ -336,7 +355,7 @@ class Turn(MenuTurn[Effect]):
 
 ASKING = ["ask_client_name", "ask_date", "ask_place", "ask_naaste_name", "ask_relation",
           "ask_topic", "ask_agreement", "ask_who", "ask_picto", "ask_agreement_change",
-          "ask_evaluation"]
+          "ask_evaluation", "ask_link"]
 FLOW = MenuFlow("begeleider", Action, ["home", "client", "agreements", *ASKING], [
     {"trigger": "home", "source": "*", "dest": "home"},
     {"trigger": "open", "source": ["home", "client"], "dest": "client",
@@ -378,7 +397,11 @@ FLOW = MenuFlow("begeleider", Action, ["home", "client", "agreements", *ASKING],
      "before": "remember_agreement"},
     {"trigger": "who", "source": "ask_who", "dest": "ask_picto", "conditions": "is_who",
      "before": "remember_who"},
+    {"trigger": "picto", "source": "ask_picto", "dest": "ask_link",
+     "conditions": ["is_picto", "has_topics"], "before": "remember_picto"},
     {"trigger": "picto", "source": "ask_picto", "dest": "agreements", "conditions": "is_picto",
+     "before": "create_agreement"},
+    {"trigger": "link", "source": "ask_link", "dest": "agreements", "conditions": "is_topic",
      "before": "create_agreement"},
     {"trigger": "edit_agreement", "source": "agreements", "dest": "ask_agreement_change",
      "conditions": "knows_agreement", "before": "pick_agreement"},
@@ -398,7 +421,7 @@ FLOW = MenuFlow("begeleider", Action, ["home", "client", "agreements", *ASKING],
     {"trigger": "rhythm", "source": "agreements", "dest": "agreements",
      "conditions": "is_rhythm", "before": "set_rhythm"},
     {"trigger": "back", "source": ["ask_agreement", "ask_who", "ask_picto",
-                                   "ask_agreement_change", "ask_evaluation"],
+                                   "ask_agreement_change", "ask_evaluation", "ask_link"],
      "dest": "agreements"},
     {"trigger": "back", "source": ["ask_date", "ask_place", "ask_naaste_name", "ask_relation",
                                    "ask_topic", "agreements"], "dest": "client"},
@@ -414,7 +437,7 @@ BUTTONS = {Action.HOME: "home", Action.OPEN: "open", Action.NEW_CLIENT: "new_cli
            Action.EDIT_AGREEMENT: "edit_agreement", Action.REMOVE_AGREEMENT: "remove_agreement",
            Action.SEND_AGREEMENTS: "send_agreements", Action.RHYTHM: "rhythm",
            Action.HISTORY: "history", Action.EVALUATE: "evaluate",
-           Action.EVALUATE_NOW: "evaluate_now"}
+           Action.EVALUATE_NOW: "evaluate_now", Action.LINK: "link"}
 COMMANDS = {"clienten": "home", "start": "home", "nieuwe_client": "new_client",
             "verder": "home", "agenda": "agenda"}
 # Telegram allows 100 buttons under a message: the first 30 recordings, in agenda order.
@@ -510,6 +533,11 @@ def ask(session: Session, view: View) -> list[Reply]:
         rows = [tuple(button(session, t(f"btn_b_who_{w}", client=current.name), Action.WHO, w)
                       for w in WHO[i:i + 2]) for i in (0, 2)]
         return [Reply(t("b_ask_who"), buttons=(*rows, back))]
+    if state == "ask_link" and current is not None:
+        rows = [(button(session, _short(topic), Action.LINK, n),)
+                for n, topic in enumerate(view.topics[:MAX_LINKS])]
+        return [Reply(t("b_ask_link", client=escape(current.name)), buttons=(
+            *rows, (button(session, t("btn_b_link_none"), Action.LINK, ""),), back))]
     if state == "ask_evaluation" and current is not None:
         return [Reply(t("b_ask_evaluation", client=escape(current.name)), buttons=(
             (button(session, t("btn_b_evaluate_now"), Action.EVALUATE_NOW),), back))]
@@ -584,6 +612,13 @@ def _agreements(session: Session, view: View, c: ClientLine) -> Reply:
                                  Action.RHYTHM, days) for days in RHYTHMS[2:]))
     rows.append((button(session, t("btn_back"), Action.BACK),))
     return Reply(text, buttons=tuple(rows))
+
+
+MAX_LINKS = 10  # the first topics of the client, one button each
+
+
+def _short(text: str, room: int = 40) -> str:
+    return text if len(text) <= room else text[:room - 1].rstrip() + "…"
 
 
 def rhythm_label(days: int) -> str:

@@ -95,6 +95,9 @@ async def _view(unit: Unit, person: PersonRow, begeleider: Begeleider, ctx: Cont
         if client.id == current and await access.can(unit, person.id, client.id,
                                                      "agreements", acting):
             view.agreements = _lines(await unit.agreements(client.id))
+            if await access.can(unit, person.id, client.id, "agenda", acting):
+                view.topics = [" ".join(a.text for a in parts) for parts in _topics(
+                    await unit.answers_of(client.id, ["agenda"]))]
             view.check_in_days = client.check_in_days
             for answer in await unit.check_ins(client.id):
                 if answer.agreement_id is None:
@@ -127,7 +130,16 @@ async def _replan(ctx: Context, unit: Unit, client_id: int, now: datetime) -> An
 
 
 def _lines(rows: list[Agreement]) -> list[AgreementLine]:
-    return [AgreementLine(r.id, r.text, r.who, r.picto) for r in rows]
+    return [AgreementLine(r.id, r.text, r.who, r.picto, r.topic) for r in rows]
+
+
+def _topics(rows: list[Answer]) -> list[list[Answer]]:
+    """The client's topics (text parts per item, in order)."""
+    items: dict[int, list[Answer]] = {}
+    for row in rows:
+        if row.kind == "text" and row.text:
+            items.setdefault(row.item, []).append(row)
+    return [items[n] for n in sorted(items)]
 
 
 async def _client_line(unit: Unit, client: Client,
@@ -162,11 +174,12 @@ async def _agreement_effect(unit: Unit, ctx: Context, person: PersonRow,
     """Agreements are written here; the client gets them on "send", and a change to
     agreements they already have at once (the client sees what their begeleider changed)."""
     match effect:
-        case AddAgreement(text=text, who=who, picto=picto):
+        case AddAgreement(text=text, who=who, picto=picto, topic=topic):
             meeting = await unit.meeting(client_id)
             await unit.add(Agreement(
                 client_id=client_id, meeting_id=meeting.id if meeting else None, text=text,
-                who=who, picto=picto, created_by=person.id, created_at=now, changed_at=now))
+                who=who, picto=picto, topic=topic, created_by=person.id, created_at=now,
+                changed_at=now))
             return
         case ChangeAgreement(agreement_id=agreement_id) | RemoveAgreement(
                 agreement_id=agreement_id):

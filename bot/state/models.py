@@ -212,6 +212,7 @@ class Agreement(Base):
     text: Mapped[str] = mapped_column(Text)
     who: Mapped[str] = mapped_column(String(20))  # client, begeleider, samen, anders
     picto: Mapped[str | None] = mapped_column(String(40), default=None)
+    topic: Mapped[str | None] = mapped_column(Text, default=None)  # the client's topic
     created_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
