@@ -150,3 +150,18 @@ async def test_the_begeleider_plans_an_evaluation_for_a_date() -> None:
     assert client.evaluation_at is not None
     assert client.evaluation_at.astimezone(ZoneInfo("Europe/Amsterdam")).hour == 10
     assert w.replans[-1] == w.client.id  # the schedule plans it
+
+
+async def test_only_the_agreements_screens_read_the_agreements() -> None:
+    """The client screen does not read (and log) the agreements or topics; their screen
+    does, once."""
+    w = World()
+    jan, _ = staff(w)
+    home = await w.command(33, "start")
+    before = len(w.store.tables.audit)
+    client = await tap(w, 33, home, "op", w.client.id)
+    assert {a.part for a in w.store.tables.audit[before:]} == {"progress"}
+    before = len(w.store.tables.audit)
+    await tap(w, 33, client, "af")
+    parts = [a.part for a in w.store.tables.audit[before:] if a.viewer_person_id == jan.id]
+    assert sorted(parts) == ["agenda", "agreements", "progress"]

@@ -356,6 +356,9 @@ class Turn(MenuTurn[Effect]):
 ASKING = ["ask_client_name", "ask_date", "ask_place", "ask_naaste_name", "ask_relation",
           "ask_topic", "ask_agreement", "ask_who", "ask_picto", "ask_agreement_change",
           "ask_evaluation", "ask_link"]
+# The screens that show (or ask about) the client's agreements: only these read them.
+AGREEMENT_STATES = frozenset({"agreements", "ask_agreement", "ask_who", "ask_picto",
+                              "ask_link", "ask_agreement_change", "ask_evaluation"})
 FLOW = MenuFlow("begeleider", Action, ["home", "client", "agreements", *ASKING], [
     {"trigger": "home", "source": "*", "dest": "home"},
     {"trigger": "open", "source": ["home", "client"], "dest": "client",

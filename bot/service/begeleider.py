@@ -69,14 +69,17 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, begeleider_id: int, 
                                                       acting)).role == "none":
         session.data.pop("client", None)  # moved to another begeleider meanwhile
         session.step = "home"
-    view = await _view(unit, person, begeleider, ctx, now, session.data.get("client"))
+    shown = session.step in begeleider_dialog.AGREEMENT_STATES
+    view = await _view(unit, person, begeleider, ctx, now, session.data.get("client"), shown)
     out = begeleider_dialog.decide(session, inp, view)
     also: list[tuple[int, Reply]] = []
     results = await _apply_begeleider(unit, ctx, person, begeleider, out, now, also)
     if out.ask:
         session.seq += 1
-    if out.effects:  # a new client, a meeting, a topic: the screen shows it
-        view = await _view(unit, person, begeleider, ctx, now, session.data.get("client"))
+    showing = session.step in begeleider_dialog.AGREEMENT_STATES
+    if out.effects or showing != shown:  # a new client, a meeting, the agreements screen
+        view = await _view(unit, person, begeleider, ctx, now, session.data.get("client"),
+                           showing)
     view.results = results
     replies = begeleider_dialog.render(session, out, view)
     await sessions.save(unit, row, session, bool(replies))
@@ -84,16 +87,18 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, begeleider_id: int, 
 
 
 async def _view(unit: Unit, person: PersonRow, begeleider: Begeleider, ctx: Context,
-                now: datetime, on_screen: object = None) -> begeleider_dialog.View:
-    """Every client's line; the agreements of the client on screen (`on_screen`)."""
+                now: datetime, on_screen: object = None,
+                agreements: bool = False) -> begeleider_dialog.View:
+    """Every client's line; with `agreements` (their screens only: each read is in the
+    access log) the agreements, topics and check-ins of the client on screen."""
     view = begeleider_dialog.View(ctx.tz, now)
     acting = access.Acting("begeleider", begeleider.id)
     current = access.as_id(on_screen)
     for client in await unit.clients_of(begeleider.id):
         await access.read(unit, person.id, client.id, ["progress"], now, acting)
         view.clients.append(await _client_line(unit, client, ctx))
-        if client.id == current and await access.can(unit, person.id, client.id,
-                                                     "agreements", acting):
+        if agreements and client.id == current and await access.can(
+                unit, person.id, client.id, "agreements", acting):
             view.agreements = _lines(await unit.agreements(client.id))
             if await access.can(unit, person.id, client.id, "agenda", acting):
                 view.topics = [" ".join(a.text for a in parts) for parts in _topics(
