@@ -57,7 +57,8 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, client_id: int, inp:
         return TurnResult(replies, session.step)
     sharing = session.step.startswith("sharing") or (
         inp.kind == "command" and inp.command == "delen")
-    answers = await _answers(unit, client_id, sharing, client_prep.round_of(session))
+    answers = await _answers(unit, client_id, sharing)
+    await _earlier(unit, client_id, answers, session)
     out = client_prep.decide(session, answers, inp)
     if out.stale and await _forged(unit, person, client_id, inp):
         return TurnResult([Reply(t("b_not_yours"))], session.step)
@@ -66,7 +67,8 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, client_id: int, inp:
         session.seq += 1
     now_sharing = session.step.startswith("sharing")
     if (out.effects and not in_memory) or now_sharing != sharing:
-        answers = await _answers(unit, client_id, now_sharing, client_prep.round_of(session))
+        answers = await _answers(unit, client_id, now_sharing)
+    await _earlier(unit, client_id, answers, session)
     replies = client_prep.render(session, answers, out,
                                  await _context(unit, ctx, client_id, name, session.step), inp)
     also = []
@@ -87,8 +89,9 @@ async def ask_current(unit: Unit, ctx: Context, person: PersonRow, client_id: in
         return [], session.step
     session.seq += 1
     name = await _client_name(unit, client_id, person)
-    replies = client_prep.ask(session, await _answers(unit, client_id, True,
-                                                      client_prep.round_of(session)),
+    answers = await _answers(unit, client_id)
+    await _earlier(unit, client_id, answers, session)
+    replies = client_prep.ask(session, answers,
                               await _context(unit, ctx, client_id, name, session.step))
     await sessions.save(unit, row, session, pending=True)
     return replies, session.step
@@ -140,14 +143,23 @@ async def _client_name(unit: Unit, client_id: int, person: PersonRow) -> str:
     return name
 
 
-async def _answers(unit: Unit, client_id: int, with_naasten: bool = True,
-                   round_: int = 1) -> Answers:
+async def _earlier(unit: Unit, client_id: int, answers: Answers, session: Session) -> None:
+    """From the second round on, what the step on screen needs of the last round: its words
+    at an open question ("Klopt dit nog?"), the offers at the agenda question. Read only
+    there, so the other updates stay as cheap as in the first round."""
+    if client_prep.round_of(session) <= 1:
+        return
+    step = session.step
+    if not answers.previous and client_prep.FLOW.step_of(step).kind == "open":
+        answers.previous = await unit.previous_answers(client_id)
+    if not answers.offers and step == client_prep.FLOW.topics:
+        answers.offers = await unit.previous_offers(client_id)
+
+
+async def _answers(unit: Unit, client_id: int, with_naasten: bool = True) -> Answers:
     """The client's answers; with the naasten and shares only where a screen shows them
     (the sharing step), to keep the other updates cheap."""
     answers = Answers([AnswerView(*row) for row in await unit.answer_rows(client_id)])
-    if round_ > 1:  # the next round: last time's words, for "Klopt dit nog?", and offers
-        answers.previous = await unit.previous_answers(client_id)
-        answers.offers = await unit.previous_offers(client_id)
     if not with_naasten:
         return answers
     answers.naasten = [NaasteView(n.id, n.name, n.relation)
