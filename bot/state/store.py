@@ -85,8 +85,9 @@ def _make_engine(url: str) -> AsyncEngine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # A few long-lived connections: opening one costs a thread and three PRAGMAs, and
         # SQLite has one writer at a time anyway, so waiting beats opening more.
+        # hide_parameters: an error names the statement, never the values (a person's words).
         engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=4,
-                                     max_overflow=0, pool_timeout=60)
+                                     max_overflow=0, pool_timeout=60, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -99,7 +100,8 @@ def _make_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+                               hide_parameters=True)
 
 
 class Store:

@@ -97,6 +97,26 @@ def polling_error(bot: OutageAwareBot) -> Any:
     return on_error
 
 
+class NoUpdateContent(logging.Filter):
+    """python-telegram-bot logs a whole getUpdates batch when it cannot parse one
+    ("Error while parsing updates! Received data was …"): people's messages. Keep the line,
+    drop the data."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "Received data was" in str(record.msg) and record.args:
+            data = record.args[0] if isinstance(record.args, tuple) else record.args
+            count = len(data) if isinstance(data, list) else "?"
+            record.args = (f"<{count} updates, content not logged>",)
+        return True
+
+
+def keep_content_out_of_logs() -> None:
+    """Once per process: the filter on python-telegram-bot's Bot logger."""
+    logger = logging.getLogger("telegram.Bot")
+    if not any(isinstance(f, NoUpdateContent) for f in logger.filters):
+        logger.addFilter(NoUpdateContent())
+
+
 # Seconds after which an unsent turn is surely no live process's (its "sent" mark would be in).
 SETTLED = 1.0
 
@@ -109,6 +129,7 @@ class BotRunner:
                  schedule_every: float = 30.0) -> None:
         self.settings = settings
         self.store = store
+        keep_content_out_of_logs()
         clock = clock or SystemClock()
         self.service = Service(store, settings.tz, settings.invite_days,
                                pictos=media.pictos if media else None, settings=settings,
