@@ -202,15 +202,22 @@ class FakeUnit:
                 words.setdefault(a.step, []).append(a.text)
         return {step: "\n".join(texts) for step, texts in words.items()}
 
-    async def previous_offers(self, client_id: int) -> list[tuple[str, str, str]]:
+    async def previous_offers(self, client_id: int, topics_step: str, talked_step: str,
+                              open_tags: Any) -> list[tuple[str, str, str]]:
         last = self._previous(client_id)
-        open_items = {a.item for a in last
-                      if a.step == "talked" and a.tag in {"talked_bit", "talked_no"}}
+        open_items = {a.item for a in last if a.step == talked_step and a.tag in open_tags}
         offers = [("topic", a.text, "") for a in last
-                  if a.step == "agenda" and a.kind == "text" and a.item in open_items]
-        moods = {c.agreement_id: c.mood for c in await self.check_ins(client_id)}
-        return offers + [("agreement", a.text, moods.get(a.id, ""))
+                  if a.step == topics_step and a.kind == "text" and a.item in open_items]
+        moods = await self.agreement_moods(client_id)
+        return offers + [("agreement", a.text, (moods.get(a.id) or [""])[-1])
                          for a in await self.agreements(client_id) if a.sent_at is not None]
+
+    async def agreement_moods(self, client_id: int) -> dict[int, list[str]]:
+        moods: dict[int, list[str]] = {}
+        for answer in await self.check_ins(client_id):
+            if answer.agreement_id is not None:
+                moods.setdefault(answer.agreement_id, []).append(answer.mood)
+        return moods
 
     async def keep_previous(self, client_id: int, step: str, person_id: int) -> None:
         for a in self._previous(client_id, step):

@@ -34,14 +34,21 @@ async def next_check_in(h: Harness, clock: FakeClock, sam: UserHandle,
     raise AssertionError("no check-in came")
 
 
-async def test_three_check_ins_a_month_apart(hc: tuple[Harness, FakeClock]) -> None:  # noqa: F811
-    h, clock = hc
+async def sam_with_an_agreement(h: Harness, who: str, picto: str = "Zonder plaatje"
+                                ) -> tuple[UserHandle, UserHandle]:
+    """Bram, and Sam whose meeting is tomorrow and who got "Elke week zwemmen"."""
     _fatima, bram = await admin_and_begeleider(h)
     sam = await new_client(h, bram, "Sam", 1001)
     await plan_meeting(h, bram, 1)
     await h.act(bram, bram.send_command("/clienten"))
     await h.tap(bram, "Sam")
-    await send_agreement(h, bram, "Elke week zwemmen", "Sam", "Gezondheid")
+    await send_agreement(h, bram, "Elke week zwemmen", who, picto)
+    return bram, sam
+
+
+async def test_three_check_ins_a_month_apart(hc: tuple[Harness, FakeClock]) -> None:  # noqa: F811
+    h, clock = hc
+    bram, sam = await sam_with_an_agreement(h, "Sam", "Gezondheid")
     sent_at = clock.now()
 
     asked_at = []
@@ -79,12 +86,7 @@ async def test_three_check_ins_a_month_apart(hc: tuple[Harness, FakeClock]) -> N
 
 async def test_the_begeleider_plans_an_evaluation(hc: tuple[Harness, FakeClock]) -> None:  # noqa: F811
     h, clock = hc
-    _fatima, bram = await admin_and_begeleider(h)
-    sam = await new_client(h, bram, "Sam", 1001)
-    await plan_meeting(h, bram, 1)
-    await h.act(bram, bram.send_command("/clienten"))
-    await h.tap(bram, "Sam")
-    await send_agreement(h, bram, "Elke week zwemmen", "Samen")
+    bram, sam = await sam_with_an_agreement(h, "Samen")
     out = await h.tap(bram, "📝 Evaluatie plannen")
     assert "Wanneer krijgt Sam de vragen" in texts(out)
     out = await h.tap(bram, "Nu")

@@ -94,10 +94,7 @@ async def compile_agenda(unit: Unit, client_id: int, parts: set[str],
 
 async def _since_last(unit: Unit, client_id: int) -> tuple[SinceLast, ...]:
     """The agreements sent so far, with the moods of their check-ins."""
-    moods: dict[int, list[str]] = {}
-    for answer in await unit.check_ins(client_id):
-        if answer.agreement_id is not None:  # not an evaluation's last words
-            moods.setdefault(answer.agreement_id, []).append(answer.mood)
+    moods = await unit.agreement_moods(client_id)
     return tuple(SinceLast(a.text, a.who, tuple(moods.get(a.id, ())))
                  for a in await unit.agreements(client_id) if a.sent_at is not None)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from bot.dialogs.client_prep import DOMAINS, plain
+from bot.dialogs.client_prep import DOMAINS, plain, said
 from bot.dialogs.texts import t
 from bot.dialogs.types import BoardRow, Reply
 
@@ -36,19 +36,21 @@ def for_client(lines: list[AgreementLine], changed: bool = False) -> list[Reply]
     intro = t("agreements_changed" if changed else "agreements_intro")
     numbered = _numbered(lines, "agreements_who_client_")
     text = f"<b>{intro}</b>\n\n" + "\n".join(numbered)
-    board = tuple(BoardRow(line.picto or PICTO,
-                           t(f"agreements_who_client_{line.who}").capitalize(), line.text)
-                  for line in lines)
+    board = tuple(BoardRow(line.picto or PICTO, who_title(line), line.text) for line in lines)
     spoken = " ".join([plain(intro)] + [plain(n) + "." for n in numbered])
     # The words to read first; then the picture (its caption short, under the picture)
     # with the voice: the same shape as the client's list.
     return [Reply(text), Reply(intro, picto=PICTO, board=board, speak=spoken)]
 
 
+def who_title(line: AgreementLine) -> str:
+    """Who does it, as a heading the client reads ("Dat doe jij"): picture and PDF."""
+    return t(f"agreements_who_client_{line.who}").capitalize()
+
+
 def none_yet() -> list[Reply]:
     """/afspraken before there are any."""
-    text = t("agreements_none")
-    return [Reply(text, speak=plain(text))]
+    return [said(t("agreements_none"))]
 
 
 def for_begeleider(lines: list[AgreementLine], client: str,

@@ -272,14 +272,8 @@ class Turn(MenuTurn[Effect]):
     def remember_agreement(self, event: EventData) -> None:
         self.session.data["agreement_text"] = arg_of(event).strip()[:AGREEMENT_MAX]
 
-    def is_who(self, event: EventData) -> bool:
-        return arg_of(event) in WHO
-
     def remember_who(self, event: EventData) -> None:
         self.session.data["agreement_who"] = arg_of(event)
-
-    def is_picto(self, event: EventData) -> bool:
-        return arg_of(event) in {*PICTOS, ""}
 
     def remember_picto(self, event: EventData) -> None:
         self.session.data["agreement_picto"] = arg_of(event)
@@ -291,17 +285,18 @@ class Turn(MenuTurn[Effect]):
         arg = arg_of(event)
         return arg == "" or (arg.isdigit() and int(arg) < len(self.context.topics))
 
+    def remember_topic(self, event: EventData) -> None:
+        arg = arg_of(event)
+        self.session.data["agreement_topic"] = self.context.topics[int(arg)] if arg else ""
+
     def create_agreement(self, event: EventData) -> None:
-        """At the picto (the client has no topics) or at the topic: the agreement is made."""
-        text = str(self.session.data.pop("agreement_text", ""))
-        who = str(self.session.data.pop("agreement_who", ""))
-        if event.event.name == "picto":
-            picto, topic = arg_of(event), None
-        else:
-            picto = str(self.session.data.pop("agreement_picto", ""))
-            topic = self.context.topics[int(arg_of(event))] if arg_of(event) else None
+        """The last answer is in: what, who, the picto and (if asked) the topic."""
+        data = self.session.data
+        text, who = str(data.pop("agreement_text", "")), str(data.pop("agreement_who", ""))
+        picto = str(data.pop("agreement_picto", "")) or None
+        topic = str(data.pop("agreement_topic", "")) or None
         if text and who in WHO:
-            self.do(AddAgreement(self._client(), text, who, picto or None, topic))
+            self.do(AddAgreement(self._client(), text, who, picto, topic))
             self.out.notes.append("b_agreement_added")
 
     def knows_agreement(self, event: EventData) -> bool:
@@ -326,9 +321,6 @@ class Turn(MenuTurn[Effect]):
 
     def deliver_agreements(self, event: EventData) -> None:
         self.do(SendAgreements(self._client()))
-
-    def is_rhythm(self, event: EventData) -> bool:
-        return arg_of(event) in {str(days) for days in RHYTHMS}
 
     def set_rhythm(self, event: EventData) -> None:
         self.do(SetCheckIns(self._client(), int(arg_of(event))))
@@ -398,14 +390,13 @@ FLOW = MenuFlow("begeleider", Action, ["home", "client", "agreements", *ASKING],
     {"trigger": "add_agreement", "source": "agreements", "dest": "ask_agreement"},
     {"trigger": "answer", "source": "ask_agreement", "dest": "ask_who",
      "before": "remember_agreement"},
-    {"trigger": "who", "source": "ask_who", "dest": "ask_picto", "conditions": "is_who",
-     "before": "remember_who"},
-    {"trigger": "picto", "source": "ask_picto", "dest": "ask_link",
-     "conditions": ["is_picto", "has_topics"], "before": "remember_picto"},
-    {"trigger": "picto", "source": "ask_picto", "dest": "agreements", "conditions": "is_picto",
-     "before": "create_agreement"},
+    {"trigger": "who", "source": "ask_who", "dest": "ask_picto", "before": "remember_who"},
+    {"trigger": "picto", "source": "ask_picto", "dest": "ask_link", "conditions": "has_topics",
+     "before": "remember_picto"},
+    {"trigger": "picto", "source": "ask_picto", "dest": "agreements",
+     "before": ["remember_picto", "create_agreement"]},
     {"trigger": "link", "source": "ask_link", "dest": "agreements", "conditions": "is_topic",
-     "before": "create_agreement"},
+     "before": ["remember_topic", "create_agreement"]},
     {"trigger": "edit_agreement", "source": "agreements", "dest": "ask_agreement_change",
      "conditions": "knows_agreement", "before": "pick_agreement"},
     {"trigger": "answer", "source": "ask_agreement_change", "dest": "agreements",
@@ -422,7 +413,7 @@ FLOW = MenuFlow("begeleider", Action, ["home", "client", "agreements", *ASKING],
      "conditions": "is_date", "before": "plan_evaluation_at"},
     {"trigger": "answer", "source": "ask_evaluation", "dest": None, "before": "bad_date"},
     {"trigger": "rhythm", "source": "agreements", "dest": "agreements",
-     "conditions": "is_rhythm", "before": "set_rhythm"},
+     "before": "set_rhythm"},
     {"trigger": "back", "source": ["ask_agreement", "ask_who", "ask_picto",
                                    "ask_agreement_change", "ask_evaluation", "ask_link"],
      "dest": "agreements"},
@@ -445,16 +436,18 @@ COMMANDS = {"clienten": "home", "start": "home", "nieuwe_client": "new_client",
             "verder": "home", "agenda": "agenda"}
 # Telegram allows 100 buttons under a message: the first 30 recordings, in agenda order.
 MAX_PLAY_BUTTONS = 30
+# Buttons whose argument is one of a fixed set: anything else is an old or forged press.
+CHOICES: dict[Action, frozenset[str]] = {
+    Action.RELATION: frozenset(RELATIONS), Action.WHO: frozenset(WHO),
+    Action.PICTO: frozenset({*PICTOS, ""}), Action.RHYTHM: frozenset(map(str, RHYTHMS))}
 # Buttons whose argument is a client id: the service checks it through the access module.
 CLIENT_ID_ACTIONS = {Action.OPEN}
 
 
 def decide(session: Session, inp: Input, view: View) -> MenuOutcome[Effect]:
     press = pressed(inp, Action)
-    if press is not None and ((press.action == Action.RELATION and press.arg not in RELATIONS)
-                              or (press.action == Action.WHO and press.arg not in WHO)
-                              or (press.action == Action.PICTO
-                                  and press.arg not in {*PICTOS, ""})):
+    if press is not None and press.action in CHOICES and press.arg not in CHOICES[
+            press.action]:
         return MenuOutcome(stale=True)
     out = FLOW.decide(session, inp, BUTTONS, COMMANDS, view)
     if press is not None and press.action in {Action.PLAY, Action.SEND_AGREEMENTS}:
@@ -607,12 +600,10 @@ def _agreements(session: Session, view: View, c: ClientLine) -> Reply:
         rows.append((button(session, t("btn_b_agreements_send", client=c.name),
                             Action.SEND_AGREEMENTS),))
         rows.append((button(session, t("btn_b_evaluate"), Action.EVALUATE),))
-        rows.append(tuple(button(session, ("✅ " if days == view.check_in_days else "")
-                                 + t("btn_b_rhythm", label=rhythm_label(days)),
-                                 Action.RHYTHM, days) for days in RHYTHMS[:2]))
-        rows.append(tuple(button(session, ("✅ " if days == view.check_in_days else "")
-                                 + t("btn_b_rhythm", label=rhythm_label(days)),
-                                 Action.RHYTHM, days) for days in RHYTHMS[2:]))
+        rhythms = [button(session, ("✅ " if days == view.check_in_days else "")
+                          + t("btn_b_rhythm", label=rhythm_label(days)), Action.RHYTHM, days)
+                   for days in RHYTHMS]
+        rows += [tuple(rhythms[i:i + 2]) for i in range(0, len(rhythms), 2)]
     rows.append((button(session, t("btn_back"), Action.BACK),))
     return Reply(text, buttons=tuple(rows))
 

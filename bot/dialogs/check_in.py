@@ -15,7 +15,7 @@ from html import escape
 
 from bot.dialogs.agreements import PICTO, AgreementLine
 from bot.dialogs.buttons import encode, pressed
-from bot.dialogs.client_prep import plain
+from bot.dialogs.client_prep import plain, said
 from bot.dialogs.texts import t
 from bot.dialogs.types import Button, Input, Reply, Session
 
@@ -65,10 +65,6 @@ def start(session: Session, lines: list[AgreementLine], now: datetime,
                   speak=f"{plain(intro)} {first.speak}")]
 
 
-def active(session: Session) -> bool:
-    return bool(session.data.get(KEY))
-
-
 def started_at(session: Session) -> datetime | None:
     state = session.data.get(KEY) or {}
     return datetime.fromisoformat(state["started"]) if state.get("started") else None
@@ -104,19 +100,19 @@ def step(session: Session, inp: Input, lines: list[AgreementLine]) -> Step:
         words = inp if pressed(inp, Action) is None else None
         note = t("check_in_thanks_words") if words is not None else ""
         return Step(words=words, finished=True,
-                    replies=[_said("\n".join(filter(None, [note, t("check_in_done")])))])
+                    replies=[said("\n".join(filter(None, [note, t("check_in_done")])))])
     known = {line.id: line for line in lines}
     ids = [i for i in state["ids"] if i in known]  # an agreement removed meanwhile: skipped
     if not ids:
         session.data.pop(KEY, None)
-        return Step(finished=True, replies=[_said(t("check_in_done"))])
+        return Step(finished=True, replies=[said(t("check_in_done"))])
     current = ids[0]
     press = pressed(inp, Action)
     out = Step(agreement_id=current)
     if press is not None and press.action == Action.MOOD and press.arg in MOODS:
         out.mood = press.arg
         state["words"] = True
-        out.replies = [_said(t(f"check_in_after_{press.arg}") + "\n" + t("check_in_words"),
+        out.replies = [said(t(f"check_in_after_{press.arg}") + "\n" + t("check_in_words"),
                              buttons=((Button(t("btn_next"), encode(session.seq + 1,
                                                                     Action.NEXT)),),))]
         return out
@@ -133,12 +129,12 @@ def step(session: Session, inp: Input, lines: list[AgreementLine]) -> Step:
         out.replies = [question]
     elif state.get("evaluation"):  # one open question to end with
         state["closing"], state["words"] = True, True
-        out.replies = [_said("\n\n".join(filter(None, [note, t("evaluation_last")])), buttons=(
+        out.replies = [said("\n\n".join(filter(None, [note, t("evaluation_last")])), buttons=(
             (Button(t("btn_evaluation_done"), encode(session.seq + 1, Action.NEXT)),),))]
     else:
         session.data.pop(KEY, None)
         out.finished = True
-        out.replies = [_said("\n".join(filter(None, [note, t("check_in_done")])))]
+        out.replies = [said("\n".join(filter(None, [note, t("check_in_done")])))]
     return out
 
 
@@ -148,10 +144,6 @@ def _ask(session: Session, line: AgreementLine, next_seq: bool = False) -> Reply
     buttons = (tuple(Button(t(f"btn_mood_{m}"), encode(seq, Action.MOOD, m))
                      for m in MOODS), (Button(t("btn_check_in_skip"), encode(seq, Action.NEXT)),))
     return Reply(text, picto=line.picto or PICTO, buttons=buttons, speak=plain(text))
-
-
-def _said(text: str, buttons: tuple[tuple[Button, ...], ...] = ()) -> Reply:
-    return Reply(text, speak=plain(text), buttons=buttons)
 
 
 def mood_mark(mood: str) -> str:

@@ -67,6 +67,8 @@ STEPS = [
     Step("talked", "check", in_review=False),  # the day after the meeting
 ]
 TALKED = ("talked_yes", "talked_bit", "talked_no")
+# Talked about only a bit, or not: the next round offers the topic again.
+OPEN_TALKED = ("talked_bit", "talked_no")
 # The commands a client has (some are answered by the service: /wie_keek, /mijnlijst, …).
 COMMANDS = frozenset({"stop", "verder", "lijst", "delen", "start", "instellingen", "wie_keek",
                       "mijnlijst", "afspraken", "vorige", "over", "rol"})
@@ -334,7 +336,7 @@ def render(session: Session, answers: Answers, out: Outcome, ctx: Context,
            inp: Input) -> list[Reply]:
     """The replies for this outcome. `session.seq` is already the seq of new buttons."""
     if out.stale:
-        return [_said(t("stale_button"))]
+        return [said(t("stale_button"))]
     if out.unchanged:  # nothing to show again (the screen is as it was)
         return []
     if out.show == "settings":
@@ -355,7 +357,7 @@ def render(session: Session, answers: Answers, out: Outcome, ctx: Context,
             and answers.has(state) and out.notes):
         # After an answer: short, spoken, and the way on (not the whole question again).
         text = f"{notes}\n{t('ack_more')}"
-        return [_said(text, buttons=(
+        return [said(text, buttons=(
             _row(session, ("btn_next", Action.NEXT)),
             _row(session, ("btn_back", Action.BACK), ("btn_pause", Action.PAUSE))))]
     if out.ask and session.status == "active":
@@ -368,7 +370,7 @@ def render(session: Session, answers: Answers, out: Outcome, ctx: Context,
         buttons = (_row(session, ("btn_next", Action.AGAIN), ("btn_stop", Action.STOP)),)
     elif session.status == "stopped":
         buttons = (_row(session, ("btn_next", Action.GO_ON)),)
-    return [_said(notes, buttons=buttons)]
+    return [said(notes, buttons=buttons)]
 
 
 def _with_notes(notes: str, replies: list[Reply]) -> list[Reply]:
@@ -404,7 +406,7 @@ def ask(session: Session, answers: Answers, ctx: Context,
         return [_question(session, key, picto, _row(session, ("btn_to_list", Action.BACK)))]
     if state == "done":
         key = "after_done" if after_feedback else "done"
-        return [_said(t(key), picto="done")]
+        return [said(t(key), picto="done")]
     if state == "talked":
         return [_talked(session, answers)]
     if state == "feedback":
@@ -428,9 +430,11 @@ def ask(session: Session, answers: Answers, ctx: Context,
                           ("btn_not_anymore", Action.NOT_ANYMORE)))
     reply = _question(session, f"q_{state}", state, *extra, *_moves(session))
     if earlier:
-        before = t("previous_answer", answer=escape(earlier))
-        reply = replace(reply, text=f"{before}\n\n{reply.text}\n{t('previous_still')}",
-                        speak=f"{plain(before)} {reply.speak} {t('previous_still')}")
+        # One question on screen: last time's answer under its part's title, "Klopt dit
+        # nog?" (the question itself comes plainly after "Nee, nu anders").
+        text = (f"<b>{t('title_' + state)}</b>\n"
+                f"{t('previous_answer', answer=escape(earlier))}\n\n{t('previous_still')}")
+        reply = replace(reply, text=text, speak=plain(text))
     words = [p for p in current if p[0].kind != "choice"]
     if words and step.kind == "open":  # show (and say) what is there already
         before = t("review_change_open", answer=_items_text(words))
@@ -455,7 +459,7 @@ def _welcome(session: Session, ctx: Context) -> Reply:
         "welcome_no_date")
     text = "\n\n".join([f"{hello}\n{when}", t("welcome_how"),
                          f"{t('welcome_begeleider')}\n<b>{t('welcome_question')}</b>"])
-    return _said(text, picto="welcome", buttons=(_row(session, ("btn_start", Action.START)),))
+    return said(text, picto="welcome", buttons=(_row(session, ("btn_start", Action.START)),))
 
 
 def _offer(session: Session, answers: Answers) -> int | None:
@@ -471,7 +475,7 @@ def _offer_question(session: Session, answers: Answers, index: int) -> Reply:
     else:
         went = t(f"offer_went_{mood}") if mood else ""
         text = t("offer_agreement", text=escape(words), went=went)
-    return _said(text, picto="agenda" if kind == "topic" else "agreements", buttons=(
+    return said(text, picto="agenda" if kind == "topic" else "agreements", buttons=(
         _row(session, ("btn_offer_yes", Action.OFFER_YES, str(index)),
              ("btn_offer_no", Action.OFFER_NO, str(index))),
         _row(session, ("btn_again", Action.AGAIN), ("btn_pause", Action.PAUSE))))
@@ -502,7 +506,7 @@ def _list_question(session: Session, answers: Answers, state: str) -> Reply:
     domain = str(session.data.get("domain", ""))
     word = t(domain) if domain in DOMAINS else ""
     text = t("q_agenda_domain", domain=word.lower())
-    return _said(text, picto=domain or "domains",
+    return said(text, picto=domain or "domains",
                  buttons=(_row(session, ("btn_skip", Action.SKIP), ("btn_back", Action.BACK)),
                           _row(session, ("btn_again", Action.AGAIN), ("btn_pause", Action.PAUSE))))
 
@@ -522,7 +526,7 @@ def _talked(session: Session, answers: Answers) -> Reply:
     parts = next((p for p in answers.items("agenda") if p[0].item == pending[0]), [])
     text = t("q_talked", item=_item_text(parts))
     buttons = tuple((Button(t(o), _data(session, Action.TALK, o), o),) for o in TALKED)
-    return _said(text, picto="talked", buttons=buttons)
+    return said(text, picto="talked", buttons=buttons)
 
 
 # --- sharing: the naasten, a simple choice per naaste, the parts only when asked ------
@@ -548,13 +552,13 @@ def _sharing_screen(session: Session, answers: Answers, state: str) -> Reply:
         current = shared_as(shared)
         choices = [Button(("✅ " if key == current else "") + t(label),
                           _data(session, action)) for key, label, action in SIMPLE_SHARES]
-        return _said(t("q_sharing_naaste", name=name), picto="sharing", buttons=(
+        return said(t("q_sharing_naaste", name=name), picto="sharing", buttons=(
             tuple(choices[:2]), tuple(choices[2:]),
             _row(session, ("btn_remove_naaste", Action.REMOVE_NAASTE), ("btn_back", Action.BACK))))
     if state == "sharing_parts":
         return _share_parts(session, answers)
     if state == "sharing_remove":
-        return _said(t("q_sharing_remove", name=name), picto="sharing", buttons=(
+        return said(t("q_sharing_remove", name=name), picto="sharing", buttons=(
             _row(session, ("btn_remove_yes", Action.CONFIRM_REMOVE),
                  ("btn_remove_no", Action.BACK)),))
     return _sharing(session, answers)
@@ -564,7 +568,7 @@ def _sharing(session: Session, answers: Answers) -> Reply:
     removed = session.data.get("removed")
     undo = (_row(session, ("btn_undo", Action.UNDO, str(removed["id"]))),) if removed else ()
     if not answers.naasten:
-        return _said(t("sharing_nobody"), picto="sharing",
+        return said(t("sharing_nobody"), picto="sharing",
                      buttons=(*undo, _row(session, ("btn_next", Action.NEXT)), *_moves(session)))
     lines = []
     for naaste in answers.naasten:
@@ -578,7 +582,7 @@ def _sharing(session: Session, answers: Answers) -> Reply:
     text = t("q_sharing_pick") + "\n\n" + "\n".join(lines)
     people = [(Button(f"{n.name} ({t('relation_' + n.relation)})",
                       _data(session, Action.PICK, str(n.id)), "naaste"),) for n in answers.naasten]
-    return _said(text, picto="sharing", buttons=(
+    return said(text, picto="sharing", buttons=(
         *undo, *people, _row(session, ("btn_next", Action.NEXT)), *_moves(session)))
 
 
@@ -614,7 +618,7 @@ def _review(session: Session, answers: Answers) -> list[Reply]:
     if session.data.get("return_to"):
         rows.append(_row(session, ("btn_continue_questions", Action.CONTINUE_QUESTIONS)))
     if not filled:
-        return [_said(f"{t('review_empty')}\n\n{question}", picto="review",
+        return [said(f"{t('review_empty')}\n\n{question}", picto="review",
                       buttons=tuple(rows))]
     blocks = [f"<b>{t('title_' + key)}</b>\n{_items_text(items)}" for key, _, items in filled]
     listing = f"<b>{t('review_intro')}</b>\n\n" + "\n\n".join(blocks)
@@ -649,7 +653,7 @@ def _review_parts(session: Session, answers: Answers) -> Reply:
     buttons = [Button(t("title_" + p.key), _data(session, Action.PART, p.key), p.picto_key)
                for p in parts]
     rows = [tuple(buttons[i:i + 2]) for i in range(0, len(buttons), 2)]
-    return _said(t("review_parts"), picto="review",
+    return said(t("review_parts"), picto="review",
                  buttons=(*rows, _row(session, ("btn_to_list", Action.BACK))))
 
 
@@ -776,10 +780,10 @@ def fixed_spoken_texts() -> list[str]:
 # --------------------------------------------------------------------------- helpers
 def _question(session: Session, key: str, picto: str,
               *rows: tuple[Button, ...]) -> Reply:
-    return _said(t(key), picto=picto, buttons=tuple(rows))
+    return said(t(key), picto=picto, buttons=tuple(rows))
 
 
-def _said(text: str, picto: str | None = None,
+def said(text: str, picto: str | None = None,
           buttons: tuple[tuple[Button, ...], ...] = ()) -> Reply:
     """A message that is also spoken (every message that asks or tells the client)."""
     return Reply(text, picto=picto, speak=plain(text), buttons=buttons)

@@ -352,6 +352,8 @@ class Flow:
         self.feedback = feedback  # where the words after the meeting are kept
         # The topics: the flow's list step (what the review's items and "add" are about).
         self.topics = next((s.key for s in steps if s.kind == "list"), "")
+        # The day after the meeting: "was it talked about?" per topic (the check step).
+        self.check_step = next((s.key for s in steps if s.kind == "check"), "")
         self._by_state = {state: step for step in steps for state in step.states}
         self.machine = Machine(
             model=None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
-from bot.dialogs.client_prep import STEPS, plain
+from bot.dialogs.client_prep import STEPS, plain, said
 from bot.dialogs.texts import t
 from bot.dialogs.types import Reply
 
@@ -20,8 +20,7 @@ Round = tuple[int, dict[str, list[str]]]  # (number, step → the words, in orde
 def for_client(rounds: list[Round]) -> list[Reply]:
     """One message per earlier round, newest first, each spoken."""
     if not rounds:
-        text = t("history_none")
-        return [Reply(text, speak=plain(text))]
+        return [said(t("history_none"))]
     replies = []
     for number, words in sorted(rounds, reverse=True):
         blocks = [f"<b>{t('history_round', n=number)}</b>"] + [
@@ -37,7 +36,7 @@ def for_client(rounds: list[Round]) -> list[Reply]:
 
 
 def for_begeleider(rounds: list[Round], client: str) -> list[Reply]:
-    """The same, for the begeleider (third person headings, not spoken)."""
+    """The same under a heading with the client's name (not spoken)."""
     if not rounds:
         return [Reply(t("b_history_none", client=escape(client)))]
     return [Reply(t("b_history_head", client=escape(client)) + "\n\n" + reply.text)

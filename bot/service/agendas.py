@@ -16,7 +16,7 @@ from typing import Any
 from bot.agenda.compile import compile_agenda
 from bot.agenda.model import PARTS
 from bot.agenda.telegram_text import spoken_text, telegram_messages
-from bot.dialogs.agreements import PICTO, AgreementLine
+from bot.dialogs.agreements import PICTO, AgreementLine, who_title
 from bot.dialogs.texts import t
 from bot.dialogs.types import Document, Reply
 from bot.service import access
@@ -115,8 +115,7 @@ def agreements_document(ctx: Context, lines: list[AgreementLine]) -> list[Reply]
         return []
     from bot.agenda import pdf
 
-    rows = [(line.picto or PICTO, t(f"agreements_who_client_{line.who}").capitalize(),
-             line.text) for line in lines]
+    rows = [(line.picto or PICTO, who_title(line), line.text) for line in lines]
     stamp = ctx.now().astimezone(ctx.tz).strftime("%Y-%m-%d")
     return [Reply(t("agreements_pdf"), document=Document(
         f"afspraken-{stamp}.pdf",

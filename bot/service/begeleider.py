@@ -11,7 +11,6 @@ from typing import Any, assert_never
 from bot.agenda.telegram_text import telegram_messages
 from bot.dialogs import begeleider as begeleider_dialog
 from bot.dialogs import check_in, client_prep, history
-from bot.dialogs.agreements import AgreementLine
 from bot.dialogs.agreements import for_client as agreements_for_client
 from bot.dialogs.agreements import for_naaste as agreements_for_naaste
 from bot.dialogs.begeleider import (
@@ -99,7 +98,7 @@ async def _view(unit: Unit, person: PersonRow, begeleider: Begeleider, ctx: Cont
         view.clients.append(await _client_line(unit, client, ctx))
         if agreements and client.id == current and await access.can(
                 unit, person.id, client.id, "agreements", acting):
-            view.agreements = _lines(await unit.agreements(client.id))
+            view.agreements = client_turn.agreement_lines(await unit.agreements(client.id))
             if await access.can(unit, person.id, client.id, "agenda", acting):
                 view.topics = [" ".join(a.text for a in parts) for parts in _topics(
                     await unit.answers_of(client.id, ["agenda"]))]
@@ -130,12 +129,7 @@ async def _next_round(unit: Unit, client_id: int) -> int:
 async def _replan(ctx: Context, unit: Unit, client_id: int, now: datetime) -> Any:
     """The client's planned sends after a change (the schedule's plan: its note is for the
     begeleider when the date is late)."""
-    assert ctx.replan is not None
     return await ctx.replan(unit, client_id, now, ctx.settings)
-
-
-def _lines(rows: list[Agreement]) -> list[AgreementLine]:
-    return [AgreementLine(r.id, r.text, r.who, r.picto, r.topic) for r in rows]
 
 
 def _topics(rows: list[Answer]) -> list[list[Answer]]:
@@ -212,9 +206,9 @@ async def _agreement_effect(unit: Unit, ctx: Context, person: PersonRow,
     if chat is not None:
         for row in rows:
             row.sent_at = now
-        replies = agreements_for_client(_lines(rows), changed=changed) or (
+        replies = agreements_for_client(client_turn.agreement_lines(rows), changed=changed) or (
             [] if not changed else [Reply(t("agreements_none"))])
-        replies += agendas.agreements_document(ctx, _lines(rows))
+        replies += agendas.agreements_document(ctx, client_turn.agreement_lines(rows))
         also.extend((chat, reply) for reply in replies)
         # Naasten get them when the client shares their agreements with them (the read is
         # theirs: it is checked and logged as such).
@@ -223,7 +217,7 @@ async def _agreement_effect(unit: Unit, ctx: Context, person: PersonRow,
             if naaste_chat is not None and await access.can(unit, naaste.person_id or 0,
                                                             client_id, "agreements"):
                 also.extend((naaste_chat, reply) for reply in agreements_for_naaste(
-                    _lines(rows), name, changed=changed))
+                    client_turn.agreement_lines(rows), name, changed=changed))
     if changed and chat is not None:
         results["agreements_changed"] = name
     else:

@@ -30,7 +30,7 @@ from bot.dialogs.types import (
 )
 from bot.service import access, agendas, sessions
 from bot.service.types import Context, TurnResult
-from bot.state.models import Answer, CheckIn, Client, Naaste, utcnow
+from bot.state.models import Agreement, Answer, CheckIn, Client, Naaste, utcnow
 from bot.state.unit import PersonRow, RoleRow, SessionRow, Unit
 
 FLOW = client_prep.FLOW.name
@@ -153,7 +153,8 @@ async def _earlier(unit: Unit, client_id: int, answers: Answers, session: Sessio
     if not answers.previous and client_prep.FLOW.step_of(step).kind == "open":
         answers.previous = await unit.previous_answers(client_id)
     if not answers.offers and step == client_prep.FLOW.topics:
-        answers.offers = await unit.previous_offers(client_id)
+        answers.offers = await unit.previous_offers(
+            client_id, step, client_prep.FLOW.check_step, client_prep.OPEN_TALKED)
 
 
 async def _answers(unit: Unit, client_id: int, with_naasten: bool = True) -> Answers:
@@ -199,9 +200,13 @@ async def earlier_rounds(unit: Unit, client_id: int,
     return sorted(rounds.items())
 
 
+def agreement_lines(rows: list[Agreement]) -> list[agreements.AgreementLine]:
+    """The agreement rows as the dialogs read them."""
+    return [agreements.AgreementLine(r.id, r.text, r.who, r.picto, r.topic) for r in rows]
+
+
 async def _agreement_lines(unit: Unit, client_id: int) -> list[agreements.AgreementLine]:
-    return [agreements.AgreementLine(r.id, r.text, r.who, r.picto)
-            for r in await unit.agreements(client_id)]
+    return agreement_lines(await unit.agreements(client_id))
 
 
 async def _check_in(unit: Unit, ctx: Context, row: SessionRow, session: Session,
@@ -209,22 +214,21 @@ async def _check_in(unit: Unit, ctx: Context, row: SessionRow, session: Session,
     """A mood, or the words after it: stored at once; at the end the begeleider gets one
     short line per agreement (busy people read a line, not a report)."""
     mood_row, started = check_in.mood_row(session), check_in.started_at(session)
-    out = check_in.step(session, inp, await _agreement_lines(unit, client_id))
+    lines = await _agreement_lines(unit, client_id)
+    out, words = check_in.step(session, inp, lines), None
     if out.mood is not None and out.agreement_id is not None:
         made = await unit.add(CheckIn(client_id=client_id, agreement_id=out.agreement_id,
                                       mood=out.mood, text="", answered_at=ctx.now()))
         check_in.remember_row(session, made.id)
-    if out.words is not None and out.agreement_id is None:  # an evaluation's last words
-        words = out.words
-        await unit.add(CheckIn(client_id=client_id, agreement_id=None, mood="note",
-                               kind=words.kind, text=words.text, file_id=words.file_id,
-                               answered_at=ctx.now()))
+    elif out.words is not None and out.agreement_id is None:  # an evaluation's last words
+        words = await unit.add(CheckIn(client_id=client_id, agreement_id=None, mood="note",
+                                       text="", answered_at=ctx.now()))
     elif out.words is not None and mood_row is not None:
-        saved = await unit.get(CheckIn, mood_row)
-        if saved is not None:
-            words = out.words
-            saved.kind, saved.text, saved.file_id = words.kind, words.text, words.file_id
-            await unit.flush()
+        words = await unit.get(CheckIn, mood_row)
+    if words is not None and out.words is not None:
+        words.kind, words.text, words.file_id = (out.words.kind, out.words.text,
+                                                 out.words.file_id)
+        await unit.flush()
     if out.replies:
         session.seq += 1
     also = []
@@ -234,8 +238,7 @@ async def _check_in(unit: Unit, ctx: Context, row: SessionRow, session: Session,
             answers = [check_in.Answer(r.agreement_id, r.mood, r.kind, r.text)
                        for r in await unit.check_ins(client_id)
                        if started is None or r.answered_at >= started]
-            also.append((chat, Reply(check_in.report(
-                name, answers, await _agreement_lines(unit, client_id)))))
+            also.append((chat, Reply(check_in.report(name, answers, lines))))
     await sessions.save(unit, row, session, pending=bool(out.replies))
     return TurnResult(out.replies, session.step, also=also)
 

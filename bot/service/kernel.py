@@ -67,7 +67,7 @@ class Service:
         self.store = store
         self.bot_username = "<bot username>"  # set once the bot knows its name (getMe)
         self.context = Context(tz, invite_days, self.link, pictos, settings,
-                               schedule.plan_for_client, now or utcnow)
+                               now=now or utcnow)
         self.handlers: dict[str, Handler] = {
             "client": client.turn, "begeleider": begeleider.turn, "naaste": naaste.turn,
             "admin": admin.turn}
@@ -201,8 +201,7 @@ class Service:
             joined = await unit.get(Naaste, role.id)
             if joined is not None:
                 await unit.flush()
-                assert self.context.replan is not None
-                await self.context.replan(unit, joined.client_id, utcnow(),
+                await self.context.replan(unit, joined.client_id, self.context.now(),
                                           self.context.settings)
         row = await unit.session_row(person.id, ROLES_FLOW, None, "menu")
         row.data = {"active": role.key}  # the new role is the one in use now

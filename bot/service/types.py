@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot.dialogs.texts import dutch_date, t
 from bot.dialogs.types import Input, Reply
+from bot.schedule import plan_for_client
 
 ROLE_KINDS = ("client", "begeleider", "naaste", "admin")  # in the order a menu lists them
 
@@ -80,9 +81,9 @@ class Context:
     link: Callable[[str], str]  # (invite token) -> deep link
     pictos: Any  # pictos.PictoLibrary, or None (tests without pictures)
     settings: Any  # bot.settings.Settings, for the schedule (quiet hours); None in tests
-    # Bring a client's planned sends in line (bot.schedule.plan_for_client: unit, client id,
-    # now, settings → the plan); the service tests over the fake unit record the calls.
-    replan: Callable[..., Awaitable[Any]] | None = None
+    # Bring a client's planned sends in line (unit, client id, now, settings → the plan);
+    # the service tests over the fake unit record the calls instead.
+    replan: Callable[..., Awaitable[Any]] = plan_for_client
     # The bot's clock (the schedule's: a test moves it); what "now" is for a turn.
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 

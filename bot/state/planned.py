@@ -27,6 +27,7 @@ from bot.state.models import (
     PlannedSend,
 )
 from bot.state.store import Unit
+from bot.state.unit import CURRENT_ITEM
 
 
 @dataclass(frozen=True)
@@ -153,8 +154,7 @@ class PlannedSends:
     async def _naasten(self, client_id: int) -> tuple[NaasteFacts, ...]:
         added = set((await self.session.execute(
             select(AgendaItem.owner_person_id).where(
-                AgendaItem.client_id == client_id, AgendaItem.removed_at.is_(None),
-                AgendaItem.round.is_(None)))).scalars())
+                AgendaItem.client_id == client_id, *CURRENT_ITEM))).scalars())
         rows = (await self.session.execute(
             select(Naaste, Person).outerjoin(Person, Person.id == Naaste.person_id)
             .where(Naaste.client_id == client_id, Naaste.removed_at.is_(None))

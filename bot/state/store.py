@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -151,21 +151,15 @@ class Store:
                 .where(Inbox.state == "new").order_by(Inbox.update_id))
             return [(r.update_id, r.payload or {}) for r in rows]
 
-    async def sessions_awaiting_reply(self, settled: float = 1.0,
-                                      before: datetime | None = None) -> list[int]:
-        """Telegram user ids whose last replies may not have gone out (crash after commit).
-        Only turns older than `settled` seconds: a younger one may belong to another process
-        that is sending its replies right now (its "sent" mark follows a moment later).
-        `before`: only turns that ended before then (this process's start)."""
-        cutoff = utcnow() - timedelta(seconds=settled)
-        if before is not None:
-            cutoff = min(cutoff, before)
+    async def sessions_awaiting_reply(self, before: datetime) -> list[int]:
+        """Telegram user ids whose last replies may not have gone out (crash after commit):
+        turns that ended `before` (this process's start) and are not marked sent."""
         async with self.unit() as unit:
             rows = await unit.session.execute(
                 select(Person.telegram_user_id).join(
                     DialogSession, DialogSession.person_id == Person.id)
                 .where(DialogSession.reply_pending.is_(True),
-                       DialogSession.updated_at <= cutoff))
+                       DialogSession.updated_at <= before))
             return [r[0] for r in rows if r[0] is not None]
 
     async def replies_sent(self, marks: list[tuple[int, datetime]]) -> None:

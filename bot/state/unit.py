@@ -135,6 +135,10 @@ _PERSON_AND_ROLES = union_all(
     select(literal("admin"), Admin.id, literal(""), _NONE, _NONE, *_NO_SESSION).where(
         Admin.person_id == _PERSON_ID),
 )
+# What "current" means for an answer and an agenda item, in one place: not removed, and of
+# the round the client prepares now (round NULL; an earlier round's rows carry its number).
+CURRENT_ANSWER = (Answer.removed_at.is_(None), Answer.round.is_(None))
+CURRENT_ITEM = (AgendaItem.removed_at.is_(None), AgendaItem.round.is_(None))
 _SESSION = select(DialogSession.id, DialogSession.step, DialogSession.status,
                   DialogSession.seq, DialogSession.data, DialogSession.reply_pending,
                   DialogSession.updated_at).where(
@@ -143,8 +147,7 @@ _ANSWER_COLUMNS = (Answer.id, Answer.step, Answer.item, Answer.part, Answer.kind
                    Answer.tag, Answer.duration, Answer.file_id, Answer.file_state,
                    Answer.message_id)
 _ANSWERS = select(*_ANSWER_COLUMNS).where(
-    Answer.client_id == bindparam("client_id"), Answer.removed_at.is_(None),
-    Answer.round.is_(None)).order_by(
+    Answer.client_id == bindparam("client_id"), *CURRENT_ANSWER).order_by(
     Answer.step, Answer.item, Answer.part, Answer.id)
 _ROLE_ORDER = ("client", "begeleider", "naaste", "admin")
 # The hot path's writes, built once on the tables (not the ORM classes): no ORM DML
@@ -275,7 +278,7 @@ class Unit:
                              tag: str | None = None) -> None:
         """Mark an item's (or a tag's) parts removed; they stay for the history."""
         where = [Answer.client_id == client_id, Answer.step == step,
-                 Answer.removed_at.is_(None), Answer.round.is_(None)]
+                 *CURRENT_ANSWER]
         where.append(Answer.item == item if item is not None else Answer.tag == tag)
         await self._execute(update(Answer).where(*where).values(removed_at=utcnow()))
 
@@ -367,8 +370,7 @@ class Unit:
         return [(i, n) for i, n in clients], [(i, n) for i, n in begeleiders]
 
     async def progress(self, client_id: int, topics_step: str, place_step: str) -> Progress:
-        current = (Answer.client_id == client_id, Answer.removed_at.is_(None),
-                   Answer.round.is_(None))
+        current = (Answer.client_id == client_id, *CURRENT_ANSWER)
         steps = set((await self.session.execute(
             select(Answer.step).where(*current).distinct())).scalars())
         topics = await self.session.scalar(select(func.count(func.distinct(Answer.item)))
@@ -394,7 +396,7 @@ class Unit:
         """The client's current answers of these steps, by step, item, part."""
         return list((await self.session.scalars(
             select(Answer).where(Answer.client_id == client_id, Answer.step.in_(steps),
-                                 Answer.removed_at.is_(None), Answer.round.is_(None))
+                                 *CURRENT_ANSWER)
             .order_by(Answer.step, Answer.item, Answer.part, Answer.id))).all())
 
     async def agenda_items_of(self, client_id: int, roles: Sequence[str]) -> list[AgendaItem]:
@@ -402,8 +404,7 @@ class Unit:
         return list((await self.session.scalars(
             select(AgendaItem).where(AgendaItem.client_id == client_id,
                                      AgendaItem.owner_role.in_(roles),
-                                     AgendaItem.removed_at.is_(None),
-                                     AgendaItem.round.is_(None))
+                                     *CURRENT_ITEM)
             .order_by(AgendaItem.position, AgendaItem.created_at, AgendaItem.id))).all())
 
     async def authors(self, client_id: int, person_ids: set[int]) -> tuple[
@@ -446,7 +447,7 @@ class Unit:
         """One person's items on a client's agenda (not removed), in order."""
         return list((await self.session.execute(select(AgendaItem).where(
             AgendaItem.client_id == client_id, AgendaItem.owner_person_id == person_id,
-            AgendaItem.removed_at.is_(None), AgendaItem.round.is_(None))
+            *CURRENT_ITEM)
             .order_by(AgendaItem.position))).scalars())
 
     async def earlier_rounds(self, client_id: int) -> list[tuple[int, str, str]]:
@@ -472,28 +473,28 @@ class Unit:
             words.setdefault(step, []).append(text_)
         return {step: "\n".join(texts) for step, texts in words.items()}
 
-    async def previous_offers(self, client_id: int) -> list[tuple[str, str, str]]:
-        """What the next round offers for the agenda: last round's topics that were talked
-        about only a bit or not at all (the client's answer the day after), then every
-        agreement with the mood of its last check-in."""
+    async def previous_offers(self, client_id: int, topics_step: str, talked_step: str,
+                              open_tags: Sequence[str]) -> list[tuple[str, str, str]]:
+        """What the next round offers for the agenda: last round's topics (`topics_step`)
+        whose answer the day after (`talked_step`) has one of `open_tags` (talked about a bit,
+        or not), then every agreement with the mood of its last check-in."""
         client = await self.session.get(Client, client_id)
         assert client is not None
         last = (Answer.client_id == client_id, Answer.round == client.round - 1,
                 Answer.removed_at.is_(None))
         topics = (await self.session.execute(
-            select(Answer.item, Answer.text).where(*last, Answer.step == "agenda",
+            select(Answer.item, Answer.text).where(*last, Answer.step == topics_step,
                                                    Answer.kind == "text")
             .order_by(Answer.item, Answer.part))).all()
         open_items = set((await self.session.execute(select(Answer.item).where(
-            *last, Answer.step == "talked", Answer.tag.in_(["talked_bit", "talked_no"]))))
-            .scalars())
+            *last, Answer.step == talked_step, Answer.tag.in_(open_tags)))).scalars())
         words: dict[int, list[str]] = {}
         for item, text_ in topics:
             if item in open_items:
                 words.setdefault(item, []).append(text_)
         offers = [("topic", " ".join(parts), "") for parts in words.values()]
-        moods = {c.agreement_id: c.mood for c in await self.check_ins(client_id)}
-        offers += [("agreement", a.text, moods.get(a.id, ""))
+        moods = await self.agreement_moods(client_id)
+        offers += [("agreement", a.text, (moods.get(a.id) or [""])[-1])
                    for a in await self.agreements(client_id) if a.sent_at is not None]
         return offers
 
@@ -537,6 +538,15 @@ class Unit:
             Agreement.client_id == client_id, Agreement.removed_at.is_(None))
             .order_by(Agreement.id))
         return list(result.scalars())
+
+    async def agreement_moods(self, client_id: int) -> dict[int, list[str]]:
+        """The moods of each agreement's check-ins, oldest first (an evaluation's last
+        words belong to no agreement and are left out)."""
+        moods: dict[int, list[str]] = {}
+        for answer in await self.check_ins(client_id):
+            if answer.agreement_id is not None:
+                moods.setdefault(answer.agreement_id, []).append(answer.mood)
+        return moods
 
     async def check_ins(self, client_id: int) -> list[CheckIn]:
         """The client's check-in answers, oldest first."""
@@ -679,8 +689,7 @@ class Unit:
     async def answers(self, client_id: int) -> list[Answer]:
         """The client's current answers (not removed), by step, item, part."""
         result = await self.session.execute(
-            select(Answer).where(Answer.client_id == client_id, Answer.removed_at.is_(None),
-                                 Answer.round.is_(None))
+            select(Answer).where(Answer.client_id == client_id, *CURRENT_ANSWER)
             .order_by(Answer.step, Answer.item, Answer.part, Answer.id))
         return list(result.scalars())
 
@@ -692,8 +701,7 @@ class Unit:
 
     async def _current(self, client_id: int, *where: Any) -> list[Answer]:
         result = await self.session.execute(
-            select(Answer).where(Answer.client_id == client_id, Answer.removed_at.is_(None),
-                                 Answer.round.is_(None), *where)
+            select(Answer).where(Answer.client_id == client_id, *CURRENT_ANSWER, *where)
             .order_by(Answer.item, Answer.part))
         return list(result.scalars())
 
@@ -704,13 +712,13 @@ class Unit:
         if not answer.item:
             top = await self.session.scalar(select(func.max(Answer.item)).where(
                 Answer.client_id == client_id, Answer.step == step,
-                Answer.removed_at.is_(None), Answer.round.is_(None)))
+                *CURRENT_ANSWER))
             answer.item = (top or 0) + 1
         if replace:
             await self.remove(client_id, Answer.step == step, Answer.item == answer.item)
         last_part = await self.session.scalar(select(func.max(Answer.part)).where(
             Answer.client_id == client_id, Answer.step == step, Answer.item == answer.item,
-            Answer.removed_at.is_(None), Answer.round.is_(None)))
+            *CURRENT_ANSWER))
         answer.part = (last_part or 0) + 1
         self.session.add(answer)
 

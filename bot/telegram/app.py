@@ -241,21 +241,15 @@ class BotRunner:
                 continue
             log.info("update=%d resumed from the inbox", update_id)
             await self.handle(update)
-        started = datetime.now(UTC)
-        await self._reask(await self.store.sessions_awaiting_reply(settled=SETTLED))
         await self._keep_files(None)  # files of answers stored before a crash
-        # A turn that ended less than SETTLED ago was left out above (it may be another
-        # poller's, still sending); one that ended before this start is looked at again once
-        # it has settled: a crash followed by a quick restart must still re-ask it.
-        self._late_sweep = asyncio.create_task(self._reask_settled(started))
+        # Every turn that ended before this start is asked again once its "sent" mark has
+        # had time to come in: a turn of another poller that is still sending is left
+        # alone, and one of a process that died (also just before a quick restart) is not.
+        self._late_sweep = asyncio.create_task(self._reask(datetime.now(UTC)))
 
-    async def _reask_settled(self, started: datetime) -> None:
+    async def _reask(self, started: datetime) -> None:
         await asyncio.sleep(SETTLED)
-        await self._reask(await self.store.sessions_awaiting_reply(settled=SETTLED,
-                                                                   before=started))
-
-    async def _reask(self, user_ids: list[int]) -> None:
-        for user_id in user_ids:
+        for user_id in await self.store.sessions_awaiting_reply(before=started):
             outgoing = await self.service.current_question(user_id)
             if outgoing is not None and await self.sender.send(outgoing.chat_id,
                                                                outgoing.replies):
@@ -307,9 +301,14 @@ class BotRunner:
                 log.info(SqlStats.line())
             await stop.wait()
         finally:
-            for task in (warming, self._late_sweep):
-                if task is not None:
-                    task.cancel()
+            if warming is not None:
+                warming.cancel()  # its thread finishes on its own; nothing waits for it
+            if self._late_sweep is not None:
+                # Waited for: it may be inside a database call, which must end before the
+                # store closes.
+                self._late_sweep.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._late_sweep
             if self.app.updater is not None and self.app.updater.running:
                 await self.app.updater.stop()
             if self.app.running:
