@@ -62,7 +62,7 @@ TOKEN = "123456:BENCH-TOKEN"
 FIRST_USER_ID = 700_000_000
 TURN_TIMEOUT = 30.0  # a client that waits longer for the bot counts as stuck
 WARM_AT_ONCE = 20  # open loop: clients joining at the same time before the measured window
-PROFILE_DIR: Path | None = None  # --profile: run the bots under py-spy, raw stacks here
+PROFILE_DIR: Path | None = None  # --profile: py-spy samples the load, raw stacks here
 KEEP_LOGS: Path | None = None  # --logs: copy each bot's log here
 PICTO_CACHE: Path | None = None  # shared by all runs: cards are rendered once, not measured
 WARM_LINE = b"picto cards ready"  # the real bot's log line when its start-up warm-up is done
@@ -299,6 +299,8 @@ class BotProcess:
         self.log_path = workdir / f"{'bot' if spec.dialog else 'echo'}.log"
         self.peak_rss = 0
         self._sampler: asyncio.Task[None] | None = None
+        self.name = ""
+        self._spy: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> None:
         env = {k: v for k, v in os.environ.items()
@@ -311,7 +313,7 @@ class BotProcess:
             "DATABASE_URL": self.db_url,
             "DATA_DIR": str(self.workdir / "data"),
             "PICTO_CACHE_DIR": str(PICTO_CACHE or self.workdir / "pictos"),
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("BENCH_EXTRA_PATH", ""),
             "PYTHONUNBUFFERED": "1",
             # Its own pacing off: the echo bot has none (bench/rate_limits.py measures it).
             "SEND_PER_SECOND": "0",
@@ -346,22 +348,30 @@ class BotProcess:
 
     def _launch(self, cmd: list[str], env: dict[str, str], name: str
                 ) -> tuple[subprocess.Popen[bytes], psutil.Process]:
-        cmd = [sys.executable, *cmd]
-        if PROFILE_DIR is not None:  # py-spy starts the bot; we measure and stop the bot
-            PROFILE_DIR.mkdir(parents=True, exist_ok=True)
-            spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-            cmd = [spy, "record", "--format", "raw", "--rate", "200",
-                   "-o", str(PROFILE_DIR / f"{name}.txt"), "--", *cmd]
+        self.name = name
         with self.log_path.open("wb") as log:
             # cwd: a temporary folder, so that no .env of the checkout leaks into the run.
-            proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=log,
-                                    stderr=subprocess.STDOUT)
-        ps = psutil.Process(proc.pid)
-        if PROFILE_DIR is not None:
-            while not ps.children() and proc.poll() is None:
-                time.sleep(0.01)
-            ps = ps.children()[0]
-        return proc, ps
+            proc = subprocess.Popen([sys.executable, *cmd], cwd=self.workdir, env=env,
+                                    stdout=log, stderr=subprocess.STDOUT)
+        return proc, psutil.Process(proc.pid)
+
+    def profile(self) -> None:
+        """--profile: py-spy samples the bot from now on (the measured load only, not the
+        start-up or the warm-up client), until `stop_profile`."""
+        if PROFILE_DIR is None or self.proc is None:
+            return
+        PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        self._spy = subprocess.Popen(
+            [spy, "record", "--format", "raw", "--rate", "200", "--gil", "--pid",
+             str(self.proc.pid), "-o", str(PROFILE_DIR / f"{self.name}.txt")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop_profile(self) -> None:
+        if self._spy is not None:
+            self._spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            self._spy.wait(30)
+            self._spy = None
 
     async def _sample(self) -> None:
         assert self.ps is not None
@@ -566,7 +576,9 @@ async def measured_run(spec: BotSpec, n: int, load: Callable[..., Awaitable[None
             try:
                 while await policy.step(clock, clients[0]):
                     pass
+                bot.profile()
                 await load(clock, clients[1:], policy, bot, me, result)
+                bot.stop_profile()
                 result.peak_rss = bot.high_water_rss()
                 result.load_rss = bot.peak_rss
             finally:
@@ -904,7 +916,7 @@ async def _modes(args: argparse.Namespace, summary: Summary) -> None:
         script = await closed_mode(scales, summary, script)
     if args.mode in ("open", "all"):
         await open_mode(args.open_clients, args.rate, args.duration, summary, script)
-    print("\nGOALS (issue 3)")
+    print("\nGOALS (issue 14)")
     for line in summary.lines:
         print(line)
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
@@ -933,8 +945,9 @@ def main() -> None:
     parser.add_argument("--logs", type=Path, default=None,
                         help="keep each bot's log in this folder")
     parser.add_argument("--profile", type=Path, default=None,
-                        help="run each bot under py-spy (raw stacks in <bot>-<clients>.txt "
-                             "here; sampling inflates the CPU figures a little)")
+                        help="sample each bot under load with py-spy (raw stacks in "
+                             "<bot>-<clients>.txt here; sampling inflates the CPU figures "
+                             "a little)")
     args = parser.parse_args()
     global PROFILE_DIR, KEEP_LOGS, SPEECH
     PROFILE_DIR = args.profile.resolve() if args.profile else None

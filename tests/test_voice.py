@@ -193,6 +193,25 @@ async def test_same_text_synthesised_once_and_survives_restart(
     assert restarted.stats.hits == 1 and restarted.stats.misses == 0
 
 
+async def test_sentences_are_kept_apart_and_joined(
+    tmp_path: Path, fake: FakeGtts, clock: FakeClock
+) -> None:
+    """A welcome that differs only in the name costs one new sentence, not a new clip of
+    the whole text; the joined clip holds every sentence's audio."""
+    cache = make_cache(tmp_path, fake, clock)
+    sam = await cache.clip(f"Hoi Sam! {QUESTION}")
+    assert sam is not None and sam.engine == "gtts"
+    assert sorted(fake.texts) == sorted(["Hoi Sam!", QUESTION])
+    lotte = await cache.clip(f"Hoi Lotte! {QUESTION}")
+    assert lotte is not None and lotte.key != sam.key
+    assert fake.texts[2:] == ["Hoi Lotte!"]  # the question's clip was kept
+    assert_voice(lotte.path)
+    one = probe_audio(tmp_path / "speech" / f"{cache.key_for(cache.primary, QUESTION)}.ogg")
+    joined, _mime = probe_audio(lotte.path)
+    assert joined == pytest.approx(2 * one[0], abs=0.1)  # two sentences of the fake's tone
+    assert lotte.duration == pytest.approx(joined, abs=0.1)
+
+
 async def test_slow_and_normal_are_different_clips(
     tmp_path: Path, fake: FakeGtts, clock: FakeClock
 ) -> None:

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import time
 from collections import Counter
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from voice.media import MediaError, probe_audio
-from voice.opus import ConversionError, to_voice_ogg
+from voice.opus import ConversionError, VoiceClip, join_voice, to_voice_ogg
 from voice.tts import SpeechError, Synthesizer
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,15 @@ class SpeechStats:
         self.hits = self.misses = self.shared = self.unavailable = 0
 
 
+# Where a text is cut into sentences: after . ! ? or … and a space, and at a line break.
+SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\s*\n\s*")
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of `text`, each spoken and kept as a clip of its own."""
+    return [part for part in SENTENCE_END.split(text.strip()) if part] or [text]
+
+
 def clip_key(engine: str, lang: str, speed: str, text: str) -> str:
     raw = "\x1f".join((engine, lang, speed, text))  # unit separator: fields can't blur
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
@@ -89,6 +99,7 @@ class SpeechCache:
         self._primary_down_until: float | None = None
         self._known: dict[str, CachedClip] = {}
         self._inflight: dict[tuple[str, bool], asyncio.Task[CachedClip | None]] = {}
+        self._sentences_made: dict[str, asyncio.Task[CachedClip]] = {}
 
     # -- public API -------------------------------------------------------------
 
@@ -187,11 +198,14 @@ class SpeechCache:
 
     async def _synthesize(self, engine: Synthesizer, text: str, slow: bool) -> CachedClip | None:
         key = self.key_for(engine, text, slow)
+        parts = sentences(text)
         try:
-            clip = await asyncio.wait_for(
-                asyncio.to_thread(self._make_file, engine, text, slow, key),
-                timeout=self.hard_timeout,
-            )
+            if len(parts) == 1:
+                clip = await self._made(engine, text, slow, key)
+            else:  # each sentence is a clip of its own (and stays one), joined
+                pieces = await asyncio.gather(*(self._sentence(engine, part, slow)
+                                                for part in parts))
+                clip = await asyncio.to_thread(self._join_file, engine, pieces, key)
         except (SpeechError, ConversionError, TimeoutError, OSError) as exc:
             self.stats.failures[engine.name] += 1
             log.warning("speech engine %s failed: %s", engine.name, exc)
@@ -200,10 +214,38 @@ class SpeechCache:
         self._known[key] = clip
         return clip
 
+    async def _sentence(self, engine: Synthesizer, sentence: str, slow: bool) -> CachedClip:
+        """One sentence's clip: kept, or made now. A welcome that differs only in the name,
+        or a read-back with one answer changed, makes only the new sentence."""
+        found = await self._lookup(engine, sentence, slow)
+        if found is not None:
+            return found
+        key = self.key_for(engine, sentence, slow)
+        task = self._sentences_made.get(key)
+        if task is None:  # texts made at once share a sentence: it is made once
+            task = asyncio.create_task(self._made(engine, sentence, slow, key))
+            self._sentences_made[key] = task
+            task.add_done_callback(lambda _t: self._sentences_made.pop(key, None))
+        clip = await asyncio.shield(task)
+        self._known[key] = clip
+        return clip
+
+    async def _made(self, engine: Synthesizer, text: str, slow: bool, key: str) -> CachedClip:
+        return await asyncio.wait_for(
+            asyncio.to_thread(self._make_file, engine, text, slow, key),
+            timeout=self.hard_timeout)
+
     def _make_file(self, engine: Synthesizer, text: str, slow: bool, key: str) -> CachedClip:
         """Runs in a worker thread: synthesis, conversion and the atomic write."""
         audio, fmt = engine.synthesize(text, slow)
-        voice = to_voice_ogg(audio, fmt)
+        return self._write(to_voice_ogg(audio, fmt), engine, key)
+
+    def _join_file(self, engine: Synthesizer, pieces: list[CachedClip], key: str
+                   ) -> CachedClip:
+        """Runs in a worker thread: the sentences' clips as one, written atomically."""
+        return self._write(join_voice([p.path.read_bytes() for p in pieces]), engine, key)
+
+    def _write(self, voice: VoiceClip, engine: Synthesizer, key: str) -> CachedClip:
         path = self._path(key)
         fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".part")
         try:

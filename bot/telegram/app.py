@@ -14,7 +14,6 @@ from typing import Any
 from telegram import Bot, CallbackQuery, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, ExtBot, TypeHandler
-from telegram.request import HTTPXRequest
 
 from bot.clock import Clock, SystemClock
 from bot.dialogs.client_prep import fixed_spoken_texts
@@ -31,6 +30,7 @@ from bot.telegram.media import TelegramMedia
 from bot.telegram.processor import PerChatUpdateProcessor
 from bot.telegram.ratelimit import ChatRateLimiter
 from bot.telegram.sender import Sender
+from bot.telegram.transport import AiohttpRequest
 
 log = logging.getLogger("gespreksmaatje")
 
@@ -137,8 +137,8 @@ class BotRunner:
         self.media = media
         self.poll_timeout = poll_timeout
         self.schedule_every = schedule_every
-        request = HTTPXRequest(connection_pool_size=64, read_timeout=poll_timeout + 10)
-        updates_request = HTTPXRequest(connection_pool_size=2, read_timeout=poll_timeout + 10)
+        request = AiohttpRequest(connection_pool_size=64, read_timeout=poll_timeout + 10)
+        updates_request = AiohttpRequest(connection_pool_size=2, read_timeout=poll_timeout + 10)
         self.bot = OutageAwareBot(
             settings.telegram_bot_token, base_url=settings.telegram_api_url,
             base_file_url=settings.telegram_file_url, request=request,
