@@ -4,7 +4,9 @@ localhost) and off, and a bare PTB echo bot in the same run as the yardstick.
 
 Printed: messages per question (min–max over the questions), messages when the list opens
 (/lijst and the review), the follow-up after an answer, and Bot API calls per client update
-(sends, edits and answers to presses; not getUpdates/getFile).
+(sends, edits and answers to presses; not getUpdates/getFile). Then the picto mat: two
+clients each place the nine pictures of "a good day"; per picture the Bot API calls of the
+second client (whose cards and voice clips Telegram has already: sent by file_id).
 
 Run: ``.venv/bin/python bench/chat_shape.py``
 """
@@ -119,6 +121,45 @@ async def preparation(speech: bool) -> Shape:
     return shape
 
 
+@dataclass
+class MatShape:
+    sends: list[int] = field(default_factory=list)  # sendPhoto/sendVoice/… per picture
+    calls: list[int] = field(default_factory=list)  # … and the press's answer
+    uploads: int = 0  # files uploaded by the second client (not by file_id)
+
+
+async def mat_shape() -> MatShape:
+    shape = MatShape()
+    fake = FakeGtts().start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="shape-") as folder:
+            async with harness(f"sqlite+aiosqlite:///{folder}/bench.db", Path(folder)) as h:
+                h.settings = h.settings.model_copy(update={"speech_enabled": True,
+                                                           "gtts_base_url": fake.url})
+                await h.start_bot()
+                for number, name in enumerate(("Sam", "Lotte")):
+                    user = await h.join(1001 + number, name)
+                    await h.tap(user, "➡️ Beginnen")
+                    await h.tap(user, "🤷 Weet ik nog niet")  # good at
+                    await h.tap(user, "🤷 Weet ik nog niet")  # appreciated
+                    await h.tap(user, "🤷 Weet ik nog niet")  # agenda: the help first
+                    await h.tap(user, "🤷 Weet ik nog niet")  # agenda: skipped
+                    await h.tap(user, "🖼️ Kiezen met plaatjes")
+                    for place in ["🙂 Fijn", "🤔 Weet ik niet", "🙁 Niet fijn"] * 3:
+                        before = list(h.server.calls)
+                        await h.tap(user, place)
+                        made = [(n, p) for n, p in h.server.calls[len(before):]
+                                if n not in NOT_REPLIES]
+                        if number == 1:  # the second client: everything known already
+                            shape.calls.append(len(made))
+                            shape.sends.append(sum(n != "answerCallbackQuery" for n, _ in made))
+                            shape.uploads += sum(str(p.get("photo", p.get("voice", ""))
+                                                     ).startswith("<upload") for _n, p in made)
+    finally:
+        fake.stop()
+    return shape
+
+
 async def main() -> None:
     spoken = await preparation(speech=True)
     silent = await preparation(speech=False)
@@ -136,6 +177,14 @@ async def main() -> None:
           f"{silent.calls / silent.updates:>11.2f} {echo_calls:>9.2f}")
     print(f"{'client updates':34} {spoken.updates:>10} {silent.updates:>11} "
           f"{echo.updates:>9}")
+    mat = await mat_shape()
+    print("\nthe picto mat, speech on: per picture placed by a second client (9 pictures; the "
+          "last press shows the whole mat)")
+    print(f"{'Bot API sends per picture':34} {min(mat.sends[:-1])}–{max(mat.sends[:-1])} "
+          f"(the mat: {mat.sends[-1]})")
+    print(f"{'… with the answer to the press':34} {min(mat.calls[:-1])}–{max(mat.calls[:-1])} "
+          f"(the mat: {mat.calls[-1]})")
+    print(f"{'files uploaded (not by file_id)':34} {mat.uploads}")
 
 
 if __name__ == "__main__":

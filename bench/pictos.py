@@ -1,5 +1,6 @@
 """Bench the picto renderer: one card (cold and cached), the domains sheet, the picture of a
-client's list (made anew for every send), warming all cards.
+client's list (made anew for every send), the picture of a finished picto mat (cold, in a
+fresh process's library, and kept), warming all cards.
 
 Run: ``.venv/bin/python bench/pictos.py``. Uses a fresh temporary cache folder.
 """
@@ -56,6 +57,13 @@ def main() -> None:
         print(f"{'list picture (again, mean of 10)':<34} "
               f"{1000 * (time.perf_counter() - start) / runs:8.1f} ms "
               f"({len(picture) // 1024} KiB)")
+        # A mat of nine pictures (a good day), in a library that has drawn nothing yet.
+        mat = [("mat_fine", ["mat_music", "mat_walk", "mat_tv", "mat_outside"]),
+               ("mat_unsure", ["mat_friends"]),
+               ("mat_not_fine", ["mat_cooking", "mat_noise", "mat_busy", "mat_work"])]
+        cold = PictoLibrary.load(cache_dir=cache / "c")
+        timed("mat picture, 9 pictures (cold)", lambda: cold.mat(mat))
+        timed("mat picture (kept)", lambda: cold.mat(mat))
         fresh = PictoLibrary.load(cache_dir=cache / "b")
         count = timed("warm all cards (2 workers)", lambda: fresh.warm(max_workers=2))
         timed("warm all cards again (cached)", lambda: fresh.warm(max_workers=2))

@@ -274,3 +274,39 @@ def make_board(rows: list[tuple[Image.Image, str, str]]) -> bytes:
         top += height
         draw.line((margin, top - 1, BOARD_WIDTH - margin, top - 1), fill=LINE, width=2)
     return jpeg_bytes(canvas)
+
+
+MAT_COLUMN = 330  # px per column of the mat
+MAT_PICTO = 110
+
+
+def make_mat(columns: list[tuple[Image.Image, str, list[tuple[Image.Image, str]]]]) -> bytes:
+    """The picto mat as one JPEG: a column per place (its picto and word on top), the
+    cards placed there under it (picto and word), one under the other."""
+    margin, gap, word_size, head_size = 16, 12, 28, 34
+    card_h = MAT_PICTO + round(word_size * 1.3) + gap
+    head_h = MAT_PICTO + round(head_size * 1.3) + 2 * gap
+    rows = max([1, *(len(cards) for _, _, cards in columns)])
+    width = len(columns) * MAT_COLUMN + 2 * margin
+    height = head_h + rows * card_h + 2 * margin
+    canvas = Image.new("RGB", (width, height), PAPER)
+    draw = ImageDraw.Draw(canvas)
+    inner = MAT_COLUMN - 2 * gap
+    for index, (picto, word, cards) in enumerate(columns):
+        left = margin + index * MAT_COLUMN
+        if index:  # a line between the places
+            draw.line((left, margin, left, height - margin), fill=LINE, width=3)
+        paste_centered(canvas, picto, (left, margin, left + MAT_COLUMN, margin + MAT_PICTO))
+        title = wrap(word, head_size, inner, 1)[0]
+        draw.text((left + MAT_COLUMN // 2, margin + MAT_PICTO + gap), title,
+                  font=font(head_size), fill=INK, anchor="mt")
+        top = margin + head_h
+        draw.line((left + gap, top - gap // 2, left + MAT_COLUMN - gap, top - gap // 2),
+                  fill=LINE, width=2)
+        for card, card_word in cards:
+            paste_centered(canvas, card, (left, top, left + MAT_COLUMN, top + MAT_PICTO))
+            line = wrap(card_word, word_size, inner, 1)[0]
+            draw.text((left + MAT_COLUMN // 2, top + MAT_PICTO + 4), line,
+                      font=font(word_size), fill=SUBTLE_INK, anchor="mt")
+            top += card_h
+    return jpeg_bytes(canvas)

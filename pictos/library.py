@@ -22,6 +22,7 @@ SHEET_CELL = 300
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "gespreksmaatje-pictos"
 # Pictos drawn for the picture of a list, kept in memory: 64 at 120 px are under 4 MB.
 BOARD_PICTOS_KEPT = 64
+MATS_KEPT = 32  # finished mats in memory (a few hundred KB each)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class PictoLibrary:
         self._card_ids: dict[tuple[str, int], str] = {}
         # (key, size) -> picto drawn for the list's picture, least recently used first
         self._board_pictos: OrderedDict[tuple[str, int], Image.Image] = OrderedDict()
+        self._mats: OrderedDict[tuple[tuple[str, tuple[str, ...]], ...], bytes] = OrderedDict()
         self.renders = 0  # how many images were really drawn (tests check the caching)
 
     @classmethod
@@ -181,6 +183,25 @@ class PictoLibrary:
         return cards.make_board([(self._kept_picto(key, size) if self.has(key) else
                                   Image.new("RGBA", (size, size)), title, words)
                                  for key, title, words in rows])
+
+    def mat(self, columns: list[tuple[str, list[str]]]) -> bytes:
+        """The picto mat as one picture (JPEG): per place (its picto key) the keys of the
+        cards placed there. Only our own pictos and words: kept in memory, made once."""
+        slot = tuple((place, tuple(keys)) for place, keys in columns)
+        with self._lock:
+            made = self._mats.get(slot)
+            if made is not None:
+                self._mats.move_to_end(slot)
+                return made
+        size = cards.MAT_PICTO
+        made = cards.make_mat([(self._kept_picto(place, size), self.word(place),
+                                [(self._kept_picto(k, size), self.word(k)) for k in keys])
+                               for place, keys in columns])
+        with self._lock:
+            self._mats[slot] = made
+            while len(self._mats) > MATS_KEPT:
+                self._mats.popitem(last=False)
+        return made
 
     def _kept_picto(self, key: str, size: int) -> Image.Image:
         """`_picto` through a small LRU in memory. The image is shared: only read it (the

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.agenda.model import Agenda, Author, Contribution, Item, Media
+from bot.dialogs import picto_mat
 from bot.dialogs.texts import t
 
 SCHEMA_PATH = Path(__file__).with_name("agenda.schema.json")
-SCHEMA_VERSION = "1.2.0"
+SCHEMA_VERSION = "1.3.0"
 
 Json = dict[str, Any]
 
@@ -93,7 +94,7 @@ def _media(media: Media) -> Json:
 
 
 def _item(item: Item) -> Json:
-    return {
+    out = {
         "number": item.number,
         "text": item.text,
         "kind": item.kind,
@@ -103,6 +104,10 @@ def _item(item: Item) -> Json:
         "changed_at": _time(item.changed_at) if item.changed_at else None,
         "media": [_media(m) for m in item.media],
     }
+    placed = picto_mat.reading(item.kind, item.tag)
+    if placed is not None:
+        out["mat"] = {"picture": placed[0], "word": t(placed[0]), "place": placed[1]}
+    return out
 
 
 def _contribution(entry: Contribution) -> Json:

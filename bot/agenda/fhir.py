@@ -67,6 +67,7 @@ from bot.agenda.model import (
     since_moods,
     since_who,
 )
+from bot.dialogs import picto_mat
 from bot.dialogs.client_prep import CHAIR, DOMAINS, HOW
 from bot.dialogs.texts import t
 
@@ -129,6 +130,13 @@ def _part_group(key: str, card: PictoCard | None, embed: bool) -> QuestionnaireI
         assert group.item is not None
         group.item.append(_question("agenda.domain", t("q_agenda_domains").splitlines()[0],
                                     "coding", options=[(d, t(d)) for d in DOMAINS]))
+    if picto_mat.offered(key):  # answered with pictures: the picture and its place
+        assert group.item is not None
+        group.item += [
+            _question(f"{key}.picture", t("btn_mat").split(" ", 1)[-1], "coding",
+                      options=[(o, t(o)) for o in picto_mat.option_sets()[key]]),
+            _question(f"{key}.place", t("mat_question"), "coding",
+                      options=[(p, t(f"mat_{p}")) for p in picto_mat.PLACES])]
     return group
 
 
@@ -235,6 +243,11 @@ def _item_group(key: str, item: Item) -> QuestionnaireResponseItem:
             for m in item.media]))
     if key == "agenda" and item.tag in DOMAINS:
         children.append(_answers("agenda.domain", [_coding(item.tag, t(item.tag))]))
+    placed = picto_mat.reading(item.kind, item.tag)
+    if placed is not None:  # a picture on the mat: which one, and where on the scale
+        picture, place = placed
+        children.append(_answers(f"{key}.picture", [_coding(picture, t(picture))]))
+        children.append(_answers(f"{key}.place", [_coding(place, t(f"mat_{place}"))]))
     return QuestionnaireResponseItem(linkId=key, item=children or None)
 
 

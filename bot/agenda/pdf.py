@@ -12,6 +12,7 @@ in logical order (readable letters, wrong direction) rather than failing.
 from __future__ import annotations
 
 import importlib.util
+import io
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from bot.agenda.model import (
     since_moods,
     since_who,
 )
+from bot.dialogs import picto_mat
 from bot.dialogs.texts import t
 
 DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")
@@ -46,6 +48,8 @@ class Pictos(Protocol):
     """What the PDF needs of `pictos.PictoLibrary`."""
 
     def card(self, key: str) -> Path: ...
+
+    def mat(self, columns: list[tuple[str, list[str]]]) -> bytes: ...
 
     def attribution(self) -> list[str]: ...
 
@@ -203,8 +207,9 @@ def client_pdf(agenda: Agenda, pictos: Pictos,
         pdf.cell(0, 11, format_date(meeting.starts_at, agenda.tz_name), new_x="LMARGIN",
                  new_y="NEXT")
     pdf.ln(8)
+    mats = {part.title: _mat_picture(pictos, part.items) for part in agenda.parts}
     for title, picto, lines in _client_sections(agenda):
-        _client_section(pdf, pictos, title, picto, lines, photos or {})
+        _client_section(pdf, pictos, title, picto, lines, photos or {}, mats.get(title))
     return bytes(pdf.output())
 
 
@@ -264,6 +269,15 @@ def _client_sections(agenda: Agenda) -> list[Section]:
     return sections
 
 
+def _mat_picture(pictos: Pictos, items: Iterable[Item]) -> Image.Image | None:
+    """The picto mat of a part answered with pictures, as the client saw it."""
+    readings = [r for i in items if (r := picto_mat.reading(i.kind, i.tag)) is not None]
+    if not readings:
+        return None
+    mat = pictos.mat([(place, list(keys)) for place, keys in picto_mat.columns(readings)])
+    return Image.open(io.BytesIO(mat))
+
+
 def _photo_id(item: Item) -> str | None:
     return next((m.file_unique_id for m in item.media if m.kind == "photo"), None)
 
@@ -274,11 +288,12 @@ def _contribution_text(entry: Contribution) -> str:
 
 
 def _client_section(pdf: _Doc, pictos: Pictos, title: str, picto: str,
-                    lines: list[tuple[str, str | None]], photos: Mapping[str, Path]) -> None:
+                    lines: list[tuple[str, str | None]], photos: Mapping[str, Path],
+                    mat: Image.Image | None = None) -> None:
     line_h = TEXT_PT * 0.3528 * 1.5
     if pdf.get_y() + PICTO + 4 > pdf.page_break_trigger:  # keep picto and title together
         pdf.add_page()
-    top = pdf.get_y()
+    top, page = pdf.get_y(), pdf.page
     pdf.image(_picto_image(pictos.card(picto), 360), x=CLIENT_MARGIN, y=top, w=PICTO,
               h=PICTO)
     x = CLIENT_MARGIN + PICTO + GAP
@@ -297,7 +312,11 @@ def _client_section(pdf: _Doc, pictos: Pictos, title: str, picto: str,
         if photo and photo in photos:
             pdf.image(str(photos[photo]), x=x + 7, w=min(70, width - 7))
         pdf.ln(3)  # white space between items
-    pdf.set_y(max(pdf.get_y(), top + PICTO) + 10)
+    if mat is not None:  # the whole mat under its lines, as the client saw it
+        pdf.image(mat, x=x, w=min(110, width))
+    # Below the picto, unless the lines ran on to the next page (the picto is not there).
+    below_picto = top + PICTO if pdf.page == page else 0
+    pdf.set_y(max(pdf.get_y(), below_picto) + 10)
 
 
 # ------------------------------------------------------------------------------ begeleider
@@ -340,6 +359,9 @@ def begeleider_pdf(agenda: Agenda, pictos: Pictos,
             photo = _photo_id(item)
             if photo and photos and photo in photos:
                 pdf.image(str(photos[photo]), x=MARGIN + SMALL_PICTO + 2, w=35)
+        mat = _mat_picture(pictos, part.items)
+        if mat is not None:
+            pdf.image(mat, x=MARGIN + SMALL_PICTO + 2, w=70)
         pdf.ln(1.5)
     if agenda.since_last:
         _b_heading(pdf, pictos, label("since_last"), SECTION_PICTOS["agreements"])

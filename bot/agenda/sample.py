@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.dialogs.client_prep import FLOW as CLIENT_FLOW
+from bot.dialogs.texts import t
 from bot.state.models import (
     AgendaItem,
     Answer,
@@ -116,6 +117,11 @@ def _answers(client_id: int, start: datetime, extra_topics: int,
         for n, text in enumerate(PROFILE[step], 1):
             add(step, n, text)
     rows[-1].entered_by = coach_person  # the begeleider typed this one in, with the client
+    # What helps, also chosen with pictures (the picto mat): one item per picture placed.
+    placed = (("mat_quiet", "fine"), ("mat_phone", "unsure"), ("mat_alone", "not_fine"))
+    for n, (picture, place) in enumerate(placed, len(PROFILE["works"]) + 1):
+        add("works", n, f"{t('mat_' + place)}: {t(picture)}", kind="mat",
+            tag=f"{picture}.{place}")
     add("meeting_where", 1, "In mijn eigen kamer.")
     add("meeting_who", 1, "Els, mijn moeder en Kees.")
     add("meeting_chair", 1, "choice_chair_together", kind="choice", tag="choice_chair_together")

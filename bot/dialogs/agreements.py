@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from bot.dialogs.client_prep import DOMAINS, plain, said
+from bot.dialogs.client_prep import DOMAINS
+from bot.dialogs.spoken import plain, said
 from bot.dialogs.texts import t
 from bot.dialogs.types import BoardRow, Reply
 

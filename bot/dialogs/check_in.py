@@ -15,7 +15,7 @@ from html import escape
 
 from bot.dialogs.agreements import PICTO, AgreementLine
 from bot.dialogs.buttons import encode, pressed
-from bot.dialogs.client_prep import plain, said
+from bot.dialogs.spoken import plain, said
 from bot.dialogs.texts import t
 from bot.dialogs.types import Button, Input, Reply, Session
 

@@ -4,12 +4,12 @@ is asked. `decide` turns an input into an outcome; `render` turns the new state 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from html import escape, unescape
+from html import escape
 
+from bot.dialogs import picto_mat
 from bot.dialogs.buttons import action as pressed_action
 from bot.dialogs.buttons import decode, encode, pressed
 from bot.dialogs.flow import (
@@ -21,6 +21,7 @@ from bot.dialogs.flow import (
     Step,
     Turn,
 )
+from bot.dialogs.spoken import plain, said
 from bot.dialogs.texts import t
 from bot.dialogs.types import (
     AddPart,
@@ -249,6 +250,12 @@ def _button(turn: Turn) -> Outcome:
         session.data[name] = wanted
         out.show = "settings"
         return out
+    if picto_mat.handles(turn.input):  # choosing with pictures: buttons of its own
+        mat = picto_mat.decide(session, turn.answers, turn.input)
+        out.effects += mat.effects
+        out.notes += [mat.note] if mat.note else []
+        out.stale, out.ask = mat.stale, not mat.stale
+        return out
     if press is None or press.seq != session.seq:
         out.stale = True
         return out
@@ -388,6 +395,8 @@ def ask(session: Session, answers: Answers, ctx: Context,
     how the meeting went, so the last screen thanks them for that)."""
     state = session.step
     step = FLOW.step_of(state)
+    if picto_mat.active(session):  # also when the client comes back to it days later
+        return picto_mat.screen(session, answers)
     if state == "welcome":
         return [_welcome(session, ctx)]
     if step.kind == "list":
@@ -424,6 +433,8 @@ def ask(session: Session, answers: Answers, ctx: Context,
                          _data(session, Action.CHOOSE, o), o),) for o in step.options]
     if current:  # answered before (back, or the list): going on keeps the answer
         extra.append(_row(session, ("btn_next", Action.NEXT)))
+    if step.kind == "open" and picto_mat.offered(state):
+        extra.append(picto_mat.start_button(session))
     earlier = _earlier(session, answers, state, current)
     if earlier:  # the next round: what the client said last time, "Klopt dit nog?"
         extra.append(_row(session, ("btn_keep_previous", Action.KEEP),
@@ -774,19 +785,13 @@ def fixed_spoken_texts() -> list[str]:
     texts += [plain(f"{t(ack)}\n{t('ack_more')}") for ack in dict.fromkeys(ACKS.values())]
     texts += [plain(f"{t(note)}\n\n{t(f'q_{s.key}')}") for note in ("skipped_note",)
               for s in FLOW.question_steps if s.kind == "open"]
-    return texts
+    return texts + picto_mat.spoken_texts()
 
 
 # --------------------------------------------------------------------------- helpers
 def _question(session: Session, key: str, picto: str,
               *rows: tuple[Button, ...]) -> Reply:
     return said(t(key), picto=picto, buttons=tuple(rows))
-
-
-def said(text: str, picto: str | None = None,
-          buttons: tuple[tuple[Button, ...], ...] = ()) -> Reply:
-    """A message that is also spoken (every message that asks or tells the client)."""
-    return Reply(text, picto=picto, speak=plain(text), buttons=buttons)
 
 
 def _moves(session: Session) -> tuple[tuple[Button, ...], ...]:
@@ -835,7 +840,7 @@ def _length(seconds: float | None) -> str:
 def _part_text(part: AnswerView) -> str:
     if part.kind == "choice":
         return escape(t(part.text)) if part.text else ""
-    if part.kind == "text":
+    if part.kind in {"text", picto_mat.KIND}:  # a placed picture reads "Fijn: Koken"
         return escape(part.text)
     media = t(f"media_{part.kind}")
     length = f", {_length(part.duration)}" if part.duration else ""
@@ -846,13 +851,3 @@ def _part_text(part: AnswerView) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2190-\u21FF\u2300-\u27BF\u2B00-\u2BFF\uFE0F]")
-
-
-def plain(html_text: str) -> str:
-    """Text to speak: no tags, no bullets, no emoji."""
-    text = unescape(re.sub(r"<[^>]+>", "", html_text))
-    text = _EMOJI.sub("", text.replace("•", ""))
-    return re.sub(r"\s+", " ", text).strip()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from html import escape
 
-from bot.dialogs.client_prep import STEPS, plain, said
+from bot.dialogs.client_prep import STEPS
+from bot.dialogs.spoken import plain, said
 from bot.dialogs.texts import t
 from bot.dialogs.types import Reply
 

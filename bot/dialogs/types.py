@@ -28,13 +28,15 @@ class Media:
 class Reply:
     """One message out. `text` is HTML with every user text escaped; `picto` is a picto key:
     its card goes out with the text as caption and the buttons under it (so they stay in
-    view); `board` is a picture of the list instead of a card; `speak` is plain text to send
-    as a voice message after it."""
+    view); `board` is a picture of the list instead of a card, `mat` the picture of a picto
+    mat (per place its picto key and the keys of the cards placed there); `speak` is plain
+    text to send as a voice message after it."""
 
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     picto: str | None = None
     board: tuple[BoardRow, ...] = ()
+    mat: tuple[tuple[str, tuple[str, ...]], ...] = ()
     speak: str | None = None
     media: Media | None = None
     edit: bool = False  # replace the message whose button was pressed, instead of a new one

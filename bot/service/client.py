@@ -9,6 +9,7 @@ from html import escape
 from bot import schedule
 from bot.dialogs import agreements, check_in, client_prep, history
 from bot.dialogs.buttons import pressed
+from bot.dialogs.spoken import plain
 from bot.dialogs.texts import t
 from bot.dialogs.types import (
     AddPart,
@@ -110,13 +111,13 @@ async def scheduled(unit: Unit, ctx: Context, kind: str, person_id: int,
         date = ctx.date(meeting.starts_at) if meeting and meeting.starts_at else ""
         number = await schedule.reminder_number(unit, owner.id)
         text = schedule.reminder_text(number, name=escape(owner.name), date=date)
-        replies = [Reply(f"{text}\n{t('client_reminder_how')}", speak=client_prep.plain(text),
+        replies = [Reply(f"{text}\n{t('client_reminder_how')}", speak=plain(text),
                          buttons=client_prep.reminder_buttons(session))]
     else:
         answers = await _answers(unit, owner.id, False)
         out = client_prep.start_after_meeting(session, answers)
         intro = t("after_meeting_intro", name=escape(owner.name))
-        replies = [Reply(intro, speak=client_prep.plain(intro)), *client_prep.render(
+        replies = [Reply(intro, speak=plain(intro)), *client_prep.render(
             session, answers, out, client_prep.Context(owner.name),
             Input("command", utcnow(), command="check"))]
     await sessions.save(unit, row, session, pending=False)
@@ -253,7 +254,7 @@ async def _who_looked(unit: Unit, ctx: Context, client_id: int) -> list[Reply]:
                    if look.role in access.ROLES else "", date=ctx.date(look.at))
                  for look in looks]
         text = t("wie_keek_intro") + "\n" + "\n".join(lines)
-    return [Reply(text, speak=client_prep.plain(text))]
+    return [Reply(text, speak=plain(text))]
 
 
 async def _forged(unit: Unit, person: PersonRow, client_id: int, inp: Input) -> bool:

@@ -7,6 +7,7 @@ before costs no SQL and no disk access, only the sendPhoto/sendVoice by id."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -82,8 +83,9 @@ class TelegramMedia:
             mode = None
         else:
             mode = ParseMode.HTML
-        await self._send("picto", cache_key, path, lambda file: bot.send_photo(
-            chat_id, file, caption=caption, parse_mode=mode, reply_markup=markup))
+        await self._send("picto", cache_key, lambda: path().read_bytes(), lambda file: (
+            bot.send_photo(chat_id, file, caption=caption, parse_mode=mode,
+                           reply_markup=markup)))
         return True
 
     async def send_board(self, bot: Bot, chat_id: int, rows: tuple[BoardRow, ...],
@@ -97,6 +99,21 @@ class TelegramMedia:
             pictos.board, [(r.picto, r.title, r.words) for r in rows])
         await bot.send_photo(chat_id, data, caption=caption, parse_mode=ParseMode.HTML,
                              reply_markup=markup)
+        return True
+
+    async def send_mat(self, bot: Bot, chat_id: int,
+                       columns: tuple[tuple[str, tuple[str, ...]], ...], caption: str,
+                       markup: InlineKeyboardMarkup | None) -> bool:
+        """The picture of a picto mat: our own pictos and words only, so the same mat is
+        drawn once (kept in memory) and uploaded once (its file id kept)."""
+        if self.pictos is None:
+            return False
+        pictos = self.pictos
+        listed = [(place, list(keys)) for place, keys in columns]
+        # Which cards a client placed where is theirs: the picture is not kept on disk.
+        key = "mat-" + hashlib.sha256(repr(listed).encode()).hexdigest()[:32]
+        await self._send("picto", key, partial(pictos.mat, listed), lambda file: bot.send_photo(
+            chat_id, file, caption=caption, parse_mode=ParseMode.HTML, reply_markup=markup))
         return True
 
     async def send_voice(self, bot: Bot, chat_id: int, text: str, slow: bool = False) -> None:
@@ -115,7 +132,7 @@ class TelegramMedia:
                 if clip is None:  # no engine works: text and pictos still went out
                     return
                 duration = max(1, round(clip.duration))
-                await self._send("speech", clip.key, partial(Path, clip.path),
+                await self._send("speech", clip.key, clip.path.read_bytes,
                                  partial(bot.send_voice, chat_id, duration=duration))
         finally:
             for job in jobs:  # a clip still being made stays in the cache for next time
@@ -124,7 +141,7 @@ class TelegramMedia:
                     job.exception()  # seen: no "exception was never retrieved"
 
     async def _send(self, cache: str, key: str,
-                    path: Callable[[], Path], send: Send) -> None:
+                    content: Callable[[], bytes], send: Send) -> None:
         """Send by file_id when Telegram has the file already, else upload and remember.
         The id comes from memory, else from the database (once per file and process);
         two chats asking for a new file at once upload it once (the second waits for the
@@ -143,16 +160,16 @@ class TelegramMedia:
             if pending is None:
                 break
             known = await asyncio.shield(pending)  # another chat is uploading it right now
-        await self._upload(cache, key, path, send)
+        await self._upload(cache, key, content, send)
 
-    async def _upload(self, cache: str, key: str, path: Callable[[], Path],
+    async def _upload(self, cache: str, key: str, content: Callable[[], bytes],
                       send: Send) -> None:
         slot = (cache, key)
         done: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._uploads[slot] = done
         new_id = None
         try:
-            data = await asyncio.to_thread(lambda: path().read_bytes())
+            data = await asyncio.to_thread(content)  # drawn or read off the loop
             new_id = _file_id(await send(data))
             if new_id:
                 self._keep(slot, new_id)

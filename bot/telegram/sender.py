@@ -37,6 +37,12 @@ class MediaSource(Protocol):
         """A picture of the list (False when pictures are off)."""
         ...
 
+    async def send_mat(self, bot: Bot, chat_id: int,
+                       columns: tuple[tuple[str, tuple[str, ...]], ...], caption: str,
+                       markup: InlineKeyboardMarkup | None) -> bool:
+        """The picture of a picto mat (False when pictures are off)."""
+        ...
+
     async def send_voice(self, bot: Bot, chat_id: int, text: str, slow: bool = False) -> None:
         ...
 
@@ -111,7 +117,8 @@ class Sender:
             for rest in captions[1:]:
                 await self.bot.send_message(chat_id, rest, parse_mode=ParseMode.HTML)
             return
-        pictured = (self.media is not None and (reply.picto or reply.board) and parts
+        pictured = (self.media is not None and (reply.picto or reply.board or reply.mat)
+                    and parts
                     and reply.media is None and reply.qr is None
                     and len(split_html(reply.text, CAPTION_LIMIT)) == 1)
         if pictured and await self._picture(chat_id, reply, markup):
@@ -138,6 +145,9 @@ class Sender:
             if reply.board:
                 return await self.media.send_board(self.bot, chat_id, reply.board,
                                                    reply.text, markup)
+            if reply.mat:
+                return await self.media.send_mat(self.bot, chat_id, reply.mat, reply.text,
+                                                 markup)
             assert reply.picto is not None
             return await self.media.send_picto(self.bot, chat_id, reply.picto,
                                                reply.text, markup)
@@ -155,7 +165,7 @@ class Sender:
                     markup: InlineKeyboardMarkup | None) -> bool:
         """Change the pressed message in place: its caption when it is a picture, else its
         text. False when neither works (then the reply goes out anew)."""
-        pictured = self.media is not None and bool(reply.picto or reply.board)
+        pictured = self.media is not None and bool(reply.picto or reply.board or reply.mat)
         for field in ("caption", "text") if pictured else ("text", "caption"):
             try:
                 if field == "caption":

@@ -1,0 +1,221 @@
+"""Choosing with pictures: for clients who do not type or talk much, an open question can be
+answered by placing things on a mat, one picture at a time: 🙂 fijn, 🤔 weet ik niet,
+🙁 niet fijn. At the end the client sees the whole mat as one picture, hears it summed up,
+and says whether it is right (a picture can be moved to another place).
+
+Pure, like the rest of the flow. The mat's place lives in `session.data["mat"]` (which
+question, which picture now), so a client can pause in the middle and go on days later; each
+placed picture is stored at once as an answer of the question (kind "mat", its words
+"Fijn: Koken", its tag "<picture>.<place>"), so nothing chosen is lost and the list, the
+agenda and the exports show it like any answer. Its buttons have codes of their own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache
+from html import escape
+from pathlib import Path
+
+import yaml
+
+from bot.dialogs.buttons import encode, pressed
+from bot.dialogs.spoken import plain, said
+from bot.dialogs.texts import t
+from bot.dialogs.types import AddPart, Answers, Button, Effect, Input, Reply, Session
+
+KEY = "mat"  # in session.data
+KIND = "mat"  # the answers' kind
+PLACES = ("fine", "unsure", "not_fine")  # left to right on the mat; picto keys "mat_<place>"
+SUMMARY, PICKING = -1, -2  # where the mat is when no picture is asked
+
+
+class Action(StrEnum):
+    START = "mt"  # "Kiezen met plaatjes" on an open question
+    PLACE = "mp"  # arg "<index>.<place>": this picture goes there
+    SKIP = "mq"  # arg: the index of the picture not placed
+    STOP = "mx"  # stop with the pictures (what was placed stays)
+    OK = "mk"  # the mat is right
+    MOVE = "mv"  # without arg: which picture to move; with an index: move that one
+    VIEW = "mw"  # back to the whole mat
+
+
+@cache
+def option_sets() -> dict[str, tuple[str, ...]]:
+    """Per question the pictures to place (bot/dialogs/picto_mat.yaml)."""
+    data = yaml.safe_load(Path(__file__).with_name("picto_mat.yaml").read_text("utf-8"))
+    return {step: tuple(options) for step, options in data.items()}
+
+
+def offered(step: str) -> bool:
+    """Whether this question can be answered with pictures."""
+    return step in option_sets()
+
+
+def start_button(session: Session) -> tuple[Button, ...]:
+    return (Button(t("btn_mat"), encode(session.seq, Action.START)),)
+
+
+def active(session: Session) -> bool:
+    """The mat of the current question is open (also after a pause or days later)."""
+    state = session.data.get(KEY)
+    return isinstance(state, dict) and state.get("step") == session.step
+
+
+def handles(inp: Input) -> bool:
+    """A press of the mat's buttons (current or not: an old one is refused by `decide`)."""
+    return pressed(inp, Action) is not None
+
+
+@dataclass
+class Outcome:
+    effects: list[Effect] = field(default_factory=list)
+    note: str = ""  # a text key said before what comes next
+    stale: bool = False  # a press of an older screen, or a forged one: nothing changed
+    done: bool = False  # the mat is closed: the question itself comes next
+
+
+def reading(kind: str, tag: str | None) -> tuple[str, str] | None:
+    """(picture, place) of a stored answer of the mat; None for any other answer."""
+    if kind != KIND or not tag or "." not in tag:
+        return None
+    picture, place = tag.split(".", 1)
+    return (picture, place) if place in PLACES else None
+
+
+Columns = tuple[tuple[str, tuple[str, ...]], ...]  # per place its picto key and pictures
+
+
+def columns(readings: list[tuple[str, str]]) -> Columns:
+    """The mat as it is drawn: per place (left to right) the pictures placed there."""
+    return tuple((f"mat_{place}", tuple(p for p, at in readings if at == place))
+                 for place in PLACES)
+
+
+def placed(answers: Answers, step: str) -> dict[str, tuple[str, int]]:
+    """Picture -> (place, item) of what the client placed for this question."""
+    found: dict[str, tuple[str, int]] = {}
+    for row in answers.rows:
+        read = reading(row.kind, row.tag) if row.step == step else None
+        if read is not None:
+            found[read[0]] = (read[1], row.item)
+    return found
+
+
+def decide(session: Session, answers: Answers, inp: Input) -> Outcome:
+    """One press of the mat. Mutates the session (the service bumps the seq after)."""
+    press = pressed(inp, Action)
+    out = Outcome()
+    if press is None or press.seq != session.seq:
+        out.stale = True
+        return out
+    step = session.step
+    if press.action == Action.START:
+        if not offered(step) or session.status != "active":
+            out.stale = True
+            return out
+        session.data[KEY] = {"step": step, "at": 0, "skipped": []}
+        _go_on(session, answers, step, 0)
+        return out
+    state = session.data.get(KEY)
+    if not active(session) or state is None:
+        out.stale = True
+        return out
+    options, at = option_sets()[step], int(state["at"])
+    if press.action == Action.PLACE:
+        index, _, place = press.arg.partition(".")
+        if place not in PLACES or not index.isdigit() or int(index) != at or at < 0:
+            out.stale = True
+            return out
+        option = options[at]
+        earlier = placed(answers, step).get(option)
+        out.effects.append(AddPart(step, earlier[1] if earlier else None, KIND,
+                                   f"{t('mat_' + place)}: {t(option)}",
+                                   tag=f"{option}.{place}", replace=earlier is not None))
+        after = dict(placed(answers, step), **{option: (place, 0)})
+        if state.get("moving"):
+            state.pop("moving")
+            state["at"] = SUMMARY
+        else:
+            _go_on(session, answers, step, at + 1, after)
+    elif press.action == Action.SKIP and press.arg == str(at) and at >= 0:
+        state["skipped"].append(at)
+        _go_on(session, answers, step, at + 1)
+    elif press.action == Action.STOP:
+        session.data.pop(KEY, None)
+        out.note, out.done = "mat_stopped", True
+    elif press.action == Action.OK and at == SUMMARY:
+        session.data.pop(KEY, None)
+        out.note, out.done = "mat_saved", True
+    elif press.action == Action.MOVE and at == SUMMARY and not press.arg:
+        state["at"] = PICKING
+    elif (press.action == Action.MOVE and at == PICKING and press.arg.isdigit()
+          and int(press.arg) < len(options) and options[int(press.arg)] in placed(answers, step)):
+        state["at"], state["moving"] = int(press.arg), True
+    elif press.action == Action.VIEW and at == PICKING:
+        state["at"] = SUMMARY
+    else:
+        out.stale = True
+    return out
+
+
+def _go_on(session: Session, answers: Answers, step: str, start: int,
+           after: dict[str, tuple[str, int]] | None = None) -> None:
+    """The next picture not placed and not skipped, else the whole mat."""
+    state = session.data[KEY]
+    done = after if after is not None else placed(answers, step)
+    options = option_sets()[step]
+    state["at"] = next((i for i in range(start, len(options))
+                        if options[i] not in done and i not in state["skipped"]), SUMMARY)
+
+
+# --------------------------------------------------------------------------- showing
+def _picture(options: tuple[str, ...], at: int, intro: bool, moving: bool) -> tuple[str, str]:
+    """One picture's question, shown and spoken: "Plaatje 3 van 9. Koken. Hoe vind je
+    dit?" (the count left out while a picture is moved; how it works told before the
+    first)."""
+    parts = [t("mat_intro")] if intro else []
+    parts += [] if moving else [t("mat_count", number=at + 1, total=len(options))]
+    word, question = t(options[at]), t("mat_question")
+    text = "\n\n".join([*parts[:1 if intro else 0], "\n".join([
+        *parts[1 if intro else 0:], f"<b>{escape(word)}</b>"]), question])
+    return text, plain(" ".join([*parts, f"{word}.", question]))
+
+
+def spoken_texts() -> list[str]:
+    """What the mat says that is the same for everyone (to warm the speech cache)."""
+    return [_picture(options, at, intro=intro, moving=False)[1]
+            for options in option_sets().values() for at in range(len(options))
+            for intro in ((False, True) if at == 0 else (False,))]
+
+
+def screen(session: Session, answers: Answers) -> list[Reply]:
+    """What the mat shows now: a picture to place, the whole mat, or which one to move."""
+    state = session.data[KEY]
+    step, at = session.step, int(state["at"])
+    options = option_sets()[step]
+    if at >= 0:
+        first = at == 0 and not state["skipped"] and not state.get("moving")
+        text, spoken = _picture(options, at, intro=first and not placed(answers, step),
+                                moving=bool(state.get("moving")))
+        data = [encode(session.seq, Action.PLACE, f"{at}.{place}") for place in PLACES]
+        return [Reply(text, picto=options[at], speak=spoken, buttons=(
+            *((Button(t(f"btn_mat_{place}"), d),) for place, d in zip(PLACES, data,
+                                                                       strict=True)),
+            (Button(t("btn_mat_skip"), encode(session.seq, Action.SKIP, at)),
+             Button(t("btn_mat_stop"), encode(session.seq, Action.STOP)))))]
+    chosen = placed(answers, step)
+    if at == PICKING:
+        cards = [(Button(t(o), encode(session.seq, Action.MOVE, i), o),)
+                 for i, o in enumerate(options) if o in chosen]
+        return [said(t("mat_move_which"), buttons=(
+            *cards, (Button(t("btn_mat_view"), encode(session.seq, Action.VIEW)),)))]
+    mat = columns([(o, chosen[o][0]) for o in options if o in chosen])
+    lines = [f"{t(place)}: {', '.join(t(o).lower() for o in keys)}." for place, keys in mat
+             if keys]
+    summary = "\n".join(lines) or t("mat_none")
+    text = f"{t('mat_done')}\n{escape(summary)}\n\n<b>{t('mat_check')}</b>"
+    rows: list[tuple[Button, ...]] = [(Button(t("btn_mat_ok"), encode(session.seq, Action.OK)),)]
+    if chosen:
+        rows.append((Button(t("btn_mat_move"), encode(session.seq, Action.MOVE)),))
+    return [Reply(text, mat=mat, speak=plain(text), buttons=tuple(rows))]

@@ -1,0 +1,113 @@
+"""Choosing with pictures through the real bot (issue 16): Sam answers "a good day" by
+placing pictures on the mat, moves one, says it is right; the choices are answers in the
+database, in /lijst and in the begeleider's agenda. An old or forged mat button changes
+nothing; a mat left in the middle goes on where it was, also after a restart."""
+
+from __future__ import annotations
+
+from bot.dialogs import picto_mat
+from bot.state.models import Answer
+from localbotapi.server import BotMessage, UserHandle
+from tests.harness import Harness, labels, texts
+from tests.test_client_prep import go_to_agenda
+
+GOOD_DAY = picto_mat.option_sets()["good_day"]  # Muziek, Wandelen, Koken, …
+
+
+async def to_good_day(h: Harness) -> UserHandle:
+    sam = await go_to_agenda(h)
+    await h.say(sam, "Mijn fiets")
+    out = await h.tap(sam, "Nee, verder")
+    assert "Denk aan een goede dag." in texts(out)
+    assert "🖼️ Kiezen met plaatjes" in labels(out)
+    return sam  # type: ignore[return-value]
+
+
+async def mat_rows(h: Harness) -> dict[str, str]:
+    """Picture -> place, as stored."""
+    rows = await h.rows(Answer, Answer.step == "good_day", Answer.kind == "mat",
+                        Answer.removed_at.is_(None))
+    return dict(r.tag.split(".") for r in rows)
+
+
+def card(out: list[BotMessage]) -> BotMessage:
+    """The picture asked about now: its card, with the three places under it."""
+    (message,) = [m for m in out if m.kind == "photo" and "Hoe vind je dit?" in m.content]
+    return message
+
+
+async def test_a_whole_mat_by_buttons_then_one_moved(h: Harness) -> None:
+    sam = await to_good_day(h)
+    out = await h.tap(sam, "🖼️ Kiezen met plaatjes")
+    first = card(out)
+    assert "Plaatje 1 van 9." in first.content and "Muziek" in first.content
+    assert [label for row in first.buttons for label, _ in row] == [
+        "🙂 Fijn", "🤔 Weet ik niet", "🙁 Niet fijn", "⏭️ Sla over", "✋ Stop met plaatjes"]
+
+    places = ["🙂 Fijn", "🙂 Fijn", "🙁 Niet fijn", "🤔 Weet ik niet", "⏭️ Sla over",
+              "🙂 Fijn", "🙂 Fijn", "🙁 Niet fijn", "🙁 Niet fijn"]
+    for number, place in enumerate(places, 1):
+        out = await h.tap(sam, place)
+        if number < len(places):
+            assert f"Plaatje {number + 1} van 9." in card(out).content
+    # The whole mat: one picture with the summary as its caption, and its voice.
+    (mat,) = [m for m in out if m.kind == "photo"]
+    assert "Fijn: muziek, wandelen, tv kijken, buiten zijn." in mat.content
+    assert "Weet ik niet: vrienden." in mat.content
+    assert "Niet fijn: koken, lawaai, drukte." in mat.content and "Klopt het zo?" in mat.content
+    assert await mat_rows(h) == {
+        "mat_music": "fine", "mat_walk": "fine", "mat_cooking": "not_fine",
+        "mat_friends": "unsure", "mat_tv": "fine", "mat_outside": "fine",
+        "mat_noise": "not_fine", "mat_busy": "not_fine"}  # work was skipped: not stored
+
+    out = await h.tap(sam, "↔️ Plaatje verplaatsen")
+    assert "Welk plaatje wil je verplaatsen?" in texts(out)
+    assert "Werk" not in labels(out)  # only what is on the mat
+    out = await h.tap(sam, "Tv kijken")
+    assert "Tv kijken" in card(out).content
+    out = await h.tap(sam, "🙁 Niet fijn")
+    assert "Niet fijn: koken, tv kijken, lawaai, drukte." in texts(out)
+    rows = await h.rows(Answer, Answer.step == "good_day", Answer.tag.like("mat_tv.%"))
+    assert sorted((r.tag, r.removed_at is None) for r in rows) == [
+        ("mat_tv.fine", False), ("mat_tv.not_fine", True)]  # the move keeps its history
+
+    out = await h.tap(sam, "✅ Ja, klopt")
+    assert "Ik heb je keuze bewaard." in texts(out)
+    assert "Denk aan een goede dag." in texts(out)  # the question: words may follow
+    assert "• Niet fijn: Tv kijken" in texts(out)
+    out = await h.act(sam, sam.send_command("/lijst"))
+    assert "Niet fijn: Tv kijken" in texts(out) and "Fijn: Muziek" in texts(out)
+
+
+async def test_an_old_or_forged_mat_button_changes_nothing(h: Harness) -> None:
+    sam = await to_good_day(h)
+    first = card(await h.tap(sam, "🖼️ Kiezen met plaatjes"))
+    await h.tap(sam, "🙂 Fijn")  # Muziek
+    out = await h.act(sam, sam.press(first, "🙁 Niet fijn"))  # Muziek's card again
+    assert "Die knop hoort bij een eerdere vraag." in texts(out)
+    now = card([m for m in sam.messages if m.kind == "photo"][-1:])  # Wandelen's card
+    seq = now.buttons[0][0][1].split(":")[0]
+    for forged in (f"{seq}:mp:0.fine", f"{seq}:mp:1.great", f"{seq}:mp:x.fine",
+                   f"{seq}:mv:1", f"{seq}:mk", f"{seq}:mq:7", f"{seq}:mw"):
+        out = await h.act(sam, sam.press_data(now.message_id, forged))
+        assert "Die knop hoort bij een eerdere vraag." in texts(out), forged
+    assert await mat_rows(h) == {"mat_music": "fine"}
+    # The same screen's own button still works: the refusals were not about an old seq.
+    out = await h.act(sam, sam.press_data(now.message_id, f"{seq}:mp:1.unsure"))
+    assert "Koken" in card(out).content
+    assert await mat_rows(h) == {"mat_music": "fine", "mat_walk": "unsure"}
+
+
+async def test_a_mat_left_in_the_middle_goes_on_where_it_was(h: Harness) -> None:
+    sam = await to_good_day(h)
+    await h.tap(sam, "🖼️ Kiezen met plaatjes")
+    await h.tap(sam, "🙂 Fijn")
+    await h.tap(sam, "🤔 Weet ik niet")
+    await h.act(sam, sam.send_command("/stop"))
+    await h.stop_bot()  # days pass; the bot is restarted meanwhile
+    await h.start_bot()
+    out = await h.act(sam, sam.send_command("/verder"))
+    assert "Plaatje 3 van 9." in card(out).content and "Koken" in card(out).content
+    out = await h.tap(sam, "✋ Stop met plaatjes")
+    assert "Wat je koos, is bewaard." in texts(out)
+    assert await mat_rows(h) == {"mat_music": "fine", "mat_walk": "unsure"}
