@@ -14,8 +14,10 @@ Run: ``.venv/bin/python bench/chat_shape.py``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,8 +80,9 @@ class Walk:
         await self._count(self.user.send_command(command), kind)
 
 
-async def preparation(speech: bool) -> Shape:
-    shape = Shape()
+@contextlib.asynccontextmanager
+async def running_bot(speech: bool) -> AsyncIterator[Harness]:
+    """The real bot on a fresh SQLite database, speaking through a fake gTTS (or not)."""
     fake = FakeGtts().start()
     try:
         with tempfile.TemporaryDirectory(prefix="shape-") as folder:
@@ -87,37 +90,43 @@ async def preparation(speech: bool) -> Shape:
                 h.settings = h.settings.model_copy(update={"speech_enabled": speech,
                                                            "gtts_base_url": fake.url})
                 await h.start_bot()
-                token = await h.enrol("Sam")
-                user = h.server.user(1001, first_name="Sam")
-                walk = Walk(h, user, shape)
-                await walk._count(user.send_command("/start", token))
-                await walk.tap("➡️ Beginnen")
-                for answer in ["Tekenen", "Koken"]:
-                    await walk.say(answer)
-                await walk.tap("➡️ Verder")
-                await walk.say("Dat ik help")
-                await walk.tap("➡️ Verder")
-                await walk.say("Op mezelf wonen")
-                await walk.tap("➕ Ja, nog iets")
-                await walk.tap("💡 Help me kiezen")
-                await walk.tap("Geld en rechten")
-                await walk.say("Zelf betalen")
-                await walk.tap("➡️ Nee, verder")
-                for answer in ["Uitslapen", "", "Rust", "Lawaai", "Mijn kat", "Een tuin", "",
-                               "Op de groep", "Mama"]:
-                    if answer:
-                        await walk.say(answer)
-                        await walk.tap("➡️ Verder")
-                    else:
-                        await walk.tap("🤷 Weet ik nog niet")
-                await walk.tap("Samen met iemand")
-                await walk.tap("Met een pauze")
-                await walk.tap("👍 Klaar")
-                await walk.tap("➡️ Verder", "review")
-                await walk.command("/lijst", "review")
-                await walk.tap("👍 Ja, het klopt")
+                yield h
     finally:
         fake.stop()
+
+
+async def preparation(speech: bool) -> Shape:
+    shape = Shape()
+    async with running_bot(speech) as h:
+        token = await h.enrol("Sam")
+        user = h.server.user(1001, first_name="Sam")
+        walk = Walk(h, user, shape)
+        await walk._count(user.send_command("/start", token))
+        await walk.tap("➡️ Beginnen")
+        for answer in ["Tekenen", "Koken"]:
+            await walk.say(answer)
+        await walk.tap("➡️ Verder")
+        await walk.say("Dat ik help")
+        await walk.tap("➡️ Verder")
+        await walk.say("Op mezelf wonen")
+        await walk.tap("➕ Ja, nog iets")
+        await walk.tap("💡 Help me kiezen")
+        await walk.tap("Geld en rechten")
+        await walk.say("Zelf betalen")
+        await walk.tap("➡️ Nee, verder")
+        for answer in ["Uitslapen", "", "Rust", "Lawaai", "Mijn kat", "Een tuin", "",
+                       "Op de groep", "Mama"]:
+            if answer:
+                await walk.say(answer)
+                await walk.tap("➡️ Verder")
+            else:
+                await walk.tap("🤷 Weet ik nog niet")
+        await walk.tap("Samen met iemand")
+        await walk.tap("Met een pauze")
+        await walk.tap("👍 Klaar")
+        await walk.tap("➡️ Verder", "review")
+        await walk.command("/lijst", "review")
+        await walk.tap("👍 Ja, het klopt")
     return shape
 
 
@@ -130,33 +139,25 @@ class MatShape:
 
 async def mat_shape() -> MatShape:
     shape = MatShape()
-    fake = FakeGtts().start()
-    try:
-        with tempfile.TemporaryDirectory(prefix="shape-") as folder:
-            async with harness(f"sqlite+aiosqlite:///{folder}/bench.db", Path(folder)) as h:
-                h.settings = h.settings.model_copy(update={"speech_enabled": True,
-                                                           "gtts_base_url": fake.url})
-                await h.start_bot()
-                for number, name in enumerate(("Sam", "Lotte")):
-                    user = await h.join(1001 + number, name)
-                    await h.tap(user, "➡️ Beginnen")
-                    await h.tap(user, "🤷 Weet ik nog niet")  # good at
-                    await h.tap(user, "🤷 Weet ik nog niet")  # appreciated
-                    await h.tap(user, "🤷 Weet ik nog niet")  # agenda: the help first
-                    await h.tap(user, "🤷 Weet ik nog niet")  # agenda: skipped
-                    await h.tap(user, "🖼️ Kiezen met plaatjes")
-                    for place in ["🙂 Fijn", "🤔 Weet ik niet", "🙁 Niet fijn"] * 3:
-                        before = list(h.server.calls)
-                        await h.tap(user, place)
-                        made = [(n, p) for n, p in h.server.calls[len(before):]
-                                if n not in NOT_REPLIES]
-                        if number == 1:  # the second client: everything known already
-                            shape.calls.append(len(made))
-                            shape.sends.append(sum(n != "answerCallbackQuery" for n, _ in made))
-                            shape.uploads += sum(str(p.get("photo", p.get("voice", ""))
-                                                     ).startswith("<upload") for _n, p in made)
-    finally:
-        fake.stop()
+    async with running_bot(speech=True) as h:
+        for number, name in enumerate(("Sam", "Lotte")):
+            user = await h.join(1001 + number, name)
+            await h.tap(user, "➡️ Beginnen")
+            await h.tap(user, "🤷 Weet ik nog niet")  # good at
+            await h.tap(user, "🤷 Weet ik nog niet")  # appreciated
+            await h.tap(user, "🤷 Weet ik nog niet")  # agenda: the help first
+            await h.tap(user, "🤷 Weet ik nog niet")  # agenda: skipped
+            await h.tap(user, "🖼️ Kiezen met plaatjes")
+            for place in ["🙂 Fijn", "🤔 Weet ik niet", "🙁 Niet fijn"] * 3:
+                before = list(h.server.calls)
+                await h.tap(user, place)
+                made = [(n, p) for n, p in h.server.calls[len(before):]
+                        if n not in NOT_REPLIES]
+                if number == 1:  # the second client: everything known already
+                    shape.calls.append(len(made))
+                    shape.sends.append(sum(n != "answerCallbackQuery" for n, _ in made))
+                    shape.uploads += sum(str(p.get("photo", p.get("voice", ""))
+                                             ).startswith("<upload") for _n, p in made)
     return shape
 
 

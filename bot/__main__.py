@@ -21,9 +21,10 @@ log = logging.getLogger("gespreksmaatje")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["pictos"]:  # `python -m bot pictos check|sheet …`: the picto tool
+        from bot.dialogs.picto_mat import QUESTIONS
         from pictos.__main__ import main as pictos_main
 
-        return pictos_main(argv[1:])
+        return pictos_main(argv[1:], set(QUESTIONS))
     parser = argparse.ArgumentParser(prog="python -m bot", description="Gespreksmaatje")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="run the bot on Telegram (long polling)")

@@ -13,10 +13,11 @@ from pictos.library import PictoLibrary
 from pictos.manifest import ManifestError, check_manifest
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, questions: set[str] | None = None) -> int:
+    """`questions`: those a manifest's `mat` may name (the bot passes its own)."""
     args = _parser().parse_args(argv)
     if args.command == "check":
-        return _check(Path(args.manifest))
+        return _check(Path(args.manifest), questions)
     return _sheet(Path(args.out), Path(args.manifest) if args.manifest else None)
 
 
@@ -31,8 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check(path: Path) -> int:
-    problems = check_manifest(path)
+def _check(path: Path, questions: set[str] | None = None) -> int:
+    problems = check_manifest(path, questions=questions)
     if problems:
         print(f"{len(problems)} problem(s) in {path}:")
         for line in problems:

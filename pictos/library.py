@@ -43,6 +43,8 @@ class PictoLibrary:
     def __init__(self, default: Manifest, custom: Manifest | None, cache_dir: Path) -> None:
         self._default = default
         self._custom = custom
+        self._own = tuple(k for k in (custom.entries if custom else {})
+                          if k not in default.entries)
         self.cache_dir = Path(cache_dir)
         self._lock = threading.Lock()
         self._render_locks: dict[str, threading.Lock] = {}
@@ -54,22 +56,35 @@ class PictoLibrary:
         self.renders = 0  # how many images were really drawn (tests check the caching)
 
     @classmethod
-    def load(cls, manifest: Path | None = None, cache_dir: Path = DEFAULT_CACHE) -> PictoLibrary:
-        """Default set, plus the organisation's manifest when given (its keys win).
+    def load(cls, manifest: Path | None = None, cache_dir: Path = DEFAULT_CACHE,
+             questions: set[str] | None = None) -> PictoLibrary:
+        """Default set, plus the organisation's manifest when given (its keys win);
+        `questions`: those its `mat` may name (None: any).
 
         Raises ManifestError (one clear line) when the manifest is broken.
         """
         default = load_manifest(DEFAULT_MANIFEST)
-        custom = load_manifest(Path(manifest), set(default.entries)) if manifest else None
+        custom = (load_manifest(Path(manifest), set(default.entries), questions)
+                  if manifest else None)
         return cls(default, custom, cache_dir)
 
     # -- what is in the set -------------------------------------------------------------
 
     def keys(self) -> list[str]:
-        return list(self._default.entries)
+        """Every key: the default set's, then the organisation's own new pictures."""
+        return [*self._default.entries, *self._own_keys()]
 
     def has(self, key: str) -> bool:
-        return key in self._default.entries
+        return key in self._default.entries or key in self._own_keys()
+
+    def mat_sets(self) -> dict[str, tuple[str, ...]]:
+        """The organisation's pictures per question for choosing with pictures (empty: the
+        bot's own)."""
+        return dict(self._custom.mat) if self._custom else {}
+
+    def _own_keys(self) -> tuple[str, ...]:
+        """The organisation's new pictures (keys the default set does not have)."""
+        return self._own
 
     def word(self, key: str) -> str:
         custom = self._custom_entry(key)
@@ -78,7 +93,11 @@ class PictoLibrary:
         return self._default_entry(key).word or key
 
     def emoji(self, key: str) -> str:
-        """Emoji for button labels; always from the default set (Telegram shows emoji only)."""
+        """Emoji for button labels; always from the default set (Telegram shows emoji only;
+        an organisation's own new picture has none)."""
+        if key not in self._default.entries:
+            self._custom_entry(key)  # an unknown key: KeyError
+            return ""
         seq = self._default_entry(key).openmoji
         return render.emoji_char(seq) if seq else ""
 
@@ -127,7 +146,8 @@ class PictoLibrary:
     def sheet_file(self, keys: list[str]) -> Path:
         """Where the sheet of `keys` is (or will be) kept; nothing is read or drawn."""
         for key in keys:
-            self._default_entry(key)  # unknown key: clear KeyError before drawing anything
+            if not self.has(key):  # unknown key: clear KeyError before drawing anything
+                raise KeyError(f"unknown picto key '{key}'")
         sheet_id = _hash(["sheet", RENDER_VERSION, *(self.card_id(k) for k in keys)])
         return self.cache_dir / f"sheet-{sheet_id}.png"
 
@@ -158,6 +178,9 @@ class PictoLibrary:
             raise KeyError(f"unknown picto key '{key}'") from None
 
     def _custom_entry(self, key: str) -> Entry | None:
+        if key in self._own_keys():  # the organisation's own new picture
+            assert self._custom is not None
+            return self._custom.entries[key]
         self._default_entry(key)
         return self._custom.entries.get(key) if self._custom else None
 

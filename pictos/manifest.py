@@ -16,6 +16,17 @@ Per key: ``file`` (PNG, JPEG or SVG, relative to ``base_dir``) or ``openmoji`` (
 point sequence such as ``1F3E0`` or ``1F9D1-200D-1F527``), and optionally ``word``: the
 word or two in easy Dutch under the picto. Keys an organisation leaves out, and words it
 leaves out, come from the default set.
+
+Choosing with pictures: ``mat`` names, per question, the pictures a client places on the
+mat, replacing the bot's own for that question. A picture is a key of the default set
+(``mat_music``), maybe with an own image under ``pictos``, or a new key of the
+organisation's that starts with ``mat_`` and has a ``word`` (a photo of the client's own
+day centre)::
+
+    mat:
+      good_day: [mat_music, mat_walk, mat_daycentre]
+    pictos:
+      mat_daycentre: {file: de-horst.jpg, word: "De Horst"}
 """
 
 from __future__ import annotations
@@ -31,7 +42,9 @@ from pictos import render
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".svg"}
 ENTRY_FIELDS = {"file", "openmoji", "word"}
-TOP_FIELDS = {"name", "attribution", "base_dir", "pictos"}
+TOP_FIELDS = {"name", "attribution", "base_dir", "pictos", "mat"}
+NEW_KEY_PREFIX = "mat_"  # an organisation's own pictures for the mat may be new keys
+MAT_SIZE = (2, 12)  # pictures per question: at least, at most
 MAX_WORD = 30  # longer text no longer fits in big letters under a picto
 _SEQ_RE = re.compile(r"^[0-9A-Fa-f]{2,6}(-[0-9A-Fa-f]{2,6})*$")
 
@@ -58,6 +71,7 @@ class Manifest:
     attribution: str
     path: Path | None
     entries: dict[str, Entry] = field(default_factory=dict)
+    mat: dict[str, tuple[str, ...]] = field(default_factory=dict)  # question -> pictures
 
 
 def default_keys() -> set[str]:
@@ -65,27 +79,31 @@ def default_keys() -> set[str]:
     return set(load_manifest(DEFAULT_MANIFEST).entries)
 
 
-def check_manifest(path: Path, known_keys: set[str] | None = None) -> list[str]:
+def check_manifest(path: Path, known_keys: set[str] | None = None,
+                   questions: set[str] | None = None) -> list[str]:
     """Problems with a manifest, in easy English for an operator; empty list = ok.
 
-    ``known_keys`` defaults to the keys of the default set.
+    ``known_keys`` defaults to the keys of the default set; ``questions``: the questions
+    that can be answered with pictures (None: any name is taken).
     """
     if known_keys is None:
         known_keys = default_keys()
-    _, problems = _parse(Path(path), known_keys)
+    _, problems = _parse(Path(path), known_keys, questions)
     return problems
 
 
-def load_manifest(path: Path, known_keys: set[str] | None = None) -> Manifest:
+def load_manifest(path: Path, known_keys: set[str] | None = None,
+                  questions: set[str] | None = None) -> Manifest:
     """Load a manifest; raises ManifestError (one line) when anything is wrong."""
-    manifest, problems = _parse(Path(path), known_keys)
+    manifest, problems = _parse(Path(path), known_keys, questions)
     if problems or manifest is None:
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise ManifestError(f"{problems[0]}{more}")
     return manifest
 
 
-def _parse(path: Path, known_keys: set[str] | None) -> tuple[Manifest | None, list[str]]:
+def _parse(path: Path, known_keys: set[str] | None,
+           questions: set[str] | None = None) -> tuple[Manifest | None, list[str]]:
     data, problem = _read_yaml(path)
     if problem:
         return None, [problem]
@@ -106,18 +124,52 @@ def _parse(path: Path, known_keys: set[str] | None) -> tuple[Manifest | None, li
     for raw_key, raw in pictos.items():
         key = _key_name(raw_key)
         entry, entry_problems = _parse_entry(path, key, raw, base)
-        if known_keys is not None and key not in known_keys:
+        new = known_keys is not None and key not in known_keys
+        if new and not key.startswith(NEW_KEY_PREFIX):
             entry_problems.insert(0, f"{path}: unknown key '{key}' (not a picto the bot uses)")
+        elif new and entry is not None and not entry.word:
+            entry_problems.append(f"{path}: key '{key}' is a new picture: give it a 'word'")
         problems += entry_problems
         if entry is not None:
             entries[key] = entry
+    mat, mat_problems = _parse_mat(path, data.get("mat"), (known_keys or set()) | set(entries),
+                                   questions)
     manifest = Manifest(
         name=str(data.get("name") or path.stem),
         attribution=str(data.get("attribution") or "").strip(),
         path=path,
         entries=entries,
+        mat=mat,
     )
-    return manifest, problems
+    return manifest, problems + mat_problems
+
+
+def _parse_mat(path: Path, raw: object, keys: set[str], questions: set[str] | None
+               ) -> tuple[dict[str, tuple[str, ...]], list[str]]:
+    """The pictures per question for choosing with pictures (checked against `keys`)."""
+    if raw is None:
+        return {}, []
+    if not isinstance(raw, dict):
+        return {}, [f"{path}: 'mat' must map questions to lists of pictures"]
+    sets, problems = {}, []
+    low, high = MAT_SIZE
+    for question, pictures in raw.items():
+        where = f"{path}: mat '{question}'"
+        if questions is not None and question not in questions:
+            problems.append(f"{where}: not a question that can be answered with pictures "
+                            f"(use: {', '.join(sorted(questions))})")
+            continue
+        if not isinstance(pictures, list) or not all(isinstance(p, str) for p in pictures):
+            problems.append(f"{where} must be a list of picture keys")
+            continue
+        problems += [f"{where}: unknown picture '{p}' (add it under 'pictos' with a file "
+                     "and a word)" for p in pictures if p not in keys]
+        if len(set(pictures)) != len(pictures):
+            problems.append(f"{where}: a picture is listed twice")
+        if not low <= len(pictures) <= high:
+            problems.append(f"{where}: give {low} to {high} pictures (now {len(pictures)})")
+        sets[str(question)] = tuple(pictures)
+    return sets, problems
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any] | None, str | None]:

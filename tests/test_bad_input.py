@@ -160,3 +160,19 @@ async def test_a_failing_update_is_kept_and_the_person_hears_it(h: Harness) -> N
     out = await h.say(sam, "Tekenen")
     assert "Dank je." in texts(out)
     assert len(await h.rows(Answer)) == 1
+
+
+def test_a_meeting_date_years_away_is_no_date() -> None:
+    """Found by the fuzzer: "31-12-9999" was taken, and planning the day after the meeting
+    overflowed. A date more than five years from now is a typo: the begeleider is asked
+    again (the usual "Die datum begrijp ik niet")."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.dialogs.begeleider import parse_when
+
+    now, tz = datetime(2026, 12, 6, 12, tzinfo=UTC), ZoneInfo("Europe/Amsterdam")
+    assert parse_when("31-12-9999", now, tz) is None
+    assert parse_when("1-1-2032", now, tz) is None
+    assert parse_when("1-1-2031 10:00", now, tz) == datetime(2031, 1, 1, 9, tzinfo=UTC)
+    assert parse_when("1-6-2025", now, tz) is not None  # a meeting held last year: fine

@@ -5,11 +5,20 @@ nothing; a mat left in the middle goes on where it was, also after a restart."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.__main__ import main as bot_cli
 from bot.dialogs import picto_mat
-from bot.state.models import Answer
+from bot.state.models import Answer, Client
 from localbotapi.server import BotMessage, UserHandle
-from tests.harness import Harness, labels, texts
+from pictos import PictoLibrary
+from tests.harness import Harness, harness, labels, texts
 from tests.test_client_prep import go_to_agenda
+from tests.test_triangle import admin_and_begeleider, new_client
 
 GOOD_DAY = picto_mat.option_sets()["good_day"]  # Muziek, Wandelen, Koken, …
 
@@ -111,3 +120,85 @@ async def test_a_mat_left_in_the_middle_goes_on_where_it_was(h: Harness) -> None
     out = await h.tap(sam, "✋ Stop met plaatjes")
     assert "Wat je koos, is bewaard." in texts(out)
     assert await mat_rows(h) == {"mat_music": "fine", "mat_walk": "unsure"}
+
+
+async def test_the_begeleider_makes_pictures_first_for_a_client(h: Harness) -> None:
+    _fatima, bram = await admin_and_begeleider(h)
+    sam = await new_client(h, bram, "Sam", 1001)
+    await h.act(bram, bram.send_command("/clienten"))
+    out = await h.tap(bram, "Sam")
+    assert "🖼️ Plaatjes eerst: uit" in labels(out)
+    out = await h.tap(bram, "🖼️ Plaatjes eerst: uit")
+    assert "🖼️ Plaatjes eerst: aan ✅" in labels(out)
+    (client,) = await h.rows(Client, Client.name == "Sam")
+    assert client.pictures_first
+
+    await h.tap(sam, "➡️ Beginnen")
+    out = await h.say(sam, "Tekenen")  # good at: no pictures for this question
+    assert "Hoe vind je dit?" not in texts(out)
+    await h.tap(sam, "➡️ Verder")
+    await h.tap(sam, "🤷 Weet ik nog niet")  # appreciated
+    await h.tap(sam, "🤷 Weet ik nog niet")  # agenda: the help first
+    out = await h.tap(sam, "🤷 Weet ik nog niet")  # agenda skipped: a good day, as pictures
+    assert "Je ziet steeds één plaatje." in card(out).content
+    assert "Muziek" in card(out).content
+    out = await h.tap(sam, "✋ Stop met plaatjes")
+    assert "Denk aan een goede dag." in texts(out) and "Hoe vind je dit?" not in texts(out)
+    out = await h.tap(sam, "🔁 Nog eens horen")  # the question again: the mat stays closed
+    assert "Denk aan een goede dag." in texts(out) and "Hoe vind je dit?" not in texts(out)
+    out = await h.tap(sam, "🖼️ Kiezen met plaatjes")  # unless Sam opens it
+    assert "Muziek" in card(out).content
+
+    out = await h.tap(bram, "🖼️ Plaatjes eerst: aan ✅")  # and off again
+    assert "🖼️ Plaatjes eerst: uit" in labels(out)
+    (client,) = await h.rows(Client, Client.name == "Sam")
+    assert not client.pictures_first
+
+
+@pytest.fixture
+async def own_pictures(db_url: str, tmp_path: Path) -> AsyncIterator[Harness]:
+    """A bot whose organisation's manifest gives "a good day" pictures of its own: a photo
+    of the day centre "De Horst" and two of ours, one with another word."""
+    Image.new("RGB", (320, 240), (40, 140, 60)).save(tmp_path / "horst.jpg")
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(
+        "name: Zorg BV\npictos:\n  mat_horst: {file: horst.jpg, word: \"De Horst\"}\n"
+        "  mat_music: {openmoji: 1F3B8, word: Gitaar}\n"
+        "mat:\n  good_day: [mat_horst, mat_music, mat_walk]\n", encoding="utf-8")
+    try:
+        async with harness(db_url, tmp_path) as h:
+            h.settings = h.settings.model_copy(update={"picto_manifest": manifest,
+                                                       "picto_cache_dir": tmp_path / "cards"})
+            await h.start_bot()
+            yield h
+    finally:
+        picto_mat.configure({}, {})  # the next test's bot: the bot's own pictures
+
+
+async def test_an_organisations_own_pictures_on_the_mat(own_pictures: Harness) -> None:
+    h = own_pictures
+    sam = await to_good_day(h)
+    out = await h.tap(sam, "🖼️ Kiezen met plaatjes")
+    first = card(out)
+    assert "Plaatje 1 van 3." in first.content and "De Horst" in first.content
+    library = PictoLibrary.load(h.settings.picto_manifest, h.settings.picto_cache_dir)
+    assert h.server.file_bytes(first.file_id) == library.card("mat_horst").read_bytes()
+    out = await h.tap(sam, "🙂 Fijn")
+    assert "Gitaar" in card(out).content  # the organisation's word under our picture
+    await h.tap(sam, "🙁 Niet fijn")
+    out = await h.tap(sam, "⏭️ Sla over")
+    assert "Fijn: de horst." in texts(out) and "Niet fijn: gitaar." in texts(out)
+    await h.tap(sam, "✅ Ja, klopt")
+    out = await h.act(sam, sam.send_command("/lijst"))
+    assert "Fijn: De Horst" in texts(out) and "Niet fijn: Gitaar" in texts(out)
+
+
+def test_the_bot_checks_the_questions_a_manifest_names(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text("pictos:\n  stopped: {openmoji: 1F6D1}\n"
+                        "mat:\n  good_at: [mat_music, mat_walk]\n", encoding="utf-8")
+    assert bot_cli(["pictos", "check", str(manifest)]) == 1
+    assert "mat 'good_at': not a question that can be answered with pictures" in (
+        capsys.readouterr().out)

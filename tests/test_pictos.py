@@ -221,7 +221,35 @@ BROKEN = {
     "unreadable image": ("pictos:\n  good_day: {file: kapot.png}\n", "cannot read image"),
     "no picto": ("pictos:\n  good_day: {word: \"Goede dag\"}\n", "has no picto"),
     "bad code point": ("pictos:\n  good_day: {openmoji: ZZZ}\n", "not a code point"),
+    # Choosing with pictures: the organisation's pictures per question.
+    "mat: unknown picture": ("pictos:\n  stopped: {openmoji: 1F6D1}\nmat:\n"
+                             "  good_day: [mat_music, mat_nothere]\n",
+                             "unknown picture 'mat_nothere'"),
+    "mat: new picture without a word": ("pictos:\n  mat_horst: {openmoji: 1F3E0}\n",
+                                        "give it a 'word'"),
+    "mat: one picture": ("pictos:\n  stopped: {openmoji: 1F6D1}\nmat:\n"
+                         "  good_day: [mat_music]\n", "give 2 to 12 pictures"),
+    "mat: not a list": ("pictos:\n  stopped: {openmoji: 1F6D1}\nmat:\n"
+                        "  good_day: mat_music\n", "must be a list"),
 }
+
+
+def test_an_organisations_own_pictures_for_the_mat(tmp_path: Path) -> None:
+    _own_png(tmp_path / "horst.png", "green")
+    manifest = _write_manifest(tmp_path, (
+        "pictos:\n  mat_horst: {file: horst.png, word: \"De Horst\"}\n"
+        "  mat_music: {openmoji: 1F3B8, word: Gitaar}\n"
+        "mat:\n  good_day: [mat_horst, mat_music, mat_walk]\n"))
+    assert check_manifest(manifest) == []
+    assert "not a question" in check_manifest(manifest, questions={"bad_day"})[0]
+    lib = PictoLibrary.load(manifest, cache_dir=tmp_path / "cache")
+    assert lib.mat_sets() == {"good_day": ("mat_horst", "mat_music", "mat_walk")}
+    assert lib.has("mat_horst") and lib.keys()[-1] == "mat_horst"
+    assert lib.word("mat_horst") == "De Horst" and lib.word("mat_music") == "Gitaar"
+    assert lib.emoji("mat_horst") == ""  # no emoji for a photo: the label is the word
+    assert _png(lib.card("mat_horst")).size == (512, 512)
+    assert lib.mat([("mat_fine", ["mat_horst"]), ("mat_unsure", []),
+                    ("mat_not_fine", [])])[:2] == b"\xff\xd8"
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))

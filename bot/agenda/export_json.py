@@ -106,7 +106,8 @@ def _item(item: Item) -> Json:
     }
     placed = picto_mat.reading(item.kind, item.tag)
     if placed is not None:
-        out["mat"] = {"picture": placed[0], "word": t(placed[0]), "place": placed[1]}
+        out["mat"] = {"picture": placed[0], "word": picto_mat.word(placed[0]),
+                      "place": placed[1]}
     return out
 
 

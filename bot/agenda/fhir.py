@@ -134,7 +134,7 @@ def _part_group(key: str, card: PictoCard | None, embed: bool) -> QuestionnaireI
         assert group.item is not None
         group.item += [
             _question(f"{key}.picture", t("btn_mat").split(" ", 1)[-1], "coding",
-                      options=[(o, t(o)) for o in picto_mat.option_sets()[key]]),
+                      options=[(o, picto_mat.word(o)) for o in picto_mat.option_sets()[key]]),
             _question(f"{key}.place", t("mat_question"), "coding",
                       options=[(p, t(f"mat_{p}")) for p in picto_mat.PLACES])]
     return group
@@ -246,7 +246,7 @@ def _item_group(key: str, item: Item) -> QuestionnaireResponseItem:
     placed = picto_mat.reading(item.kind, item.tag)
     if placed is not None:  # a picture on the mat: which one, and where on the scale
         picture, place = placed
-        children.append(_answers(f"{key}.picture", [_coding(picture, t(picture))]))
+        children.append(_answers(f"{key}.picture", [_coding(picture, picto_mat.word(picture))]))
         children.append(_answers(f"{key}.place", [_coding(place, t(f"mat_{place}"))]))
     return QuestionnaireResponseItem(linkId=key, item=children or None)
 

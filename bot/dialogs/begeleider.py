@@ -56,6 +56,7 @@ class Action(StrEnum):
     HISTORY = "hi"  # the client's earlier rounds
     EVALUATE = "ev"  # plan a short evaluation: the check-ins and one open question
     EVALUATE_NOW = "en"  # … now (as soon as allowed)
+    PICTURES = "pf"  # arg "on"/"off": questions start with choosing with pictures
 
 
 # Effects: what the service applies, in order (bot/service/begeleider.py).
@@ -150,6 +151,14 @@ class ShowHistory:
 
 
 @dataclass(frozen=True)
+class SetPicturesFirst:
+    """Questions that can be answered with pictures start with them for this client."""
+
+    client_id: int
+    on: bool
+
+
+@dataclass(frozen=True)
 class SetCheckIns:
     """How often the client is asked how the agreements go (days; 0: never)."""
 
@@ -166,7 +175,8 @@ class SendAgreements:
 
 Effect = (NewClient | SetMeeting | SetPlace | CancelMeeting | NewNaaste | AddTopic
           | ShowAgenda | Play | Exports | AuditCsv | AddAgreement | ChangeAgreement
-          | RemoveAgreement | SendAgreements | SetCheckIns | ShowHistory | PlanEvaluation)
+          | RemoveAgreement | SendAgreements | SetCheckIns | SetPicturesFirst | ShowHistory
+          | PlanEvaluation)
 # The begeleider's choice of check-in rhythm (days; 0: no check-ins).
 RHYTHMS = (14, 28, 56, 0)
 
@@ -181,6 +191,7 @@ class ClientLine:
     last: str  # already formatted
     meeting: str | None
     place_hint: str | None = None
+    pictures_first: bool = False
 
 
 @dataclass
@@ -322,6 +333,9 @@ class Turn(MenuTurn[Effect]):
     def deliver_agreements(self, event: EventData) -> None:
         self.do(SendAgreements(self._client()))
 
+    def set_pictures(self, event: EventData) -> None:
+        self.do(SetPicturesFirst(self._client(), arg_of(event) == "on"))
+
     def set_rhythm(self, event: EventData) -> None:
         self.do(SetCheckIns(self._client(), int(arg_of(event))))
 
@@ -414,6 +428,7 @@ FLOW = MenuFlow("begeleider", Action, ["home", "client", "agreements", *ASKING],
     {"trigger": "answer", "source": "ask_evaluation", "dest": None, "before": "bad_date"},
     {"trigger": "rhythm", "source": "agreements", "dest": "agreements",
      "before": "set_rhythm"},
+    {"trigger": "pictures", "source": "client", "dest": "client", "before": "set_pictures"},
     {"trigger": "back", "source": ["ask_agreement", "ask_who", "ask_picto",
                                    "ask_agreement_change", "ask_evaluation", "ask_link"],
      "dest": "agreements"},
@@ -431,7 +446,8 @@ BUTTONS = {Action.HOME: "home", Action.OPEN: "open", Action.NEW_CLIENT: "new_cli
            Action.EDIT_AGREEMENT: "edit_agreement", Action.REMOVE_AGREEMENT: "remove_agreement",
            Action.SEND_AGREEMENTS: "send_agreements", Action.RHYTHM: "rhythm",
            Action.HISTORY: "history", Action.EVALUATE: "evaluate",
-           Action.EVALUATE_NOW: "evaluate_now", Action.LINK: "link"}
+           Action.EVALUATE_NOW: "evaluate_now", Action.LINK: "link",
+           Action.PICTURES: "pictures"}
 COMMANDS = {"clienten": "home", "start": "home", "nieuwe_client": "new_client",
             "verder": "home", "agenda": "agenda"}
 # Telegram allows 100 buttons under a message: the first 30 recordings, in agenda order.
@@ -439,7 +455,8 @@ MAX_PLAY_BUTTONS = 30
 # Buttons whose argument is one of a fixed set: anything else is an old or forged press.
 CHOICES: dict[Action, frozenset[str]] = {
     Action.RELATION: frozenset(RELATIONS), Action.WHO: frozenset(WHO),
-    Action.PICTO: frozenset({*PICTOS, ""}), Action.RHYTHM: frozenset(map(str, RHYTHMS))}
+    Action.PICTO: frozenset({*PICTOS, ""}), Action.RHYTHM: frozenset(map(str, RHYTHMS)),
+    Action.PICTURES: frozenset({"on", "off"})}
 # Buttons whose argument is a client id: the service checks it through the access module.
 CLIENT_ID_ACTIONS = {Action.OPEN}
 
@@ -580,6 +597,8 @@ def _client(session: Session, c: ClientLine) -> Reply:
          button(session, t("btn_b_audit"), Action.AUDIT)),
         (button(session, t("btn_b_agreements"), Action.AGREEMENTS),
          button(session, t("btn_b_history"), Action.HISTORY)),
+        (button(session, t("btn_b_pictures_on" if c.pictures_first else "btn_b_pictures_off"),
+                Action.PICTURES, "off" if c.pictures_first else "on"),),
         *(((button(session, t("btn_b_cancel"), Action.CANCEL),),) if c.meeting else ()),
         (button(session, t("btn_b_back"), Action.HOME),),
     )
@@ -633,6 +652,11 @@ _DATE = re.compile(
     r"^\s*(\d{1,2})[-/.](\d{1,2})(?:[-/.](\d{2,4}))?(?:\s+(\d{1,2})[:.](\d{2}))?\s*$")
 
 
+# A meeting date further than this from now is a typo (and the schedule's arithmetic on a
+# date near the year 9999 would overflow).
+YEARS_AROUND = 5
+
+
 def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime | None:
     """"15-12-2026 14:00", "15-12 14:00", "15/12/26" → an aware datetime (UTC)."""
     match = _DATE.match(text)
@@ -648,4 +672,6 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime | None:
         return None
     if not year and moment < local_now - timedelta(days=1):
         moment = moment.replace(year=moment.year + 1)  # "15-1" in December: next year
+    if abs(moment.year - local_now.year) > YEARS_AROUND:  # "31-12-9999": surely a typo
+        return None
     return moment.astimezone(ZoneInfo("UTC"))

@@ -143,6 +143,7 @@ class Context:
 
     name: str
     meeting_date: str | None = None  # already formatted in Dutch, e.g. "dinsdag 8 december"
+    pictures_first: bool = False  # the begeleider's choice: such questions start with the mat
 
 
 # --------------------------------------------------------------------------- deciding
@@ -395,7 +396,8 @@ def ask(session: Session, answers: Answers, ctx: Context,
     how the meeting went, so the last screen thanks them for that)."""
     state = session.step
     step = FLOW.step_of(state)
-    if picto_mat.active(session):  # also when the client comes back to it days later
+    if picto_mat.active(session) or (ctx.pictures_first and picto_mat.opened(
+            session, answers)):  # also when the client comes back to it days later
         return picto_mat.screen(session, answers)
     if state == "welcome":
         return [_welcome(session, ctx)]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
 from html import escape
 from pathlib import Path
 
@@ -40,11 +39,40 @@ class Action(StrEnum):
     VIEW = "mw"  # back to the whole mat
 
 
-@cache
-def option_sets() -> dict[str, tuple[str, ...]]:
-    """Per question the pictures to place (bot/dialogs/picto_mat.yaml)."""
+def _own_sets() -> dict[str, tuple[str, ...]]:
     data = yaml.safe_load(Path(__file__).with_name("picto_mat.yaml").read_text("utf-8"))
     return {step: tuple(options) for step, options in data.items()}
+
+
+# The questions that can be answered with pictures, and the bot's own pictures for each.
+OWN_SETS = _own_sets()
+QUESTIONS = tuple(OWN_SETS)
+# An organisation's pictures per question and the words under all pictures, from its picto
+# manifest (`configure`, once at start-up); the bot's own where it names none.
+_sets: dict[str, tuple[str, ...]] = dict(OWN_SETS)
+_words: dict[str, str] = {}
+
+
+def configure(sets: dict[str, tuple[str, ...]], words: dict[str, str]) -> None:
+    """The organisation's pictures (replacing the bot's own for the questions it names) and
+    the word under each picture as its picto set says it. Called again, it starts over."""
+    unknown = set(sets) - set(QUESTIONS)
+    if unknown:
+        raise ValueError(f"no pictures for these questions: {', '.join(sorted(unknown))}")
+    _sets.clear()
+    _sets.update({**OWN_SETS, **sets})
+    _words.clear()
+    _words.update(words)
+
+
+def option_sets() -> dict[str, tuple[str, ...]]:
+    """Per question the pictures to place."""
+    return _sets
+
+
+def word(picture: str) -> str:
+    """The word under a picture (an organisation's own picture has it from its manifest)."""
+    return _words.get(picture) or t(picture)
 
 
 def offered(step: str) -> bool:
@@ -114,8 +142,7 @@ def decide(session: Session, answers: Answers, inp: Input) -> Outcome:
         if not offered(step) or session.status != "active":
             out.stale = True
             return out
-        session.data[KEY] = {"step": step, "at": 0, "skipped": []}
-        _go_on(session, answers, step, 0)
+        _open(session, answers, step)
         return out
     state = session.data.get(KEY)
     if not active(session) or state is None:
@@ -130,7 +157,7 @@ def decide(session: Session, answers: Answers, inp: Input) -> Outcome:
         option = options[at]
         earlier = placed(answers, step).get(option)
         out.effects.append(AddPart(step, earlier[1] if earlier else None, KIND,
-                                   f"{t('mat_' + place)}: {t(option)}",
+                                   f"{t('mat_' + place)}: {word(option)}",
                                    tag=f"{option}.{place}", replace=earlier is not None))
         after = dict(placed(answers, step), **{option: (place, 0)})
         if state.get("moving"):
@@ -159,6 +186,23 @@ def decide(session: Session, answers: Answers, inp: Input) -> Outcome:
     return out
 
 
+def opened(session: Session, answers: Answers) -> bool:
+    """For a client whose begeleider chose "pictures first": the mat opens by itself the
+    first time the question comes (not again after "Stop met plaatjes" or an answer)."""
+    step = session.step
+    if (not offered(step) or answers.has(step) or session.status != "active"
+            or step in session.data.get("mat_opened", [])):
+        return False
+    _open(session, answers, step)
+    return True
+
+
+def _open(session: Session, answers: Answers, step: str) -> None:
+    session.data[KEY] = {"step": step, "at": 0, "skipped": []}
+    session.data["mat_opened"] = list(dict.fromkeys([*session.data.get("mat_opened", []), step]))
+    _go_on(session, answers, step, 0)
+
+
 def _go_on(session: Session, answers: Answers, step: str, start: int,
            after: dict[str, tuple[str, int]] | None = None) -> None:
     """The next picture not placed and not skipped, else the whole mat."""
@@ -176,10 +220,10 @@ def _picture(options: tuple[str, ...], at: int, intro: bool, moving: bool) -> tu
     first)."""
     parts = [t("mat_intro")] if intro else []
     parts += [] if moving else [t("mat_count", number=at + 1, total=len(options))]
-    word, question = t(options[at]), t("mat_question")
+    name, question = word(options[at]), t("mat_question")
     text = "\n\n".join([*parts[:1 if intro else 0], "\n".join([
-        *parts[1 if intro else 0:], f"<b>{escape(word)}</b>"]), question])
-    return text, plain(" ".join([*parts, f"{word}.", question]))
+        *parts[1 if intro else 0:], f"<b>{escape(name)}</b>"]), question])
+    return text, plain(" ".join([*parts, f"{name}.", question]))
 
 
 def spoken_texts() -> list[str]:
@@ -206,12 +250,12 @@ def screen(session: Session, answers: Answers) -> list[Reply]:
              Button(t("btn_mat_stop"), encode(session.seq, Action.STOP)))))]
     chosen = placed(answers, step)
     if at == PICKING:
-        cards = [(Button(t(o), encode(session.seq, Action.MOVE, i), o),)
+        cards = [(Button(word(o), encode(session.seq, Action.MOVE, i), o),)
                  for i, o in enumerate(options) if o in chosen]
         return [said(t("mat_move_which"), buttons=(
             *cards, (Button(t("btn_mat_view"), encode(session.seq, Action.VIEW)),)))]
     mat = columns([(o, chosen[o][0]) for o in options if o in chosen])
-    lines = [f"{t(place)}: {', '.join(t(o).lower() for o in keys)}." for place, keys in mat
+    lines = [f"{t(place)}: {', '.join(word(o).lower() for o in keys)}." for place, keys in mat
              if keys]
     summary = "\n".join(lines) or t("mat_none")
     text = f"{t('mat_done')}\n{escape(summary)}\n\n<b>{t('mat_check')}</b>"

@@ -27,6 +27,7 @@ from bot.dialogs.begeleider import (
     SendAgreements,
     SetCheckIns,
     SetMeeting,
+    SetPicturesFirst,
     SetPlace,
     ShowAgenda,
     ShowHistory,
@@ -149,7 +150,8 @@ async def _client_line(unit: Unit, client: Client,
     return begeleider_dialog.ClientLine(
         client.id, client.name, len(progress.steps & set(QUESTION_STEPS)), len(QUESTION_STEPS),
         progress.topics, ctx.date(last) if last else t("b_never"),
-        ctx.date(meeting.starts_at) if meeting and meeting.starts_at else None, progress.place)
+        ctx.date(meeting.starts_at) if meeting and meeting.starts_at else None, progress.place,
+        client.pictures_first)
 
 
 async def _apply_begeleider(unit: Unit, ctx: Context, person: PersonRow, begeleider: Begeleider,
@@ -246,6 +248,10 @@ async def _begeleider_effect(unit: Unit, ctx: Context, person: PersonRow,
                                         access.Acting("begeleider", begeleider.id))
             rounds = await client_turn.earlier_rounds(unit, client_id, allowed)
             results["history"] = history.for_begeleider(rounds, owner.name if owner else "")
+        case SetPicturesFirst(on=on):
+            owner = await unit.get(Client, client_id)
+            if owner is not None:
+                owner.pictures_first = on
         case SetCheckIns(days=days):
             owner = await unit.get(Client, client_id)
             if owner is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from html import escape
 
 from bot import schedule
-from bot.dialogs import agreements, check_in, client_prep, history
+from bot.dialogs import agreements, check_in, client_prep, history, picto_mat
 from bot.dialogs.buttons import pressed
 from bot.dialogs.spoken import plain
 from bot.dialogs.texts import t
@@ -173,7 +173,11 @@ async def _answers(unit: Unit, client_id: int, with_naasten: bool = True) -> Ans
 
 async def _context(unit: Unit, ctx: Context, client_id: int, name: str,
                    step: str) -> client_prep.Context:
-    """Only the welcome shows the meeting date: other steps skip that query."""
+    """Only the welcome shows the meeting date, only a question that can be answered with
+    pictures needs the begeleider's "pictures first": other steps skip those queries."""
+    if picto_mat.offered(step):
+        owner = await unit.client(client_id)
+        return client_prep.Context(name, pictures_first=bool(owner and owner.pictures_first))
     if step != FIRST_STEP:
         return client_prep.Context(name)
     meeting = await unit.meeting(client_id)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -99,6 +100,9 @@ class Client(Base):
     check_in_days: Mapped[int] = mapped_column(Integer, default=28, server_default="28")
     # The round the client prepares now (1, 2, …): each meeting has its own round.
     round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The begeleider's choice: questions that can be answered with pictures start with them.
+    pictures_first: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                 server_default=false())
     # The begeleider asked for a short evaluation (the check-ins and one open question).
     evaluation_at: Mapped[datetime | None] = mapped_column(default=None)
 

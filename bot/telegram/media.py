@@ -19,6 +19,7 @@ from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
+from bot.dialogs import picto_mat
 from bot.dialogs.client_prep import DOMAINS
 from bot.dialogs.types import BoardRow
 from bot.settings import Settings
@@ -204,9 +205,14 @@ def _file_id(message: Message) -> str | None:
 
 
 def build_media(settings: Settings, store: Store) -> TelegramMedia:
-    """Pictos always (they are local); speech when enabled: gTTS, espeak-ng standing in."""
+    """Pictos always (they are local); speech when enabled: gTTS, espeak-ng standing in.
+    The organisation's pictures for choosing with pictures go to the mat here, once."""
     pictos = PictoLibrary.load(settings.picto_manifest,
-                               settings.picto_cache_dir or settings.data_dir / "pictos")
+                               settings.picto_cache_dir or settings.data_dir / "pictos",
+                               questions=set(picto_mat.QUESTIONS))
+    sets = pictos.mat_sets()
+    picto_mat.configure(sets, {picture: pictos.word(picture) for pictures in (
+        *picto_mat.OWN_SETS.values(), *sets.values()) for picture in pictures})
     speech = None
     if settings.speech_enabled:
         fallback = EspeakSynthesizer()
