@@ -202,3 +202,34 @@ def test_the_bot_checks_the_questions_a_manifest_names(tmp_path: Path,
     assert bot_cli(["pictos", "check", str(manifest)]) == 1
     assert "mat 'good_at': not a question that can be answered with pictures" in (
         capsys.readouterr().out)
+
+
+async def test_words_and_a_voice_message_about_a_picture(h: Harness) -> None:
+    sam = await to_good_day(h)
+    await h.tap(sam, "🖼️ Kiezen met plaatjes")
+    for place in ["🙂 Fijn", "🙂 Fijn", "🙁 Niet fijn"]:
+        await h.tap(sam, place)
+    out = await h.tap(sam, "✋ Stop met plaatjes")
+    out = await h.tap(sam, "🖼️ Kiezen met plaatjes")  # again: the rest, then the whole mat
+    for _ in range(6):
+        out = await h.tap(sam, "⏭️ Sla over")
+    assert "Klopt het zo?" in texts(out)
+    out = await h.tap(sam, "💬 Iets zeggen bij een plaatje")
+    assert "Over welk plaatje wil je iets zeggen?" in texts(out)
+    assert labels(out)[:3] == ["🎵 Muziek", "🚶 Wandelen", "🍳 Koken"]
+    out = await h.tap(sam, "Koken")
+    assert "Wat wil je zeggen over Koken?" in texts(out)
+    out = await h.say(sam, "alleen met hulp")
+    assert "Ik heb het bij het plaatje gezet." in texts(out)
+    assert "Koken: alleen met hulp" in texts(out) and "Klopt het zo?" in texts(out)
+    await h.tap(sam, "💬 Iets zeggen bij een plaatje")
+    await h.tap(sam, "Muziek")
+    out = await h.act(sam, sam.send_voice(b"OggS-fake-voice", duration=4))
+    assert "Muziek (spraakbericht)" in texts(out)
+    rows = await h.rows(Answer, Answer.step == "good_day", Answer.tag.like("%.words"))
+    assert sorted((r.tag, r.kind, r.text) for r in rows) == [
+        ("mat_cooking.words", "text", "Koken: alleen met hulp"),
+        ("mat_music.words", "voice", "Muziek")]
+    await h.tap(sam, "✅ Ja, klopt")
+    out = await h.act(sam, sam.send_command("/lijst"))
+    assert "Koken: alleen met hulp" in texts(out)

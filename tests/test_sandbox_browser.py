@@ -200,3 +200,37 @@ def test_pictos_and_voice_appear(sandbox: SandboxHandle, browser: Any,
     WebDriverWait(browser, WAIT).until(lambda d: d.execute_script(
         f"return [...document.querySelectorAll('{selector}')].some({loaded});"),
         message=problem)
+
+
+def test_the_picto_mat_in_the_page(sandbox: SandboxHandle, browser: Any,
+                                   first_steps: list[tuple[str, str]]) -> None:
+    """Choosing with pictures as a person sees it: one card at a time, then the whole mat
+    as one picture (kept as ci-artifacts/sandbox-mat.png)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.find_element(By.CSS_SELECTOR, '.persona[data-persona="client"]').click()
+    wait_text(browser, "Nog iets? Of tik op Verder.")
+    click_button(browser, "➡️ Verder")
+    wait_text(browser, "Wat vinden andere mensen fijn aan jou?")
+    click_button(browser, "🤷 Weet ik nog niet")
+    wait_text(browser, "Waar wil jij het over hebben in je gesprek?")
+    click_button(browser, "🤷 Weet ik nog niet")
+    wait_text(browser, "Hier zijn onderwerpen om aan te denken")
+    click_button(browser, "🤷 Weet ik nog niet")
+    wait_text(browser, "Denk aan een goede dag.")
+    click_button(browser, "🖼️ Kiezen met plaatjes")
+    for number, place in enumerate(["🙂 Fijn", "🙂 Fijn", "🙁 Niet fijn", "🤔 Weet ik niet",
+                                    "🙂 Fijn", "🙁 Niet fijn", "🙂 Fijn", "🙁 Niet fijn",
+                                    "🙁 Niet fijn"], 1):
+        wait_text(browser, f"Plaatje {number} van 9.")
+        click_button(browser, place)
+    wait_text(browser, "Klopt het zo?")
+    last = "[...document.querySelectorAll('#messages .msg.from-bot')].pop()"
+    WebDriverWait(browser, WAIT).until(lambda d: d.execute_script(
+        f"const i = {last}.querySelector('img.photo');"
+        "return i && i.complete && i.naturalWidth > 600;"),
+        message="the picture of the whole mat did not load")
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.execute_script(f"{last}.scrollIntoView({{block: 'start'}});")
+    assert browser.save_screenshot(str(ARTIFACTS / "sandbox-mat.png"))

@@ -198,6 +198,11 @@ def decide(session: Session, answers: Answers, inp: Input) -> Outcome:
         out.notes.append("resumed")
     if inp.kind == "button":
         return _button(turn)
+    if picto_mat.waits_for_words(session) and inp.is_message and not inp.forwarded:
+        out.effects += picto_mat.words(session, inp)  # about the picture the client chose
+        out.notes.append("mat_words_kept")
+        out.ask = True
+        return out
     if inp.forwarded:  # someone else's words: kept, never as the client's own answer
         turn.keep_extra()
         return out
@@ -362,7 +367,7 @@ def render(session: Session, answers: Answers, out: Outcome, ctx: Context,
     notes = "\n".join(t(n, **{k: escape(v) for k, v in out.values.items()})
                       for n in out.notes)
     if (out.ask and kind in {"open", "choice", "multi"} and inp.is_message
-            and answers.has(state) and out.notes):
+            and answers.has(state) and out.notes and not picto_mat.active(session)):
         # After an answer: short, spoken, and the way on (not the whole question again).
         text = f"{notes}\n{t('ack_more')}"
         return [said(text, buttons=(

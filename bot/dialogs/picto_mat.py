@@ -21,12 +21,13 @@ import yaml
 from bot.dialogs.buttons import encode, pressed
 from bot.dialogs.spoken import plain, said
 from bot.dialogs.texts import t
-from bot.dialogs.types import AddPart, Answers, Button, Effect, Input, Reply, Session
+from bot.dialogs.types import AddPart, Answers, AnswerView, Button, Effect, Input, Reply, Session
 
 KEY = "mat"  # in session.data
 KIND = "mat"  # the answers' kind
 PLACES = ("fine", "unsure", "not_fine")  # left to right on the mat; picto keys "mat_<place>"
-SUMMARY, PICKING = -1, -2  # where the mat is when no picture is asked
+SUMMARY, PICKING, SAYING = -1, -2, -3  # where the mat is when no picture is asked
+WORDS = "words"  # the tag's end of what the client said about a picture: "<picture>.words"
 
 
 class Action(StrEnum):
@@ -36,6 +37,7 @@ class Action(StrEnum):
     STOP = "mx"  # stop with the pictures (what was placed stays)
     OK = "mk"  # the mat is right
     MOVE = "mv"  # without arg: which picture to move; with an index: move that one
+    SAY = "ms"  # without arg: which picture to say something about; with an index: that one
     VIEW = "mw"  # back to the whole mat
 
 
@@ -100,7 +102,6 @@ class Outcome:
     effects: list[Effect] = field(default_factory=list)
     note: str = ""  # a text key said before what comes next
     stale: bool = False  # a press of an older screen, or a forged one: nothing changed
-    done: bool = False  # the mat is closed: the question itself comes next
 
 
 def reading(kind: str, tag: str | None) -> tuple[str, str] | None:
@@ -170,20 +171,42 @@ def decide(session: Session, answers: Answers, inp: Input) -> Outcome:
         _go_on(session, answers, step, at + 1)
     elif press.action == Action.STOP:
         session.data.pop(KEY, None)
-        out.note, out.done = "mat_stopped", True
+        out.note = "mat_stopped"
     elif press.action == Action.OK and at == SUMMARY:
         session.data.pop(KEY, None)
-        out.note, out.done = "mat_saved", True
-    elif press.action == Action.MOVE and at == SUMMARY and not press.arg:
-        state["at"] = PICKING
-    elif (press.action == Action.MOVE and at == PICKING and press.arg.isdigit()
+        out.note = "mat_saved"
+    elif press.action in {Action.MOVE, Action.SAY} and at == SUMMARY and not press.arg:
+        state["at"], state["picking"] = PICKING, str(press.action)
+    elif (press.action == state.get("picking") and at == PICKING and press.arg.isdigit()
           and int(press.arg) < len(options) and options[int(press.arg)] in placed(answers, step)):
-        state["at"], state["moving"] = int(press.arg), True
-    elif press.action == Action.VIEW and at == PICKING:
+        if press.action == Action.MOVE:
+            state["at"], state["moving"] = int(press.arg), True
+        else:  # the client's next message is about this picture
+            state["at"], state["card"] = SAYING, int(press.arg)
+    elif press.action == Action.VIEW and at in {PICKING, SAYING}:
         state["at"] = SUMMARY
     else:
         out.stale = True
     return out
+
+
+def waits_for_words(session: Session) -> bool:
+    """The client chose a picture to say something about: their next message is that."""
+    return active(session) and session.data[KEY].get("at") == SAYING
+
+
+def words(session: Session, inp: Input) -> list[Effect]:
+    """What the client said about a picture (words, a voice message, a photo): an answer of
+    the question of its own, that names the picture ("Koken: alleen met hulp"); then the
+    whole mat again."""
+    state = session.data[KEY]
+    picture = option_sets()[session.step][int(state.pop("card"))]
+    state["at"] = SUMMARY
+    name = word(picture)
+    return [AddPart(session.step, None, inp.kind, f"{name}: {inp.text}" if inp.text else name,
+                    tag=f"{picture}.{WORDS}", file_id=inp.file_id,
+                    file_unique_id=inp.file_unique_id, duration=inp.duration,
+                    message_id=inp.message_id)]
 
 
 def opened(session: Session, answers: Answers) -> bool:
@@ -226,6 +249,13 @@ def _picture(options: tuple[str, ...], at: int, intro: bool, moving: bool) -> tu
     return text, plain(" ".join([*parts, f"{name}.", question]))
 
 
+def _said_about(row: AnswerView) -> str:
+    """A line of the mat's summary for what the client said about a picture."""
+    if row.kind == "text":
+        return row.text
+    return f"{row.text} ({t(f'media_{row.kind}')})"
+
+
 def spoken_texts() -> list[str]:
     """What the mat says that is the same for everyone (to warm the speech cache)."""
     return [_picture(options, at, intro=intro, moving=False)[1]
@@ -249,17 +279,26 @@ def screen(session: Session, answers: Answers) -> list[Reply]:
             (Button(t("btn_mat_skip"), encode(session.seq, Action.SKIP, at)),
              Button(t("btn_mat_stop"), encode(session.seq, Action.STOP)))))]
     chosen = placed(answers, step)
+    back = (Button(t("btn_mat_view"), encode(session.seq, Action.VIEW)),)
     if at == PICKING:
-        cards = [(Button(word(o), encode(session.seq, Action.MOVE, i), o),)
+        picking = Action(state.get("picking", Action.MOVE))
+        cards = [(Button(word(o), encode(session.seq, picking, i), o),)
                  for i, o in enumerate(options) if o in chosen]
-        return [said(t("mat_move_which"), buttons=(
-            *cards, (Button(t("btn_mat_view"), encode(session.seq, Action.VIEW)),)))]
+        which = "mat_move_which" if picking == Action.MOVE else "mat_say_which"
+        return [said(t(which), buttons=(*cards, back))]
+    if at == SAYING:
+        picture = options[int(state["card"])]
+        return [said(t("mat_say", picture=escape(word(picture))), picto=picture,
+                     buttons=(back,))]
     mat = columns([(o, chosen[o][0]) for o in options if o in chosen])
     lines = [f"{t(place)}: {', '.join(word(o).lower() for o in keys)}." for place, keys in mat
              if keys]
+    lines += [_said_about(row) for row in answers.rows
+              if row.step == step and (row.tag or "").endswith(f".{WORDS}")]
     summary = "\n".join(lines) or t("mat_none")
     text = f"{t('mat_done')}\n{escape(summary)}\n\n<b>{t('mat_check')}</b>"
     rows: list[tuple[Button, ...]] = [(Button(t("btn_mat_ok"), encode(session.seq, Action.OK)),)]
     if chosen:
         rows.append((Button(t("btn_mat_move"), encode(session.seq, Action.MOVE)),))
+        rows.append((Button(t("btn_mat_say"), encode(session.seq, Action.SAY)),))
     return [Reply(text, mat=mat, speak=plain(text), buttons=tuple(rows))]
