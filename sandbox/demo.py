@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.state.models import (
     Admin,
@@ -94,18 +94,22 @@ def _person(persona: Persona) -> Person:
 
 async def client_start_arg(store: Store, persona: Persona = CLIENT) -> str:
     """The argument for the client's first `/start`: '' when already linked (a demo, or a
-    restarted sandbox), else a start token (an open one is reused, not piled up)."""
+    restarted sandbox), else a start token. The database keeps only a hash of a token, so
+    an open one cannot be handed out again: the persona's client (not yet linked) gets a
+    new one and its older open links are closed (they do not pile up)."""
+    now = utcnow()
     async with store.unit() as unit:
         person = await unit.person(persona.user_id)
         if person is not None and await unit.client_of(person) is not None:
             return ""
-        open_invite = (await unit.session.execute(
-            select(Invite.token).join(Client, Client.id == Invite.client_id)
-            .where(Invite.role == "client", Invite.used_at.is_(None),
-                   Invite.expires_at > utcnow() + timedelta(days=1),
-                   Client.name == persona.name, Client.person_id.is_(None))
-            .order_by(Invite.id.desc()).limit(1))).scalar_one_or_none()
-        if open_invite is not None:
-            return str(open_invite)
+        waiting = (await unit.session.execute(
+            select(Client).where(Client.name == persona.name, Client.person_id.is_(None))
+            .order_by(Client.id.desc()).limit(1))).scalar_one_or_none()
+        if waiting is not None:
+            await unit.session.execute(
+                update(Invite).where(Invite.client_id == waiting.id, Invite.used_at.is_(None),
+                                     Invite.expires_at > now).values(expires_at=now))
+            return await unit.create_invite("client", waiting.organisation_id, INVITE_DAYS,
+                                            now, client_id=waiting.id)
     _client, token = await store.create_client_invite(persona.name, INVITE_DAYS)
     return token

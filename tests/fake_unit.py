@@ -30,6 +30,7 @@ from bot.state.models import (
     Organisation,
     Person,
     Share,
+    token_hash,
     utcnow,
 )
 from bot.state.unit import ANSWER_FIELDS, PersonRow, Progress, RoleRow, SessionRow
@@ -138,7 +139,8 @@ class FakeUnit:
         self.t.of(Person)[person_id].blocked_bot = blocked
 
     async def is_client_token(self, token: str) -> bool:
-        invite = next((i for i in self.t.of(Invite).values() if i.token == token), None)
+        invite = next((i for i in self.t.of(Invite).values()
+                       if i.token_hash == token_hash(token)), None)
         return invite is None or invite.role == "client"
 
     async def client(self, client_id: int) -> Client | None:
@@ -340,7 +342,8 @@ class FakeUnit:
                             now: datetime | None = None, created_by: int | None = None,
                             **refs: int) -> str:
         token = f"token-{next(self.store.ids)}"
-        self.store.add(Invite(token=token, role=role, organisation_id=organisation_id,
+        self.store.add(Invite(token_hash=token_hash(token), role=role,
+                              organisation_id=organisation_id,
                               created_by=created_by, **refs))
         return token
 

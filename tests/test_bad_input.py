@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.dialogs.client_prep import FLOW
 from bot.dialogs.texts import t
-from bot.state.models import Answer, DialogSession, Inbox, Invite, Person
+from bot.state.models import Answer, DialogSession, Inbox, Invite, Person, token_hash
 from tests.harness import Harness, questions, texts
 
 NOT_USABLE = "Dit kan ik niet gebruiken."
@@ -114,7 +114,7 @@ async def test_strangers_and_bad_links(h: Harness) -> None:
     token = await h.enrol("Sam")
     async with h.store.unit() as unit:  # make it expired
         (invite,) = (await unit.session.execute(
-            Invite.__table__.select().where(Invite.token == token))).all()
+            Invite.__table__.select().where(Invite.token_hash == token_hash(token)))).all()
         row = await unit.session.get(Invite, invite.id)
         assert row is not None
         row.expires_at = datetime.now(UTC) - timedelta(minutes=1)

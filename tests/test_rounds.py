@@ -24,7 +24,7 @@ from bot.agenda.model import PARTS
 from bot.agenda.pdf import begeleider_pdf
 from bot.dialogs.texts import t
 from bot.state.migrate import alembic_config, upgrade
-from bot.state.models import AgendaItem, Agreement, Answer, CheckIn, Client, utcnow
+from bot.state.models import AgendaItem, Agreement, Answer, CheckIn, Client, token_hash, utcnow
 from bot.state.store import Store
 from pictos import PictoLibrary
 from tests import conftest
@@ -71,6 +71,11 @@ async def test_existing_data_becomes_round_1_and_a_new_round_keeps_it(empty_db: 
             "INSERT INTO agenda_item (id, client_id, owner_role, kind, text, position, "
             "created_at) VALUES (1, 1, 'begeleider', 'topic', 'Sporten', 1, :now)"),
             {"now": now})
+        # A start link sent before tokens were kept as a hash (migration 0007).
+        conn.execute(text(
+            "INSERT INTO invite (id, token, role, organisation_id, client_id, created_at, "
+            "expires_at) VALUES (1, 'link-sent-before', 'client', 1, 1, :now, :later)"),
+            {"now": now, "later": now + timedelta(days=30)})
     engine.dispose()
     await upgrade(empty_db)
     store = Store(empty_db)
@@ -87,6 +92,11 @@ async def test_existing_data_becomes_round_1_and_a_new_round_keeps_it(empty_db: 
             (old,) = (await unit.session.execute(text("SELECT text, round, removed_at FROM "
                                                       "answer WHERE id = 1"))).all()
             assert tuple(old) == ("Op mezelf wonen", 1, None)
+            (kept,) = (await unit.session.execute(text("SELECT token FROM invite"))).all()
+            assert kept[0] == token_hash("link-sent-before") != "link-sent-before"
+        async with store.unit() as unit:  # the link sent before still works, once
+            redeemed = await unit.redeem_invite("link-sent-before", 4242, 4242, "Sam", now)
+            assert redeemed.reason == "ok" and redeemed.client is not None
     finally:
         await store.close()
 

@@ -13,7 +13,16 @@ import pytest
 from sqlalchemy import select
 
 from bot.service import access
-from bot.state.models import AgendaItem, AuditLog, Begeleider, Client, Meeting, Naaste, Person
+from bot.state.models import (
+    AgendaItem,
+    AuditLog,
+    Begeleider,
+    Client,
+    Meeting,
+    Naaste,
+    Person,
+    token_hash,
+)
 from localbotapi.server import BotMessage, UserHandle
 from tests.harness import Harness, labels, texts
 
@@ -234,7 +243,7 @@ async def test_invite_links_single_use_expired_and_reused(h: Harness) -> None:
         from bot.state.models import Invite
 
         invite = (await unit.session.execute(select(Invite).where(
-            Invite.token == token))).scalar_one()
+            Invite.token_hash == token_hash(token)))).scalar_one()
         invite.expires_at = datetime.now(UTC) - timedelta(seconds=1)
     out = await start(h, intruder, token)
     assert "Deze link werkt niet." in texts(out)

@@ -6,6 +6,7 @@ Times are stored as timezone-aware UTC. Client answers are never deleted: remova
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,11 @@ from sqlalchemy.types import TypeDecorator
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def token_hash(token: str) -> str:
+    """What the database keeps of an invite's start token (`Invite.token_hash`)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -257,7 +263,9 @@ class Share(Base):
 class Invite(Base):
     __tablename__ = "invite"
     id: Mapped[int] = mapped_column(primary_key=True)
-    token: Mapped[str] = mapped_column(String(64), unique=True)
+    # Only the SHA-256 of the start token (hex) is kept: who reads the database (a backup, a
+    # support desk) cannot use a link that is still open. The column keeps its old name.
+    token_hash: Mapped[str] = mapped_column("token", String(64), unique=True)
     role: Mapped[str] = mapped_column(String(20))
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
     client_id: Mapped[int | None] = mapped_column(ForeignKey("client.id"))

@@ -8,6 +8,7 @@ one round trip each, no ORM bookkeeping. The rarer paths use the ORM.
 from __future__ import annotations
 
 import copy
+import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ from bot.state.models import (
     Person,
     Share,
     UtcDateTime,
+    token_hash,
     utcnow,
 )
 
@@ -291,7 +293,8 @@ class Unit:
 
     async def is_client_token(self, token: str) -> bool:
         """An invite link that is unknown or for a client (not for another role)."""
-        role = await self.session.scalar(select(Invite.role).where(Invite.token == token))
+        role = await self.session.scalar(select(Invite.role).where(
+            Invite.token_hash == token_hash(token)))
         return role is None or role == "client"
 
     # --- naasten and sharing ----------------------------------------------------------
@@ -617,18 +620,21 @@ class Unit:
         admin_id (what the person will be linked to)."""
         now = now or utcnow()
         token = secrets.token_urlsafe(24)
-        self.session.add(Invite(token=token, role=role, organisation_id=organisation_id,
+        self.session.add(Invite(token_hash=token_hash(token), role=role,
+                                organisation_id=organisation_id,
                                 created_by=created_by, expires_at=now + timedelta(days=days),
                                 **refs))
         return token
 
     async def redeem_invite(self, token: str, telegram_user_id: int, chat_id: int,
                             name: str, now: datetime) -> Redeemed:
-        query = select(Invite).where(Invite.token == token)
+        hashed = token_hash(token)
+        query = select(Invite).where(Invite.token_hash == hashed)
         if self.is_postgres:
             query = query.with_for_update()
         invite = (await self.session.execute(query)).scalar_one_or_none()
-        if invite is None:
+        # Found by its hash; compared once more in constant time (no timing hint).
+        if invite is None or not hmac.compare_digest(invite.token_hash, hashed):
             return Redeemed(None, "unknown")
         if invite.used_at is not None:
             return Redeemed(None, "used")
@@ -644,7 +650,7 @@ class Unit:
         # Claim the link atomically: of two people pressing it at once, one wins (SQLite
         # reads outside a transaction, so the check above alone would let both through).
         claimed = await self.session.execute(
-            update(Invite).where(Invite.token == token, Invite.used_at.is_(None))
+            update(Invite).where(Invite.token_hash == hashed, Invite.used_at.is_(None))
             .values(used_at=now).execution_options(synchronize_session=False))
         if getattr(claimed, "rowcount", 1) != 1:
             return Redeemed(None, "used")
