@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     tz_name: str = "Europe/Amsterdam"
     invite_days: int = Field(default=30, ge=1, le=365)
+    # What is kept how long (days): the words in handled updates, the access log.
+    inbox_keep_days: int = Field(default=7, ge=1, le=365)
+    audit_keep_days: int = Field(default=1826, ge=30, le=36500)
     log_level: str = "INFO"
     speech_enabled: bool = True
     gtts_tld: str = "nl"

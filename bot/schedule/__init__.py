@@ -4,7 +4,9 @@
 - `plan.py`: the two-week schedule as a pure function, quiet hours, the texts;
 - `rows.py`: the plan as `planned_send` rows (insert / move / cancel), the reminder number;
 - `claim.py`: due rows claimed atomically, claims of a dead process taken over;
-- `send.py`: the `Dispatcher` (pacing, `retry_after`, quiet hours) and `startup`.
+- `send.py`: the `Dispatcher` (pacing, `retry_after`, quiet hours) and `startup`;
+- `housekeeping.py`: what is kept how long (the inbox's words, the access log), run by the
+  Dispatcher once a day across processes.
 The SQL is in `bot/state/planned.py`; nothing here imports SQLAlchemy.
 
 `bot.schedule.plan` is the function `plan` (re-exported below); take other names of the

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
+from bot.schedule import housekeeping
 from bot.schedule.claim import CLAIM_LEASE, cancel, claim_due, mark_sent, release, release_stale
 from bot.schedule.plan import ScheduleSettings, in_quiet_hours, out_of_quiet
 from bot.schedule.rows import plan_for_client, replan_all, replan_due
@@ -27,6 +28,8 @@ from bot.state.store import Store
 log = logging.getLogger(__name__)
 
 SendFn = Callable[[PlannedRow], Awaitable[None]]
+# How often this process asks whether a housekeeping job is due (the claim decides).
+HOUSEKEEPING_CHECK = timedelta(hours=1)
 
 
 class SendLater(Exception):
@@ -70,12 +73,14 @@ class Dispatcher:
         self.interval = 1.0 / rate
         self.per_chat = timedelta(seconds=per_chat)
         self.settings = ScheduleSettings.from_settings(settings)
+        self.keeping = housekeeping.Keeping.from_settings(settings)
         self.worker_id = worker_id or default_worker_id()
         self.batch, self.replan_every, self.lease = batch, replan_every, lease
         self._next_slot: datetime | None = None
         self._last_by_person: dict[int | None, datetime] = {}
         self._paused_until: datetime | None = None
         self._last_replan: datetime | None = None
+        self._next_housekeeping: datetime | None = None
         self._busy = asyncio.Lock()
 
     async def tick(self, _context: object = None) -> int:
@@ -90,6 +95,9 @@ class Dispatcher:
         """Send everything that is due now; returns how many went out."""
         now = self.clock.now()
         await release_stale(self.store, now, self.lease)
+        if self._next_housekeeping is None or now >= self._next_housekeeping:
+            await housekeeping.run(self.store, now, self.keeping)  # claimed: once a day
+            self._next_housekeeping = now + HOUSEKEEPING_CHECK
         if self._last_replan is None or now - self._last_replan >= self.replan_every:
             await replan_all(self.store, now, self.settings)
             self._last_replan = now

@@ -302,6 +302,15 @@ class Inbox(Base):
     handled_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class Housekeeping(Base):
+    """When each purge last ran (bot/schedule/housekeeping.py): claimed with one conditional
+    UPDATE, so of several processes one runs it per period."""
+
+    __tablename__ = "housekeeping"
+    job: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_run: Mapped[datetime] = mapped_column()
+
+
 class SpeechCache(Base):
     __tablename__ = "speech_cache"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, event, select, update
+from sqlalchemy import bindparam, delete, event, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -29,9 +29,11 @@ from sqlalchemy.ext.asyncio import (
 from bot.state.models import (
     Admin,
     Answer,
+    AuditLog,
     Begeleider,
     Client,
     DialogSession,
+    Housekeeping,
     Inbox,
     Meeting,
     Person,
@@ -133,10 +135,9 @@ class Store:
         statement = insert(Inbox).values([
             {"update_id": update_id, "chat_id": chat_id, "payload": payload, "state": "new",
              "received_at": now} for update_id, chat_id, payload in rows
-        ]).on_conflict_do_nothing(index_elements=["update_id"])
-        async with self.unit() as unit:
-            result = await unit.session.execute(statement)
-        return int(getattr(result, "rowcount", len(rows)))
+        ]).on_conflict_do_nothing(index_elements=["update_id"]).returning(Inbox.update_id)
+        async with self.unit() as unit:  # RETURNING: PostgreSQL gives no rowcount here
+            return len((await unit.session.execute(statement)).all())
 
     async def inbox_failed(self, update_id: int) -> None:
         """Handling failed: keep the update for the operator, do not replay it."""
@@ -150,6 +151,42 @@ class Store:
                 select(Inbox.update_id, Inbox.payload)
                 .where(Inbox.state == "new").order_by(Inbox.update_id))
             return [(r.update_id, r.payload or {}) for r in rows]
+
+    # --- housekeeping (bot/schedule/housekeeping.py) ------------------------------------
+    async def claim_job(self, job: str, now: datetime, every: timedelta) -> bool:
+        """True for the one process that may run `job` now: it last ran `every` ago or
+        never. One conditional UPDATE (or the first INSERT) decides, also between processes."""
+        insert = postgresql_insert if self.is_postgres else sqlite_insert
+        async with self.unit() as unit:  # RETURNING: what was claimed, on both databases
+            claimed = await unit.session.execute(
+                update(Housekeeping).where(Housekeeping.job == job,
+                                           Housekeeping.last_run <= now - every)
+                .values(last_run=now).returning(Housekeeping.job)
+                .execution_options(synchronize_session=False))
+            if claimed.first() is not None:
+                return True
+            made = await unit.session.execute(
+                insert(Housekeeping).values(job=job, last_run=now)
+                .on_conflict_do_nothing(index_elements=["job"]).returning(Housekeeping.job))
+            return made.first() is not None
+
+    async def empty_inbox(self, before: datetime) -> int:
+        """Handled updates received before `before` keep their id (a redelivery is still
+        known) but no longer their payload: the person's words. How many were emptied."""
+        async with self.unit() as unit:
+            emptied = await unit.session.execute(
+                update(Inbox).where(Inbox.state != "new", Inbox.received_at < before,
+                                    Inbox.payload.is_not(None))
+                .values(payload=None).execution_options(synchronize_session=False))
+        return int(getattr(emptied, "rowcount", 0))
+
+    async def purge_audit(self, before: datetime) -> int:
+        """Access-log rows older than `before` removed. How many."""
+        async with self.unit() as unit:
+            removed = await unit.session.execute(
+                delete(AuditLog).where(AuditLog.at < before)
+                .execution_options(synchronize_session=False))
+        return int(getattr(removed, "rowcount", 0))
 
     async def sessions_awaiting_reply(self, before: datetime) -> list[int]:
         """Telegram user ids whose last replies may not have gone out (crash after commit):
