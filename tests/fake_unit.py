@@ -388,6 +388,11 @@ class FakeUnit:
         return sorted((a for a in self._current(client_id) if a.step in steps),
                       key=lambda a: (a.step, a.item, a.part, a.id))
 
+    async def all_answers(self, client_id: int) -> list[Answer]:
+        return sorted((a for a in self.t.of(Answer).values() if a.client_id == client_id),
+                      key=lambda a: (a.round is None, a.round or 0, a.step, a.item, a.part,
+                                     a.id))
+
     async def agenda_items_of(self, client_id: int, roles: Any) -> list[AgendaItem]:
         return sorted((i for i in self.t.of(AgendaItem).values() if i.client_id == client_id
                        and i.owner_role in roles and i.removed_at is None

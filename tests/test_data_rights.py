@@ -1,12 +1,18 @@
 """The client's data and care-grade protection (issue 17), as far as it is built: start
-links kept only as a hash."""
+links kept only as a hash; inzage (/mijn_gegevens)."""
 
 from __future__ import annotations
 
+import io
+import json
+
+from pypdf import PdfReader
 from sqlalchemy import text
 
+from bot.state.models import Answer, AuditLog, Person
+from localbotapi.server import BotMessage
 from tests.harness import Harness, texts
-from tests.test_triangle import start
+from tests.test_triangle import admin_and_begeleider, client_with_topic, new_client, start
 
 
 async def test_a_start_link_is_kept_only_as_a_hash(h: Harness) -> None:
@@ -21,3 +27,40 @@ async def test_a_start_link_is_kept_only_as_a_hash(h: Harness) -> None:
     stranger = h.server.user(1002, first_name="Kim")
     out = await start(h, stranger, stored[0])  # the stored hash is no link
     assert "Deze link werkt niet." in texts(out)
+
+
+def _document(out: list[BotMessage], h: Harness, suffix: str) -> bytes:
+    (found,) = [m for m in out if m.kind == "document"
+                and m.raw["document"]["file_name"].endswith(suffix)]
+    return h.server.file_bytes(found.raw["document"]["file_id"])
+
+
+async def test_the_client_gets_everything_kept_about_them(h: Harness) -> None:
+    _fatima, bram = await admin_and_begeleider(h)
+    sam = await client_with_topic(h, bram, "Op mezelf wonen")
+    await h.act(sam, sam.send_voice(b"OggS-sams-voice", duration=5))  # a second topic
+    lotte = await new_client(h, bram, "Lotte", 1002)
+    await h.tap(lotte, "➡️ Beginnen")
+    await h.say(lotte, "Geheim van Lotte")
+    await h.act(bram, bram.send_command("/clienten"))
+    await h.tap(bram, "Sam")
+    await h.tap(bram, "📋 Agenda")  # Bram looks: it is in Sam's access log
+
+    out = await h.act(sam, sam.send_command("/mijn_gegevens"))
+    assert "Dit is alles wat we van jou bewaren." in texts(out)
+    data = json.loads(_document(out, h, ".json"))
+    words = [a["text"] for a in data["answers"]]
+    assert "Op mezelf wonen" in words and "Geheim van Lotte" not in json.dumps(data)
+    assert data["client"]["name"] == "Sam"
+    assert any(a["kind"] == "voice" for a in data["answers"])
+    looked = {(e["who"], e["allowed"]) for e in data["access_log"]}
+    assert ("Bram", True) in looked
+    text = PdfReader(io.BytesIO(_document(out, h, ".pdf"))).pages[0].extract_text()
+    assert "Op mezelf wonen" in text and "Geheim" not in text
+    # Sam's own voice message comes back (by its Telegram file id).
+    (voice,) = [a for a in await h.rows(Answer, Answer.kind == "voice")]
+    assert voice.file_id in [m.raw.get("voice", {}).get("file_id") for m in out]
+    # The read is in the access log as Sam's own, each part once.
+    (person,) = await h.rows(Person, Person.telegram_user_id == 1001)
+    own = [r.part for r in await h.rows(AuditLog, AuditLog.viewer_person_id == person.id)]
+    assert "agenda" in own and len(own) == len(set(own))

@@ -216,15 +216,22 @@ def client_pdf(agenda: Agenda, pictos: Pictos,
 def agreements_pdf(title: str, rows: list[tuple[str, str, str]], pictos: Pictos) -> bytes:
     """The agreements, easy read: per agreement its picto, who does it and the words
     (`rows`: picto key, who, text), big letters as in `client_pdf`."""
+    return sections_pdf(title, [(who, picto, [text]) for picto, who, text in rows], pictos)
+
+
+def sections_pdf(title: str, sections: list[tuple[str, str, list[str]]],
+                 pictos: Pictos) -> bytes:
+    """Easy read, as `client_pdf`: a big title, then per section (its title, picto key,
+    lines) the picto beside the title and one line per item."""
     pdf = _Doc(11, pictos.attribution())
     pdf.set_margins(CLIENT_MARGIN, CLIENT_MARGIN, CLIENT_MARGIN)
-    pdf.setup_fonts([title, *(text for _p, who, text in rows), *(who for _p, who, _t in rows)])
+    pdf.setup_fonts([title, *(s[0] for s in sections), *(x for s in sections for x in s[2])])
     pdf.add_page()
     pdf.set_font("main", "B", 32)
     pdf.multi_cell(0, 16, pdf.text_of(title), new_x="LMARGIN", new_y="NEXT", align="L")
     pdf.ln(8)
-    for picto, who, text in rows:
-        _client_section(pdf, pictos, who, picto, [(text, None)], {})
+    for heading, picto, lines in sections:
+        _client_section(pdf, pictos, heading, picto, [(line, None) for line in lines], {})
     return bytes(pdf.output())
 
 

@@ -29,7 +29,7 @@ from bot.dialogs.types import (
     Session,
     SetShare,
 )
-from bot.service import access, agendas, sessions
+from bot.service import access, agendas, inzage, sessions
 from bot.service.types import Context, TurnResult
 from bot.state.models import Agreement, Answer, CheckIn, Client, Naaste, utcnow
 from bot.state.unit import PersonRow, RoleRow, SessionRow, Unit
@@ -47,6 +47,9 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, client_id: int, inp:
     if inp.kind == "command" and inp.command == "vorige":
         allowed = await access.read(unit, person.id, client_id, history.ORDER)
         return TurnResult(history.for_client(await earlier_rounds(unit, client_id, allowed)),
+                          session.step)
+    if inp.kind == "command" and inp.command == "mijn_gegevens":  # inzage (AVG)
+        return TurnResult(await inzage.for_client(unit, ctx, person.id, client_id),
                           session.step)
     if inp.kind == "command" and inp.command == "afspraken":
         return TurnResult(await _agreements(unit, ctx, person, client_id), session.step)

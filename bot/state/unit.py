@@ -402,6 +402,13 @@ class Unit:
                                  *CURRENT_ANSWER)
             .order_by(Answer.step, Answer.item, Answer.part, Answer.id))).all())
 
+    async def all_answers(self, client_id: int) -> list[Answer]:
+        """Every answer part the client ever gave: every round, removed ones too (inzage)."""
+        return list((await self.session.scalars(
+            select(Answer).where(Answer.client_id == client_id)
+            .order_by(Answer.round.is_(None), Answer.round, Answer.step, Answer.item,
+                      Answer.part, Answer.id))).all())
+
     async def agenda_items_of(self, client_id: int, roles: Sequence[str]) -> list[AgendaItem]:
         """The items these roles (naaste, begeleider) put on the client's agenda, in order."""
         return list((await self.session.scalars(

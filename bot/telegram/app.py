@@ -320,7 +320,7 @@ class BotRunner:
 def menu_commands() -> list[tuple[str, str]]:
     """The commands in Telegram's menu: the client's (begeleiders know theirs)."""
     names = ["verder", "lijst", "mijnlijst", "afspraken", "vorige", "delen", "wie_keek",
-             "instellingen", "over", "stop"]
+             "mijn_gegevens", "instellingen", "over", "stop"]
     return [(name, t(f"command_{name}")) for name in names]
 
 
