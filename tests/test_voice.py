@@ -212,6 +212,23 @@ async def test_sentences_are_kept_apart_and_joined(
     assert lotte.duration == pytest.approx(joined, abs=0.1)
 
 
+@needs_espeak
+async def test_sentences_of_the_offline_engine_join_too(tmp_path: Path, fake: FakeGtts,
+                                                        clock: FakeClock) -> None:
+    """espeak-ng stands in when gTTS is down: its sentences are joined as well (found in a
+    run without internet: each Opus clip starts before zero, its pre-skip, and the second
+    clip's first packet must come after the first clip's last)."""
+    fake.mode = "error"
+    cache = make_cache(tmp_path, fake, clock)
+    clip = await cache.clip(f"Hoi Sam! {QUESTION} Tik op Verder.")
+    assert clip is not None and clip.engine == "espeak-ng"
+    assert_voice(clip.path)
+    duration, _mime = probe_audio(clip.path)
+    parts = [await cache.clip(s) for s in ("Hoi Sam!", QUESTION, "Tik op Verder.")]
+    assert all(p is not None for p in parts)
+    assert duration == pytest.approx(sum(p.duration for p in parts if p), abs=0.15)
+
+
 async def test_slow_and_normal_are_different_clips(
     tmp_path: Path, fake: FakeGtts, clock: FakeClock
 ) -> None:

@@ -92,7 +92,8 @@ def join_voice(clips: list[bytes]) -> VoiceClip:
     import av.error
 
     out_buf = io.BytesIO()
-    offset = 0  # in the stream's time base (1/48000 s for our Opus)
+    end: int | None = None  # where the clips so far end, in the stream's time base (1/48000)
+    start = 0  # where the first clip starts (Opus's pre-skip makes it negative)
     try:
         with av.open(out_buf, mode="w", format="ogg") as dst:
             stream = None
@@ -101,18 +102,20 @@ def join_voice(clips: list[bytes]) -> VoiceClip:
                     source = src.streams.audio[0]
                     if stream is None:
                         stream = dst.add_stream_from_template(source)
-                    end = offset
+                    shift: int | None = None
                     for packet in src.demux(source):
                         if packet.pts is None:  # the demuxer's empty packet at the end
                             continue
-                        packet.pts += offset
+                        if shift is None:  # this clip's first packet goes where the last ended
+                            shift = 0 if end is None else end - packet.pts
+                            start = packet.pts if end is None else start
+                        packet.pts += shift
                         packet.dts = packet.pts
                         end = packet.pts + (packet.duration or 0)
                         packet.stream = stream
                         dst.mux(packet)
-                    offset = end
     except (av.error.FFmpegError, ValueError, IndexError) as exc:
         raise ConversionError(f"cannot join voice clips: {exc}") from exc
-    if offset == 0:
+    if end is None or end <= start:
         raise ConversionError("joined clips hold no audio")
-    return VoiceClip(ogg=out_buf.getvalue(), duration=offset / OPUS_RATE)
+    return VoiceClip(ogg=out_buf.getvalue(), duration=(end - max(start, 0)) / OPUS_RATE)
