@@ -184,8 +184,10 @@ class SpeechCache:
                 self._primary_down_until = None
                 self._drop_fallback(text, slow)
                 return clip
+            if self.primary_available():  # the first failure says it; the others are quiet
+                log.warning("primary speech engine down; breaker open %ss",
+                            self.breaker_seconds)
             self._primary_down_until = self.clock() + self.breaker_seconds
-            log.warning("primary speech engine down; breaker open %ss", self.breaker_seconds)
         if self.fallback is None:
             self.stats.unavailable += 1
             return None
@@ -208,7 +210,10 @@ class SpeechCache:
                 clip = await asyncio.to_thread(self._join_file, engine, pieces, key)
         except (SpeechError, ConversionError, TimeoutError, OSError) as exc:
             self.stats.failures[engine.name] += 1
-            log.warning("speech engine %s failed: %s", engine.name, exc)
+            # Jobs that were under way when the breaker opened fail too: one line is enough.
+            quiet = engine is self.primary and not self.primary_available()
+            (log.debug if quiet else log.warning)("speech engine %s failed: %s",
+                                                  engine.name, exc)
             return None
         self.stats.syntheses[engine.name] += 1
         self._known[key] = clip
