@@ -324,6 +324,12 @@ class FakeUnit:
         person = self.t.of(Person).get(begeleider.person_id or 0) if begeleider else None
         return person.chat_id if person else None
 
+    async def admin_chats(self, organisation_id: int) -> list[int]:
+        people = [self.t.of(Person).get(a.person_id or 0) for a in self.t.of(Admin).values()
+                  if a.organisation_id == organisation_id]
+        return [p.chat_id for p in people if p is not None and p.chat_id is not None
+                and not p.blocked_bot]
+
     def audit(self, viewer_person_id: int, client_id: int | None, part: str, allowed: bool,
               at: datetime) -> None:
         self.t.audit.append(AuditLog(viewer_person_id=viewer_person_id, client_id=client_id,

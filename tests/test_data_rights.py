@@ -64,3 +64,21 @@ async def test_the_client_gets_everything_kept_about_them(h: Harness) -> None:
     (person,) = await h.rows(Person, Person.telegram_user_id == 1001)
     own = [r.part for r in await h.rows(AuditLog, AuditLog.viewer_person_id == person.id)]
     assert "agenda" in own and len(own) == len(set(own))
+
+
+async def test_the_client_asks_to_erase_and_the_staff_are_told(h: Harness) -> None:
+    fatima, bram = await admin_and_begeleider(h)
+    sam = await client_with_topic(h, bram, "Op mezelf wonen")
+    before = {user: len(user.messages) for user in (fatima, bram)}
+    out = await h.act(sam, sam.send_command("/wissen"))
+    assert "Je wilt dat we alles van jou wissen." in texts(out)
+    assert "Tot dan blijft alles bewaard." in texts(out)
+    for user in (fatima, bram):  # the admin and the begeleider, once each
+        told = [m for m in user.messages[before[user]:] if "vraagt om alles van Sam" in m.content]
+        assert len(told) == 1, user.describe()
+    # Nothing is removed by the request itself; it is in the access log.
+    assert [a.text for a in await h.rows(Answer, Answer.removed_at.is_(None))] == [
+        "Op mezelf wonen"]
+    (person,) = await h.rows(Person, Person.telegram_user_id == 1001)
+    parts = [r.part for r in await h.rows(AuditLog, AuditLog.viewer_person_id == person.id)]
+    assert parts.count("erasure_request") == 1

@@ -72,7 +72,8 @@ TALKED = ("talked_yes", "talked_bit", "talked_no")
 OPEN_TALKED = ("talked_bit", "talked_no")
 # The commands a client has (some are answered by the service: /wie_keek, /mijnlijst, …).
 COMMANDS = frozenset({"stop", "verder", "lijst", "delen", "start", "instellingen", "wie_keek",
-                      "mijnlijst", "afspraken", "vorige", "over", "rol", "mijn_gegevens"})
+                      "mijnlijst", "afspraken", "vorige", "over", "rol", "mijn_gegevens",
+                      "wissen"})
 
 FLOW = Flow("client_prep", STEPS, shareable=SHARE_PARTS, feedback="meeting_feedback")
 # The steps a begeleider's progress line counts ("5 of 12 questions").

@@ -91,6 +91,12 @@ class Dispatcher:
         async with self._busy:
             return await self.run_once()
 
+    async def pass_now(self) -> int:
+        """One pass, after the one under way (if any) is done: unlike `tick`, never a no-op
+        (tests, and an operator's command)."""
+        async with self._busy:
+            return await self.run_once()
+
     async def run_once(self) -> int:
         """Send everything that is due now; returns how many went out."""
         now = self.clock.now()

@@ -51,6 +51,8 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, client_id: int, inp:
     if inp.kind == "command" and inp.command == "mijn_gegevens":  # inzage (AVG)
         return TurnResult(await inzage.for_client(unit, ctx, person.id, client_id),
                           session.step)
+    if inp.kind == "command" and inp.command == "wissen":
+        return await _erasure_asked(unit, ctx, person, client_id, name, session.step)
     if inp.kind == "command" and inp.command == "afspraken":
         return TurnResult(await _agreements(unit, ctx, person, client_id), session.step)
     if inp.kind == "command" and inp.command in {"wie_keek", "mijnlijst"}:
@@ -262,6 +264,22 @@ async def _who_looked(unit: Unit, ctx: Context, client_id: int) -> list[Reply]:
                  for look in looks]
         text = t("wie_keek_intro") + "\n" + "\n".join(lines)
     return [Reply(text, speak=plain(text))]
+
+
+async def _erasure_asked(unit: Unit, ctx: Context, person: PersonRow, client_id: int,
+                         name: str, step: str) -> TurnResult:
+    """/wissen: a care record is not erased by the client alone. The begeleider and the
+    organisation's admins are told at once; the request is in the access log; nothing is
+    removed until an admin does it."""
+    owner = await unit.client(client_id)
+    assert owner is not None
+    unit.audit(person.id, client_id, "erasure_request", True, ctx.now())
+    note = Reply(t("wissen_to_staff", name=escape(name)))
+    chats = [await unit.begeleider_chat(client_id), *await unit.admin_chats(
+        owner.organisation_id)]
+    also = [(chat, note) for chat in dict.fromkeys(c for c in chats if c is not None)]
+    asked = t("wissen_asked")
+    return TurnResult([Reply(asked, speak=plain(asked))], step, also=also)
 
 
 async def _forged(unit: Unit, person: PersonRow, client_id: int, inp: Input) -> bool:

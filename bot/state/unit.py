@@ -582,6 +582,14 @@ class Unit:
             .join(Client, Client.begeleider_id == Begeleider.id)
             .where(Client.id == client_id))
 
+    async def admin_chats(self, organisation_id: int) -> list[int]:
+        """The chats of the organisation's admins who joined (and did not block the bot)."""
+        return [chat for chat in (await self.session.scalars(
+            select(Person.chat_id).join(Admin, Admin.person_id == Person.id)
+            .where(Admin.organisation_id == organisation_id,
+                   Person.blocked_bot.is_not(True)).order_by(Admin.id))).all()
+            if chat is not None]
+
     async def get(self, model: type[_Row], ident: int) -> _Row | None:
         """A row by its id (from this transaction's identity map when it is there)."""
         return await self.session.get(model, ident)
