@@ -7,7 +7,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +43,7 @@ class PictoLibrary:
     def __init__(self, default: Manifest, custom: Manifest | None, cache_dir: Path) -> None:
         self._default = default
         self._custom = custom
+        # The organisation's own new pictures (keys the default set does not have).
         self._own = tuple(k for k in (custom.entries if custom else {})
                           if k not in default.entries)
         self.cache_dir = Path(cache_dir)
@@ -72,19 +73,15 @@ class PictoLibrary:
 
     def keys(self) -> list[str]:
         """Every key: the default set's, then the organisation's own new pictures."""
-        return [*self._default.entries, *self._own_keys()]
+        return [*self._default.entries, *self._own]
 
     def has(self, key: str) -> bool:
-        return key in self._default.entries or key in self._own_keys()
+        return key in self._default.entries or key in self._own
 
     def mat_sets(self) -> dict[str, tuple[str, ...]]:
         """The organisation's pictures per question for choosing with pictures (empty: the
         bot's own)."""
         return dict(self._custom.mat) if self._custom else {}
-
-    def _own_keys(self) -> tuple[str, ...]:
-        """The organisation's new pictures (keys the default set does not have)."""
-        return self._own
 
     def word(self, key: str) -> str:
         custom = self._custom_entry(key)
@@ -96,7 +93,8 @@ class PictoLibrary:
         """Emoji for button labels; always from the default set (Telegram shows emoji only;
         an organisation's own new picture has none)."""
         if key not in self._default.entries:
-            self._custom_entry(key)  # an unknown key: KeyError
+            if not self.has(key):
+                raise KeyError(f"unknown picto key '{key}'")
             return ""
         seq = self._default_entry(key).openmoji
         return render.emoji_char(seq) if seq else ""
@@ -178,7 +176,7 @@ class PictoLibrary:
             raise KeyError(f"unknown picto key '{key}'") from None
 
     def _custom_entry(self, key: str) -> Entry | None:
-        if key in self._own_keys():  # the organisation's own new picture
+        if key in self._own:  # the organisation's own new picture
             assert self._custom is not None
             return self._custom.entries[key]
         self._default_entry(key)
@@ -207,7 +205,7 @@ class PictoLibrary:
                                   Image.new("RGBA", (size, size)), title, words)
                                  for key, title, words in rows])
 
-    def mat(self, columns: list[tuple[str, list[str]]]) -> bytes:
+    def mat(self, columns: Sequence[tuple[str, Sequence[str]]]) -> bytes:
         """The picto mat as one picture (JPEG): per place (its picto key) the keys of the
         cards placed there. Only our own pictos and words: kept in memory, made once."""
         slot = tuple((place, tuple(keys)) for place, keys in columns)

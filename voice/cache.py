@@ -17,9 +17,10 @@ import re
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from voice.media import MediaError, probe_audio
 from voice.opus import ConversionError, VoiceClip, join_voice, to_voice_ogg
@@ -123,16 +124,12 @@ class SpeechCache:
             if found is not None:
                 self.stats.hits += 1
                 return found
-        job_id = (text, slow)
-        task = self._inflight.get(job_id)
-        if task is not None:
-            self.stats.shared += 1
-        else:
+        # One job per text: concurrent callers await the same task.
+        task, new = _once(self._inflight, (text, slow), lambda: self._produce(text, slow))
+        if new:
             self.stats.misses += 1
-            # One job per text: concurrent callers await the same task.
-            task = asyncio.create_task(self._produce(text, slow))
-            self._inflight[job_id] = task
-            task.add_done_callback(lambda _t: self._inflight.pop(job_id, None))
+        else:
+            self.stats.shared += 1
         # shield: one caller being cancelled must not cancel the others' job.
         return await asyncio.shield(task)
 
@@ -226,11 +223,9 @@ class SpeechCache:
         if found is not None:
             return found
         key = self.key_for(engine, sentence, slow)
-        task = self._sentences_made.get(key)
-        if task is None:  # texts made at once share a sentence: it is made once
-            task = asyncio.create_task(self._made(engine, sentence, slow, key))
-            self._sentences_made[key] = task
-            task.add_done_callback(lambda _t: self._sentences_made.pop(key, None))
+        # Texts made at once share a sentence: it is made once.
+        task, _new = _once(self._sentences_made, key,
+                           lambda: self._made(engine, sentence, slow, key))
         clip = await asyncio.shield(task)
         self._known[key] = clip
         return clip
@@ -270,3 +265,18 @@ class SpeechCache:
         key = self.key_for(self.fallback, text, slow)
         self._known.pop(key, None)
         self._path(key).unlink(missing_ok=True)
+
+
+K = TypeVar("K")
+T = TypeVar("T")
+
+
+def _once(jobs: dict[K, asyncio.Task[T]], key: K,
+          start: Callable[[], Coroutine[Any, Any, T]]) -> tuple[asyncio.Task[T], bool]:
+    """The job under way for `key`, or a new one (True) that leaves `jobs` when it ends."""
+    task = jobs.get(key)
+    if task is not None:
+        return task, False
+    task = jobs[key] = asyncio.create_task(start())
+    task.add_done_callback(lambda _t: jobs.pop(key, None))
+    return task, True

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -49,7 +49,7 @@ class Pictos(Protocol):
 
     def card(self, key: str) -> Path: ...
 
-    def mat(self, columns: list[tuple[str, list[str]]]) -> bytes: ...
+    def mat(self, columns: Sequence[tuple[str, Sequence[str]]]) -> bytes: ...
 
     def attribution(self) -> list[str]: ...
 
@@ -281,8 +281,7 @@ def _mat_picture(pictos: Pictos, items: Iterable[Item]) -> Image.Image | None:
     readings = [r for i in items if (r := picto_mat.reading(i.kind, i.tag)) is not None]
     if not readings:
         return None
-    mat = pictos.mat([(place, list(keys)) for place, keys in picto_mat.columns(readings)])
-    return Image.open(io.BytesIO(mat))
+    return Image.open(io.BytesIO(pictos.mat(picto_mat.columns(readings))))
 
 
 def _photo_id(item: Item) -> str | None:

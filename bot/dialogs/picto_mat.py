@@ -155,17 +155,15 @@ def decide(session: Session, answers: Answers, inp: Input) -> Outcome:
         if place not in PLACES or not index.isdigit() or int(index) != at or at < 0:
             out.stale = True
             return out
-        option = options[at]
-        earlier = placed(answers, step).get(option)
+        option, done = options[at], placed(answers, step)
+        earlier = done.get(option)
         out.effects.append(AddPart(step, earlier[1] if earlier else None, KIND,
                                    f"{t('mat_' + place)}: {word(option)}",
                                    tag=f"{option}.{place}", replace=earlier is not None))
-        after = dict(placed(answers, step), **{option: (place, 0)})
-        if state.get("moving"):
-            state.pop("moving")
+        if state.pop("moving", False):
             state["at"] = SUMMARY
         else:
-            _go_on(session, answers, step, at + 1, after)
+            _go_on(session, answers, step, at + 1, {*done, option})
     elif press.action == Action.SKIP and press.arg == str(at) and at >= 0:
         state["skipped"].append(at)
         _go_on(session, answers, step, at + 1)
@@ -209,14 +207,19 @@ def words(session: Session, inp: Input) -> list[Effect]:
                     message_id=inp.message_id)]
 
 
-def opened(session: Session, answers: Answers) -> bool:
-    """For a client whose begeleider chose "pictures first": the mat opens by itself the
-    first time the question comes (not again after "Stop met plaatjes" or an answer)."""
+def opens_by_itself(session: Session, answers: Answers) -> bool:
+    """Whether "pictures first" (the begeleider's choice) opens the mat now: the first time
+    the question comes, not again after "Stop met plaatjes" or an answer."""
     step = session.step
-    if (not offered(step) or answers.has(step) or session.status != "active"
-            or step in session.data.get("mat_opened", [])):
+    return (offered(step) and not active(session) and not answers.has(step)
+            and session.status == "active" and step not in session.data.get("mat_opened", []))
+
+
+def opened(session: Session, answers: Answers) -> bool:
+    """Open the mat by itself when `opens_by_itself` says so."""
+    if not opens_by_itself(session, answers):
         return False
-    _open(session, answers, step)
+    _open(session, answers, session.step)
     return True
 
 
@@ -227,10 +230,11 @@ def _open(session: Session, answers: Answers, step: str) -> None:
 
 
 def _go_on(session: Session, answers: Answers, step: str, start: int,
-           after: dict[str, tuple[str, int]] | None = None) -> None:
-    """The next picture not placed and not skipped, else the whole mat."""
+           done: set[str] | None = None) -> None:
+    """The next picture not placed (`done`: the pictures placed) and not skipped, else the
+    whole mat."""
     state = session.data[KEY]
-    done = after if after is not None else placed(answers, step)
+    done = set(placed(answers, step)) if done is None else done
     options = option_sets()[step]
     state["at"] = next((i for i in range(start, len(options))
                         if options[i] not in done and i not in state["skipped"]), SUMMARY)
@@ -241,12 +245,11 @@ def _picture(options: tuple[str, ...], at: int, intro: bool, moving: bool) -> tu
     """One picture's question, shown and spoken: "Plaatje 3 van 9. Koken. Hoe vind je
     dit?" (the count left out while a picture is moved; how it works told before the
     first)."""
-    parts = [t("mat_intro")] if intro else []
-    parts += [] if moving else [t("mat_count", number=at + 1, total=len(options))]
+    how = [t("mat_intro")] if intro else []
+    count = [] if moving else [t("mat_count", number=at + 1, total=len(options))]
     name, question = word(options[at]), t("mat_question")
-    text = "\n\n".join([*parts[:1 if intro else 0], "\n".join([
-        *parts[1 if intro else 0:], f"<b>{escape(name)}</b>"]), question])
-    return text, plain(" ".join([*parts, f"{name}.", question]))
+    text = "\n\n".join([*how, "\n".join([*count, f"<b>{escape(name)}</b>"]), question])
+    return text, plain(" ".join([*how, *count, f"{name}.", question]))
 
 
 def _said_about(row: AnswerView) -> str:

@@ -76,7 +76,7 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, client_id: int, inp:
         answers = await _answers(unit, client_id, now_sharing)
     await _earlier(unit, client_id, answers, session)
     replies = client_prep.render(session, answers, out,
-                                 await _context(unit, ctx, client_id, name, session.step), inp)
+                                 await _context(unit, ctx, client_id, name, session, answers), inp)
     also = []
     if out.feedback_given:
         chat = await unit.begeleider_chat(client_id)
@@ -98,7 +98,7 @@ async def ask_current(unit: Unit, ctx: Context, person: PersonRow, client_id: in
     answers = await _answers(unit, client_id)
     await _earlier(unit, client_id, answers, session)
     replies = client_prep.ask(session, answers,
-                              await _context(unit, ctx, client_id, name, session.step))
+                              await _context(unit, ctx, client_id, name, session, answers))
     await sessions.save(unit, row, session, pending=True)
     return replies, session.step
 
@@ -176,11 +176,12 @@ async def _answers(unit: Unit, client_id: int, with_naasten: bool = True) -> Ans
     return answers
 
 
-async def _context(unit: Unit, ctx: Context, client_id: int, name: str,
-                   step: str) -> client_prep.Context:
-    """Only the welcome shows the meeting date, only a question that can be answered with
-    pictures needs the begeleider's "pictures first": other steps skip those queries."""
-    if picto_mat.offered(step):
+async def _context(unit: Unit, ctx: Context, client_id: int, name: str, session: Session,
+                   answers: Answers) -> client_prep.Context:
+    """Only the welcome shows the meeting date, and the begeleider's "pictures first" only
+    matters where the mat would open by itself: other turns skip those queries."""
+    step = session.step
+    if picto_mat.opens_by_itself(session, answers):
         owner = await unit.client(client_id)
         return client_prep.Context(name, pictures_first=bool(owner and owner.pictures_first))
     if step != FIRST_STEP:

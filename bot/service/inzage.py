@@ -29,8 +29,8 @@ async def for_client(unit: Unit, ctx: Context, person_id: int, client_id: int
     now = ctx.now()
     await access.read(unit, person_id, client_id, access.ALL_PARTS, now,
                       access.Acting("client", client_id))
-    data = await collect(unit, ctx, client_id, now)
     answers = await unit.all_answers(client_id)
+    data = await collect(unit, client_id, now, answers)
     stamp = now.astimezone(ctx.tz).strftime("%Y-%m-%d")
     intro = t("inzage_intro")
     replies = [Reply(intro, speak=plain(intro)),
@@ -55,8 +55,10 @@ async def for_client(unit: Unit, ctx: Context, person_id: int, client_id: int
     return replies
 
 
-async def collect(unit: Unit, ctx: Context, client_id: int, now: datetime) -> dict[str, Any]:
-    """Everything kept about the client, as plain data (the JSON file)."""
+async def collect(unit: Unit, client_id: int, now: datetime,
+                  answers: list[Answer]) -> dict[str, Any]:
+    """Everything kept about the client (`answers`: every answer part they gave), as plain
+    data (the JSON file)."""
     client = await unit.get(Client, client_id)
     assert client is not None
     shares: dict[int, list[str]] = {}
@@ -66,7 +68,7 @@ async def collect(unit: Unit, ctx: Context, client_id: int, now: datetime) -> di
         "made_at": _time(now),
         "client": {"id": client.id, "name": client.name, "round": client.round,
                    "created_at": _time(client.created_at)},
-        "answers": [_answer(a) for a in await unit.all_answers(client_id)],
+        "answers": [_answer(a) for a in answers],
         "agreements": [{"text": a.text, "who": a.who, "picto": a.picto,
                         "created_at": _time(a.created_at), "sent_at": _time(a.sent_at)}
                        for a in await unit.agreements(client_id)],
@@ -102,7 +104,7 @@ async def _access_log(unit: Unit, rows: list[AuditLog], client: Client) -> list[
 def _sections(data: dict[str, Any], looks: list[str]) -> list[tuple[str, str, list[str]]]:
     """The easy-read PDF: per round (the current one first) per part its words, then the
     agreements and who looked (as `/wie_keek` says it: a line per person per day)."""
-    pictos = {s.key: s.key for s in STEPS}
+    steps = {s.key for s in STEPS}  # each part's picto has its step's name
     sections: list[tuple[str, str, list[str]]] = []
     rounds = sorted({a["round"] for a in data["answers"]}, key=lambda r: (r != "current", r))
     for number in rounds:
@@ -112,7 +114,8 @@ def _sections(data: dict[str, Any], looks: list[str]) -> list[tuple[str, str, li
             lines = [_line(a) for a in data["answers"] if a["round"] == number
                      and a["part"] == step]
             title = t(f"title_{step}") if f"title_{step}" in all_texts() else step
-            sections.append((f"{heading}: {title}", pictos.get(step, "review"), lines))
+            sections.append((f"{heading}: {title}", step if step in steps else "review",
+                             lines))
     if data["agreements"]:
         sections.append((t("agreements_intro"), "agreements",
                          [a["text"] for a in data["agreements"]]))

@@ -109,12 +109,11 @@ class TelegramMedia:
         drawn once (kept in memory) and uploaded once (its file id kept)."""
         if self.pictos is None:
             return False
-        pictos = self.pictos
-        listed = [(place, list(keys)) for place, keys in columns]
         # Which cards a client placed where is theirs: the picture is not kept on disk.
-        key = "mat-" + hashlib.sha256(repr(listed).encode()).hexdigest()[:32]
-        await self._send("picto", key, partial(pictos.mat, listed), lambda file: bot.send_photo(
-            chat_id, file, caption=caption, parse_mode=ParseMode.HTML, reply_markup=markup))
+        key = "mat-" + hashlib.sha256(repr(columns).encode()).hexdigest()[:32]
+        await self._send("picto", key, partial(self.pictos.mat, columns), lambda file: (
+            bot.send_photo(chat_id, file, caption=caption, parse_mode=ParseMode.HTML,
+                           reply_markup=markup)))
         return True
 
     async def send_voice(self, bot: Bot, chat_id: int, text: str, slow: bool = False) -> None:
