@@ -13,7 +13,7 @@ from bot.dialogs.effects import AuditCsv
 from bot.dialogs.types import Input
 from bot.service import access, agendas, sessions
 from bot.service.types import Context, TurnResult, refused
-from bot.state.models import Admin, Begeleider, Client, Organisation, utcnow
+from bot.state.models import Admin, Begeleider, Client, Organisation
 from bot.state.unit import PersonRow, Unit
 
 FLOW = "admin"
@@ -23,7 +23,7 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, admin_id: int, inp: 
                update_id: int = 0) -> TurnResult:
     admin = await unit.get(Admin, admin_id)
     assert admin is not None
-    now = utcnow()
+    now = ctx.now()
     row, session = await sessions.load(unit, person.id, FLOW, None, "home")
     view = await _view(unit, admin)
     out = admin_dialog.decide(session, inp, view)

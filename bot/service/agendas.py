@@ -21,7 +21,7 @@ from bot.dialogs.texts import t
 from bot.dialogs.types import Document, Reply
 from bot.service import access
 from bot.service.types import Context
-from bot.state.models import Client, utcnow
+from bot.state.models import Client
 from bot.state.unit import PersonRow, Unit
 
 
@@ -79,7 +79,7 @@ async def exports(unit: Unit, viewer_id: int, client_id: int, now: datetime,
 async def begeleider_agenda(unit: Unit, ctx: Context, person: PersonRow, client: Client,
                             date: str) -> list[Reply]:
     """Two days before the meeting: the agenda and both PDFs, unasked."""
-    now = utcnow()
+    now = ctx.now()
     agenda = await compiled(unit, person.id, client.id, "begeleider", now, ctx)
     replies = [Reply(t("begeleider_agenda_intro", client=escape(client.name), date=date))]
     replies += [Reply(m) for m in telegram_messages(agenda, emoji(ctx))]
@@ -92,7 +92,7 @@ async def begeleider_agenda(unit: Unit, ctx: Context, person: PersonRow, client:
 async def client_copy(unit: Unit, ctx: Context, person: PersonRow,
                       client: Client) -> list[Reply]:
     """`/mijnlijst`: the client's own agenda as messages, read aloud, and the easy-read PDF."""
-    now = utcnow()
+    now = ctx.now()
     agenda = await compiled(unit, person.id, client.id, "client", now, ctx,
                            acting=access.Acting("client", client.id))
     replies = [Reply(message) for message in telegram_messages(agenda, emoji(ctx))]

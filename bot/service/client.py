@@ -31,7 +31,7 @@ from bot.dialogs.types import (
 )
 from bot.service import access, agendas, inzage, sessions
 from bot.service.types import Context, TurnResult
-from bot.state.models import Agreement, Answer, CheckIn, Client, Naaste, utcnow
+from bot.state.models import Agreement, Answer, CheckIn, Client, Naaste
 from bot.state.unit import PersonRow, RoleRow, SessionRow, Unit
 
 FLOW = client_prep.FLOW.name
@@ -124,7 +124,7 @@ async def scheduled(unit: Unit, ctx: Context, kind: str, person_id: int,
         intro = t("after_meeting_intro", name=escape(owner.name))
         replies = [Reply(intro, speak=plain(intro)), *client_prep.render(
             session, answers, out, client_prep.Context(owner.name),
-            Input("command", utcnow(), command="check"))]
+            Input("command", ctx.now(), command="check"))]
     await sessions.save(unit, row, session, pending=False)
     return replies
 

@@ -280,7 +280,7 @@ class Service:
             elif kind in {schedule.NAASTE_AGENDA, schedule.NAASTE_NUDGE}:
                 mine = await unit.naaste_of(client_id, person.id)
                 replies = [] if mine is None else await naaste.scheduled(
-                    unit, self.context, person, mine, kind, now or utcnow())
+                    unit, self.context, person, mine, kind, now or self.context.now())
             else:
                 meeting = await unit.meeting(client_id)
                 date = self.context.date(meeting.starts_at) if meeting and meeting.starts_at \

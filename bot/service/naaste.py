@@ -18,7 +18,7 @@ from bot.dialogs.texts import t
 from bot.dialogs.types import Input, Reply, Session
 from bot.service import access, agendas, sessions
 from bot.service.types import Context, TurnResult, refused
-from bot.state.models import AgendaItem, Client, Naaste, utcnow
+from bot.state.models import AgendaItem, Client, Naaste
 from bot.state.unit import PersonRow, Unit
 
 # Parts that hold something for a naaste to read ("voice" only adds recordings to them).
@@ -34,7 +34,7 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, naaste_id: int, inp:
                update_id: int = 0) -> TurnResult:
     naaste = await unit.get(Naaste, naaste_id)
     assert naaste is not None
-    now = utcnow()
+    now = ctx.now()
     row, session = await sessions.load(unit, person.id, flow(naaste), naaste.client_id, "home")
     press = pressed(inp, naaste_dialog.Action)
     if press and press.action in naaste_dialog.ITEM_ID_ACTIONS:
@@ -51,7 +51,7 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, naaste_id: int, inp:
     session.status = "active"
     out = naaste_dialog.decide(session, inp, naaste_dialog.View(person.name, "", None))
     for effect in out.effects:
-        await _naaste_effect(unit, person, naaste, effect)
+        await _naaste_effect(unit, person, naaste, effect, now)
     if out.ask:
         session.seq += 1
     # The shared agenda is read (and logged) only for a screen that shows it.
@@ -130,7 +130,7 @@ async def _view(unit: Unit, ctx: Context, person: PersonRow, naaste: Naaste,
 
 
 async def _naaste_effect(unit: Unit, person: PersonRow, naaste: Naaste,
-                         effect: naaste_dialog.Effect) -> None:
+                         effect: naaste_dialog.Effect, now: datetime) -> None:
     match effect:
         case Show():
             pass  # which screen: the dialog renders it
@@ -144,7 +144,7 @@ async def _naaste_effect(unit: Unit, person: PersonRow, naaste: Naaste,
         case RemoveOwnItem(item_id=item_id):
             item = await _own_item(unit, person, naaste, item_id)
             if item is not None:
-                item.removed_at = utcnow()
+                item.removed_at = now
         case _:
             assert_never(effect)
 
