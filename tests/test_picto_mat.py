@@ -14,37 +14,51 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.agenda import fhir
 from bot.agenda.export_json import to_dict, validate
+from bot.agenda.model import PARTS
 from bot.agenda.pdf import begeleider_pdf, client_pdf
+from bot.agenda.sample import seed_sample_agenda
 from bot.agenda.telegram_text import telegram_messages
 from bot.dialogs import client_prep, picto_mat
 from bot.dialogs.texts import t
 from bot.dialogs.types import AddPart, Answers, AnswerView, Input, Reply, Session
+from bot.state.models import Answer
 from pictos import PictoLibrary
-from tests.test_agenda import _agenda, _pdf_text, lib, session  # noqa: F401 (fixtures)
+from tests.test_agenda import (  # noqa: F401 (fixtures)
+    NOW,
+    _agenda,
+    _compile,
+    _pdf_text,
+    lib,
+    session,
+)
 
 WORKS = ["• Fijn: Rust", "• Weet ik niet: Telefoon", "• Niet fijn: Alleen zijn"]
 
 
 def test_every_set_is_easy_words_and_pictures_of_both_kinds() -> None:
     pictos = PictoLibrary.load()
+    assert set(client_prep.DOMAINS) <= set(picto_mat.option_sets())  # every life domain
     for step, options in picto_mat.option_sets().items():
-        assert client_prep.FLOW.step_of(step).kind == "open", step
+        assert step in client_prep.DOMAINS or client_prep.FLOW.step_of(step).kind == "open"
         assert 6 <= len(options) <= 10 and len(set(options)) == len(options), step
         for option in options:
             assert pictos.has(option) and pictos.word(option) == t(option), option
             assert len(t(option).split()) <= 2, option  # one or two words under a picture
     # Never steering: every set holds things many like and things many do not.
-    liked, disliked = {"mat_music", "mat_friends", "mat_help", "mat_quiet", "mat_family"}, {
-        "mat_noise", "mat_busy", "mat_waiting", "mat_alone", "mat_work", "mat_phone"}
+    liked, disliked = {"mat_music", "mat_friends", "mat_help", "mat_quiet", "mat_family",
+                       "mat_walk"}, {
+        "mat_noise", "mat_busy", "mat_waiting", "mat_alone", "mat_work", "mat_phone",
+        "mat_dentist"}
     for step, options in picto_mat.option_sets().items():
         assert set(options) & liked and set(options) & disliked, step
 
 
 class Client:
-    """Sam at "a good day", pressing buttons; effects applied as the service would."""
+    """Sam at "a good day" (or another step), pressing buttons; effects applied as the
+    service would."""
 
-    def __init__(self) -> None:
-        self.session = Session(step="good_day", seq=1)
+    def __init__(self, step: str = "good_day", **data: object) -> None:
+        self.session = Session(step=step, seq=1, data=dict(data))
         self.answers = Answers()
         self.replies = client_prep.ask(self.session, self.answers, client_prep.Context("Sam"))
 
@@ -104,6 +118,38 @@ def test_a_picture_pressed_twice_is_placed_once() -> None:
     assert [r.tag for r in sam.answers.rows] == ["mat_music.fine"]
 
 
+def test_a_life_domain_of_the_agenda_with_pictures() -> None:
+    """On the agenda, after "Wonen": its things one by one; each placed one is a topic of
+    the agenda under Wonen; "Klopt" goes on to "anything more?"."""
+    sam = Client("agenda_domain", domain="domain_housing")
+    assert "🖼️ Kiezen met plaatjes" in [b.label for row in sam.shown.buttons for b in row]
+    sam.press("🖼️ Kiezen met plaatjes")
+    housing = picto_mat.option_sets()["domain_housing"]
+    assert sam.shown.picto == housing[0] == "mat_room"
+    sam.press("🙂 Fijn")
+    sam.press("🙁 Niet fijn")
+    for _ in housing[2:]:
+        sam.press("⏭️ Sla over")
+    assert sam.shown.mat is not None and sam.shown.mat[0] == ("mat_fine", ("mat_room",))
+    assert [(r.step, r.tag, r.text) for r in sam.answers.rows] == [
+        ("agenda", "domain_housing/mat_room.fine", "Fijn: Mijn kamer"),
+        ("agenda", "domain_housing/mat_housemates.not_fine", "Niet fijn: Huisgenoten")]
+    sam.press("✅ Ja, klopt")
+    assert sam.session.step == "agenda_more" and "domain" not in sam.session.data
+    assert sam.shown.text.startswith(t("mat_saved"))
+
+    # Another domain has its own mat: what was placed for Wonen is not on it.
+    sam.session.step, sam.session.data["domain"] = "agenda_domain", "domain_social"
+    sam.replies = client_prep.ask(sam.session, sam.answers, client_prep.Context("Sam"))
+    sam.press("🖼️ Kiezen met plaatjes")
+    assert sam.shown.picto == "mat_family" and "Plaatje 1 van 8" in sam.shown.text
+    # Without a domain chosen there are no pictures, and a forged start changes nothing.
+    sam.session.data.pop("mat")
+    sam.session.data.pop("domain")
+    assert not picto_mat.offered(sam.session)
+    assert sam.press_data(f"{sam.session.seq}:mt").stale
+
+
 def test_the_mat_picture_is_drawn_once_from_our_own_pictures(lib: PictoLibrary) -> None:  # noqa: F811
     columns = [("mat_fine", ["mat_music"]), ("mat_unsure", []), ("mat_not_fine", ["mat_noise"])]
     first = lib.mat(columns)
@@ -144,3 +190,32 @@ async def test_a_mat_in_the_agenda_outputs(session: AsyncSession,  # noqa: F811
     group = next(i for i in questionnaire.item if i.linkId == "works")
     place = next(i for i in group.item if i.linkId == "works.place")
     assert [o.valueCoding.code for o in place.answerOption] == list(picto_mat.PLACES)
+
+
+async def test_a_life_domains_pictures_in_the_agenda_outputs(
+        session: AsyncSession, lib: PictoLibrary) -> None:  # noqa: F811
+    client_id = await seed_sample_agenda(session, NOW)
+    session.add(Answer(client_id=client_id, step="agenda", item=50, kind="mat",
+                       text="Niet fijn: Lawaai", tag="domain_housing/mat_noise.not_fine",
+                       created_at=NOW))
+    await session.commit()
+    agenda = await _compile(session, client_id, set(PARTS), "begeleider", NOW)
+    assert "• <i>Wonen:</i> Niet fijn: Lawaai" in "\n".join(telegram_messages(agenda))
+    for make in (client_pdf, begeleider_pdf):
+        assert "Wonen: Niet fijn: Lawaai" in _pdf_text(make(agenda, lib)), make.__name__
+
+    doc = to_dict(agenda)
+    validate(doc)
+    items = next(p for p in doc["parts"] if p["key"] == "agenda")["items"]
+    assert items[-1]["mat"] == {"picture": "mat_noise", "word": "Lawaai", "place": "not_fine",
+                                "domain": "domain_housing"}
+
+    response = json.loads(fhir.questionnaire_response(agenda).model_dump_json())
+    last = [i for i in response["item"] if i["linkId"] == "agenda"][-1]
+    codes = {c["linkId"]: c["answer"][0]["valueCoding"]["code"] for c in last["item"]
+             if "valueCoding" in c["answer"][0]}
+    assert codes == {"agenda.domain": "domain_housing", "agenda.picture": "mat_noise",
+                     "agenda.place": "not_fine"}
+    group = next(i for i in fhir.questionnaire(lib.card).item if i.linkId == "agenda")
+    pictures = next(i for i in group.item if i.linkId == "agenda.picture")
+    assert "mat_room" in [o.valueCoding.code for o in pictures.answerOption]

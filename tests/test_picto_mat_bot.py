@@ -122,6 +122,41 @@ async def test_a_mat_left_in_the_middle_goes_on_where_it_was(h: Harness) -> None
     assert await mat_rows(h) == {"mat_music": "fine", "mat_walk": "unsure"}
 
 
+async def test_the_agenda_by_life_domain_with_pictures(h: Harness) -> None:
+    """"Help me kiezen" → Wonen → the pictures of Wonen; each one placed is a topic under
+    Wonen, in /lijst and in the begeleider's agenda."""
+    _fatima, bram = await admin_and_begeleider(h)
+    await new_client(h, bram, "Sam", 1001)
+    sam = await go_to_agenda(h)
+    await h.tap(sam, "💡 Help me kiezen")
+    out = await h.tap(sam, "Wonen")
+    assert "Je koos: wonen." in texts(out) and "🖼️ Kiezen met plaatjes" in labels(out)
+    out = await h.tap(sam, "🖼️ Kiezen met plaatjes")
+    assert "Plaatje 1 van 8." in card(out).content and "Mijn kamer" in card(out).content
+    await h.tap(sam, "🙂 Fijn")  # Mijn kamer
+    await h.tap(sam, "🙁 Niet fijn")  # Huisgenoten
+    out = await h.tap(sam, "✋ Stop met plaatjes")
+    assert "Wat je koos, is bewaard." in texts(out)
+    assert "Je koos: wonen." in texts(out)  # still the domain: words may follow, or more
+    out = await h.tap(sam, "🖼️ Kiezen met plaatjes")  # goes on at the third picture
+    assert "Plaatje 3 van 8." in card(out).content and "Eten" in card(out).content
+    for _ in range(6):
+        out = await h.tap(sam, "⏭️ Sla over")
+    assert "Fijn: mijn kamer." in texts(out) and "Niet fijn: huisgenoten." in texts(out)
+    out = await h.tap(sam, "✅ Ja, klopt")
+    assert "Ik heb je keuze bewaard." in texts(out) and "Nog iets?" in texts(out)
+    rows = await h.rows(Answer, Answer.step == "agenda", Answer.kind == "mat")
+    assert sorted(r.tag for r in rows) == ["domain_housing/mat_housemates.not_fine",
+                                           "domain_housing/mat_room.fine"]
+
+    out = await h.act(sam, sam.send_command("/lijst"))
+    assert "Niet fijn: Huisgenoten" in texts(out)
+    await h.act(bram, bram.send_command("/clienten"))
+    await h.tap(bram, "Sam")
+    out = await h.tap(bram, "📋 Agenda")
+    assert "Wonen: Fijn: Mijn kamer" in texts(out).replace("<i>", "").replace("</i>", "")
+
+
 async def test_the_begeleider_makes_pictures_first_for_a_client(h: Harness) -> None:
     _fatima, bram = await admin_and_begeleider(h)
     sam = await new_client(h, bram, "Sam", 1001)

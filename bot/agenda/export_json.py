@@ -17,7 +17,7 @@ from bot.dialogs import picto_mat
 from bot.dialogs.texts import t
 
 SCHEMA_PATH = Path(__file__).with_name("agenda.schema.json")
-SCHEMA_VERSION = "1.3.0"
+SCHEMA_VERSION = "1.4.0"
 
 Json = dict[str, Any]
 
@@ -107,7 +107,7 @@ def _item(item: Item) -> Json:
     placed = picto_mat.reading(item.kind, item.tag)
     if placed is not None:
         out["mat"] = {"picture": placed[0], "word": picto_mat.word(placed[0]),
-                      "place": placed[1]}
+                      "place": placed[1], **({"domain": item.domain} if item.domain else {})}
     return out
 
 

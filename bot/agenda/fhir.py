@@ -130,11 +130,12 @@ def _part_group(key: str, card: PictoCard | None, embed: bool) -> QuestionnaireI
         assert group.item is not None
         group.item.append(_question("agenda.domain", t("q_agenda_domains").splitlines()[0],
                                     "coding", options=[(d, t(d)) for d in DOMAINS]))
-    if picto_mat.offered(key):  # answered with pictures: the picture and its place
+    pictures = picto_mat.pictures_for(key)
+    if pictures:  # answered with pictures: the picture and its place
         assert group.item is not None
         group.item += [
             _question(f"{key}.picture", t("btn_mat").split(" ", 1)[-1], "coding",
-                      options=[(o, picto_mat.word(o)) for o in picto_mat.option_sets()[key]]),
+                      options=[(o, picto_mat.word(o)) for o in pictures]),
             _question(f"{key}.place", t("mat_question"), "coding",
                       options=[(p, t(f"mat_{p}")) for p in picto_mat.PLACES])]
     return group
@@ -241,8 +242,8 @@ def _item_group(key: str, item: Item) -> QuestionnaireResponseItem:
         children.append(_answers(f"{key}.media", [
             QuestionnaireResponseItemAnswer(valueAttachment=attachment(m))
             for m in item.media]))
-    if key == "agenda" and item.tag in DOMAINS:
-        children.append(_answers("agenda.domain", [_coding(item.tag, t(item.tag))]))
+    if key == "agenda" and item.domain in DOMAINS:
+        children.append(_answers("agenda.domain", [_coding(item.domain, t(item.domain))]))
     placed = picto_mat.reading(item.kind, item.tag)
     if placed is not None:  # a picture on the mat: which one, and where on the scale
         picture, place = placed

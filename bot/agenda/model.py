@@ -109,7 +109,15 @@ class Item:
     created_at: datetime
     changed_at: datetime | None = None
     media: tuple[Media, ...] = ()
-    tag: str | None = None  # life-domain key (agenda) or option key (choices)
+    tag: str | None = None  # life-domain key (agenda), option key (choices), mat picture
+
+    @property
+    def domain(self) -> str | None:
+        """The life domain an agenda topic was said under ("domain_housing"; a picture
+        placed for a domain carries it in front: "domain_housing/mat_room.fine")."""
+        if not self.tag or not self.tag.startswith("domain_"):
+            return None
+        return self.tag.partition("/")[0]
 
     @property
     def duration(self) -> float | None:

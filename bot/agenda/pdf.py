@@ -173,8 +173,8 @@ def _item_text(item: Item) -> str:
     media = ", ".join(media_label(m) for m in item.media)
     if media:
         text = f"({media}) {text}".strip()
-    if item.tag and item.tag.startswith("domain_"):
-        text = f"{t(item.tag)}: {text}"
+    if item.domain:
+        text = f"{t(item.domain)}: {text}"
     return text
 
 

@@ -155,8 +155,8 @@ def _media_note(item: Item) -> str:
 def _item_line(item: Item, detailed: bool) -> Line:
     text = t(item.text) if item.kind == "choice" and item.text else item.text
     before = "• "
-    if item.tag and item.tag.startswith("domain_"):
-        before += f"<i>{escape(t(item.tag))}:</i> "
+    if item.domain:
+        before += f"<i>{escape(t(item.domain))}:</i> "
     note = _media_note(item)
     if note:
         before += f"<i>{note}</i> "

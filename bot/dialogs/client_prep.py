@@ -262,6 +262,8 @@ def _button(turn: Turn) -> Outcome:
         out.effects += mat.effects
         out.notes += [mat.note] if mat.note else []
         out.stale, out.ask = mat.stale, not mat.stale
+        if mat.finished and session.step.endswith(picto_mat.DOMAIN_STATE):
+            FLOW.fire(turn, "pictured")  # the domain's things are on the agenda: anything more?
         return out
     if press is None or press.seq != session.seq:
         out.stale = True
@@ -441,7 +443,7 @@ def ask(session: Session, answers: Answers, ctx: Context,
                          _data(session, Action.CHOOSE, o), o),) for o in step.options]
     if current:  # answered before (back, or the list): going on keeps the answer
         extra.append(_row(session, ("btn_next", Action.NEXT)))
-    if step.kind == "open" and picto_mat.offered(state):
+    if step.kind == "open" and picto_mat.offered(session):
         extra.append(picto_mat.start_button(session))
     earlier = _earlier(session, answers, state, current)
     if earlier:  # the next round: what the client said last time, "Klopt dit nog?"
@@ -525,8 +527,10 @@ def _list_question(session: Session, answers: Answers, state: str) -> Reply:
     domain = str(session.data.get("domain", ""))
     word = t(domain) if domain in DOMAINS else ""
     text = t("q_agenda_domain", domain=word.lower())
+    pictures = (picto_mat.start_button(session),) if picto_mat.offered(session) else ()
     return said(text, picto=domain or "domains",
-                 buttons=(_row(session, ("btn_skip", Action.SKIP), ("btn_back", Action.BACK)),
+                 buttons=(*pictures,
+                          _row(session, ("btn_skip", Action.SKIP), ("btn_back", Action.BACK)),
                           _row(session, ("btn_again", Action.AGAIN), ("btn_pause", Action.PAUSE))))
 
 

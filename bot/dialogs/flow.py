@@ -197,6 +197,11 @@ class Turn:
     def remember_domain(self, event: EventData) -> None:
         self.session.data["domain"] = str(event.kwargs.get("arg", ""))
 
+    def forget_domain(self, event: EventData) -> None:
+        """The domain's pictures are placed: the next topic starts without a domain."""
+        self.session.data.pop("domain", None)
+        self._answered(self.flow.step_of(_source(event)).key)
+
     def offer_help(self, event: EventData) -> None:
         """Skipping the agenda first shows the life domains: the most important step is
         not skipped by one wrong tap."""
@@ -477,6 +482,8 @@ class Flow:
             yield {"trigger": "skip", "source": key, "dest": domains, "before": "offer_help"}
             yield from self._leave("skip", domains, nxt, "mark_skipped")
             yield {"trigger": "skip", "source": domain, "dest": domains}
+            yield {"trigger": "pictured", "source": domain, "dest": more,
+                   "before": "forget_domain"}
             yield from back
             yield {"trigger": "back", "source": [more, domains], "dest": key}
             yield {"trigger": "back", "source": domain, "dest": domains}

@@ -7,7 +7,11 @@ Pure, like the rest of the flow. The mat's place lives in `session.data["mat"]` 
 question, which picture now), so a client can pause in the middle and go on days later; each
 placed picture is stored at once as an answer of the question (kind "mat", its words
 "Fijn: Koken", its tag "<picture>.<place>"), so nothing chosen is lost and the list, the
-agenda and the exports show it like any answer. Its buttons have codes of their own."""
+agenda and the exports show it like any answer. Its buttons have codes of their own.
+
+On the agenda the pictures come per life domain: after choosing a domain ("Wonen"), its
+things can be placed; each becomes a topic of the agenda, its tag naming the domain
+("domain_housing/mat_room.fine") so the agenda shows it under that domain."""
 
 from __future__ import annotations
 
@@ -46,9 +50,11 @@ def _own_sets() -> dict[str, tuple[str, ...]]:
     return {step: tuple(options) for step, options in data.items()}
 
 
-# The questions that can be answered with pictures, and the bot's own pictures for each.
+# The open questions and the agenda's life domains that can be answered with pictures, and
+# the bot's own pictures for each (the names an organisation's manifest may use).
 OWN_SETS = _own_sets()
 QUESTIONS = tuple(OWN_SETS)
+DOMAIN_STATE = "_domain"  # the agenda's state after a life domain was chosen (client_prep)
 # An organisation's pictures per question and the words under all pictures, from its picto
 # manifest (`configure`, once at start-up); the bot's own where it names none.
 _sets: dict[str, tuple[str, ...]] = dict(OWN_SETS)
@@ -77,9 +83,34 @@ def word(picture: str) -> str:
     return _words.get(picture) or t(picture)
 
 
-def offered(step: str) -> bool:
-    """Whether this question can be answered with pictures."""
-    return step in option_sets()
+def where(session: Session) -> tuple[str, str] | None:
+    """(the question the pictures are answers of, the set of pictures) at the session's
+    step: an open question's own set, or on the agenda, once a life domain is chosen, the
+    set of that domain; None where there are no pictures."""
+    step, sets = session.step, option_sets()
+    if step.endswith(DOMAIN_STATE):
+        domain = session.data.get("domain")
+        if isinstance(domain, str) and domain.startswith("domain_") and domain in sets:
+            return step.removesuffix(DOMAIN_STATE), domain
+        return None
+    return (step, step) if step in sets else None
+
+
+def offered(session: Session) -> bool:
+    """Whether the question now can be answered with pictures."""
+    return where(session) is not None
+
+
+def pictures_for(part: str) -> tuple[str, ...]:
+    """Every picture that can be placed for a part of the agenda (all life domains' for the
+    agenda itself), each once."""
+    sets = option_sets()
+    if part in sets:
+        return sets[part]
+    if part != "agenda":
+        return ()
+    return tuple(dict.fromkeys(p for key, pictures in sets.items()
+                               if key.startswith("domain_") for p in pictures))
 
 
 def start_button(session: Session) -> tuple[Button, ...]:
@@ -89,7 +120,9 @@ def start_button(session: Session) -> tuple[Button, ...]:
 def active(session: Session) -> bool:
     """The mat of the current question is open (also after a pause or days later)."""
     state = session.data.get(KEY)
-    return isinstance(state, dict) and state.get("step") == session.step
+    here = where(session)
+    return (isinstance(state, dict) and state.get("step") == session.step and here is not None
+            and state.get("set", session.step) == here[1])
 
 
 def handles(inp: Input) -> bool:
@@ -102,14 +135,26 @@ class Outcome:
     effects: list[Effect] = field(default_factory=list)
     note: str = ""  # a text key said before what comes next
     stale: bool = False  # a press of an older screen, or a forged one: nothing changed
+    finished: bool = False  # "Klopt" with pictures on the mat: the question is answered
 
 
 def reading(kind: str, tag: str | None) -> tuple[str, str] | None:
     """(picture, place) of a stored answer of the mat; None for any other answer."""
     if kind != KIND or not tag or "." not in tag:
         return None
-    picture, place = tag.split(".", 1)
+    picture, place = tag.rpartition("/")[2].split(".", 1)
     return (picture, place) if place in PLACES else None
+
+
+def _tag(question: str, set_key: str, picture: str, end: str) -> str:
+    """"<picture>.<place>" (or ".words"); on the agenda with its domain in front."""
+    return f"{picture}.{end}" if set_key == question else f"{set_key}/{picture}.{end}"
+
+
+def _in_set(tag: str | None, question: str, set_key: str) -> bool:
+    """Whether a tag of the question's answers belongs to this set of pictures."""
+    front, slash, _ = (tag or "").partition("/")
+    return (front if slash else question) == set_key
 
 
 Columns = tuple[tuple[str, tuple[str, ...]], ...]  # per place its picto key and pictures
@@ -121,11 +166,15 @@ def columns(readings: list[tuple[str, str]]) -> Columns:
                  for place in PLACES)
 
 
-def placed(answers: Answers, step: str) -> dict[str, tuple[str, int]]:
-    """Picture -> (place, item) of what the client placed for this question."""
+def placed(answers: Answers, question: str, set_key: str | None = None) -> dict[
+        str, tuple[str, int]]:
+    """Picture -> (place, item) of what the client placed for this question (of this set
+    of pictures: on the agenda, one life domain's)."""
     found: dict[str, tuple[str, int]] = {}
     for row in answers.rows:
-        read = reading(row.kind, row.tag) if row.step == step else None
+        if row.step != question or not _in_set(row.tag, question, set_key or question):
+            continue
+        read = reading(row.kind, row.tag)
         if read is not None:
             found[read[0]] = (read[1], row.item)
     return found
@@ -138,45 +187,48 @@ def decide(session: Session, answers: Answers, inp: Input) -> Outcome:
     if press is None or press.seq != session.seq:
         out.stale = True
         return out
-    step = session.step
+    here = where(session)
     if press.action == Action.START:
-        if not offered(step) or session.status != "active":
+        if here is None or session.status != "active":
             out.stale = True
             return out
-        _open(session, answers, step)
+        _open(session, answers, here)
         return out
     state = session.data.get(KEY)
-    if not active(session) or state is None:
+    if not active(session) or state is None or here is None:
         out.stale = True
         return out
-    options, at = option_sets()[step], int(state["at"])
+    step, set_key = here
+    options, at = option_sets()[set_key], int(state["at"])
     if press.action == Action.PLACE:
         index, _, place = press.arg.partition(".")
         if place not in PLACES or not index.isdigit() or int(index) != at or at < 0:
             out.stale = True
             return out
-        option, done = options[at], placed(answers, step)
+        option, done = options[at], placed(answers, step, set_key)
         earlier = done.get(option)
         out.effects.append(AddPart(step, earlier[1] if earlier else None, KIND,
                                    f"{t('mat_' + place)}: {word(option)}",
-                                   tag=f"{option}.{place}", replace=earlier is not None))
+                                   tag=_tag(step, set_key, option, place),
+                                   replace=earlier is not None))
         if state.pop("moving", False):
             state["at"] = SUMMARY
         else:
-            _go_on(session, answers, step, at + 1, {*done, option})
+            _go_on(session, answers, at + 1, {*done, option})
     elif press.action == Action.SKIP and press.arg == str(at) and at >= 0:
         state["skipped"].append(at)
-        _go_on(session, answers, step, at + 1)
+        _go_on(session, answers, at + 1)
     elif press.action == Action.STOP:
         session.data.pop(KEY, None)
         out.note = "mat_stopped"
     elif press.action == Action.OK and at == SUMMARY:
         session.data.pop(KEY, None)
-        out.note = "mat_saved"
+        out.note, out.finished = "mat_saved", bool(placed(answers, step, set_key))
     elif press.action in {Action.MOVE, Action.SAY} and at == SUMMARY and not press.arg:
         state["at"], state["picking"] = PICKING, str(press.action)
     elif (press.action == state.get("picking") and at == PICKING and press.arg.isdigit()
-          and int(press.arg) < len(options) and options[int(press.arg)] in placed(answers, step)):
+          and int(press.arg) < len(options)
+          and options[int(press.arg)] in placed(answers, step, set_key)):
         if press.action == Action.MOVE:
             state["at"], state["moving"] = int(press.arg), True
         else:  # the client's next message is about this picture
@@ -197,12 +249,12 @@ def words(session: Session, inp: Input) -> list[Effect]:
     """What the client said about a picture (words, a voice message, a photo): an answer of
     the question of its own, that names the picture ("Koken: alleen met hulp"); then the
     whole mat again."""
-    state = session.data[KEY]
-    picture = option_sets()[session.step][int(state.pop("card"))]
+    state, (step, set_key) = session.data[KEY], _here(session)
+    picture = option_sets()[set_key][int(state.pop("card"))]
     state["at"] = SUMMARY
     name = word(picture)
-    return [AddPart(session.step, None, inp.kind, f"{name}: {inp.text}" if inp.text else name,
-                    tag=f"{picture}.{WORDS}", file_id=inp.file_id,
+    return [AddPart(step, None, inp.kind, f"{name}: {inp.text}" if inp.text else name,
+                    tag=_tag(step, set_key, picture, WORDS), file_id=inp.file_id,
                     file_unique_id=inp.file_unique_id, duration=inp.duration,
                     message_id=inp.message_id)]
 
@@ -210,32 +262,43 @@ def words(session: Session, inp: Input) -> list[Effect]:
 def opens_by_itself(session: Session, answers: Answers) -> bool:
     """Whether "pictures first" (the begeleider's choice) opens the mat now: the first time
     the question comes, not again after "Stop met plaatjes" or an answer."""
-    step = session.step
-    return (offered(step) and not active(session) and not answers.has(step)
-            and session.status == "active" and step not in session.data.get("mat_opened", []))
+    here = where(session)
+    if here is None or active(session) or session.status != "active":
+        return False
+    step, set_key = here
+    answered = answers.has(step) if set_key == step else bool(placed(answers, step, set_key))
+    return not answered and set_key not in session.data.get("mat_opened", [])
 
 
 def opened(session: Session, answers: Answers) -> bool:
     """Open the mat by itself when `opens_by_itself` says so."""
     if not opens_by_itself(session, answers):
         return False
-    _open(session, answers, session.step)
+    _open(session, answers, _here(session))
     return True
 
 
-def _open(session: Session, answers: Answers, step: str) -> None:
-    session.data[KEY] = {"step": step, "at": 0, "skipped": []}
-    session.data["mat_opened"] = list(dict.fromkeys([*session.data.get("mat_opened", []), step]))
-    _go_on(session, answers, step, 0)
+def _here(session: Session) -> tuple[str, str]:
+    here = where(session)
+    assert here is not None, session.step  # only asked where the mat is open or offered
+    return here
 
 
-def _go_on(session: Session, answers: Answers, step: str, start: int,
+def _open(session: Session, answers: Answers, here: tuple[str, str]) -> None:
+    set_key = here[1]
+    session.data[KEY] = {"step": session.step, "set": set_key, "at": 0, "skipped": []}
+    opened_sets = [*session.data.get("mat_opened", []), set_key]
+    session.data["mat_opened"] = list(dict.fromkeys(opened_sets))
+    _go_on(session, answers, 0)
+
+
+def _go_on(session: Session, answers: Answers, start: int,
            done: set[str] | None = None) -> None:
     """The next picture not placed (`done`: the pictures placed) and not skipped, else the
     whole mat."""
-    state = session.data[KEY]
-    done = set(placed(answers, step)) if done is None else done
-    options = option_sets()[step]
+    state, (step, set_key) = session.data[KEY], _here(session)
+    done = set(placed(answers, step, set_key)) if done is None else done
+    options = option_sets()[set_key]
     state["at"] = next((i for i in range(start, len(options))
                         if options[i] not in done and i not in state["skipped"]), SUMMARY)
 
@@ -261,19 +324,19 @@ def _said_about(row: AnswerView) -> str:
 
 def spoken_texts() -> list[str]:
     """What the mat says that is the same for everyone (to warm the speech cache)."""
-    return [_picture(options, at, intro=intro, moving=False)[1]
-            for options in option_sets().values() for at in range(len(options))
-            for intro in ((False, True) if at == 0 else (False,))]
+    return list(dict.fromkeys(  # a picture in two sets at the same place is said once
+        _picture(options, at, intro=intro, moving=False)[1]
+        for options in option_sets().values() for at in range(len(options))
+        for intro in ((False, True) if at == 0 else (False,))))
 
 
 def screen(session: Session, answers: Answers) -> list[Reply]:
     """What the mat shows now: a picture to place, the whole mat, or which one to move."""
-    state = session.data[KEY]
-    step, at = session.step, int(state["at"])
-    options = option_sets()[step]
+    state, (step, set_key) = session.data[KEY], _here(session)
+    at, options = int(state["at"]), option_sets()[set_key]
     if at >= 0:
         first = at == 0 and not state["skipped"] and not state.get("moving")
-        text, spoken = _picture(options, at, intro=first and not placed(answers, step),
+        text, spoken = _picture(options, at, intro=first and not placed(answers, step, set_key),
                                 moving=bool(state.get("moving")))
         data = [encode(session.seq, Action.PLACE, f"{at}.{place}") for place in PLACES]
         return [Reply(text, picto=options[at], speak=spoken, buttons=(
@@ -281,7 +344,7 @@ def screen(session: Session, answers: Answers) -> list[Reply]:
                                                                        strict=True)),
             (Button(t("btn_mat_skip"), encode(session.seq, Action.SKIP, at)),
              Button(t("btn_mat_stop"), encode(session.seq, Action.STOP)))))]
-    chosen = placed(answers, step)
+    chosen = placed(answers, step, set_key)
     back = (Button(t("btn_mat_view"), encode(session.seq, Action.VIEW)),)
     if at == PICKING:
         picking = Action(state.get("picking", Action.MOVE))
@@ -297,7 +360,8 @@ def screen(session: Session, answers: Answers) -> list[Reply]:
     lines = [f"{t(place)}: {', '.join(word(o).lower() for o in keys)}." for place, keys in mat
              if keys]
     lines += [_said_about(row) for row in answers.rows
-              if row.step == step and (row.tag or "").endswith(f".{WORDS}")]
+              if row.step == step and (row.tag or "").endswith(f".{WORDS}")
+              and _in_set(row.tag, step, set_key)]
     summary = "\n".join(lines) or t("mat_none")
     text = f"{t('mat_done')}\n{escape(summary)}\n\n<b>{t('mat_check')}</b>"
     rows: list[tuple[Button, ...]] = [(Button(t("btn_mat_ok"), encode(session.seq, Action.OK)),)]
