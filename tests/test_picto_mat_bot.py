@@ -5,11 +5,14 @@ nothing; a mat left in the middle goes on where it was, also after a restart."""
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from pypdf import PdfReader
 
 from bot.__main__ import main as bot_cli
 from bot.dialogs import picto_mat
@@ -155,6 +158,22 @@ async def test_the_agenda_by_life_domain_with_pictures(h: Harness) -> None:
     await h.tap(bram, "Sam")
     out = await h.tap(bram, "📋 Agenda")
     assert "Wonen: Fijn: Mijn kamer" in texts(out).replace("<i>", "").replace("</i>", "")
+    out = await h.tap(bram, "📄 PDF en export")
+    files = {m.raw["document"]["file_name"].split("-")[-1]: h.server.file_bytes(m.file_id)
+             for m in out if m.kind == "document"}
+    for name in ("begeleider.pdf", "client.pdf"):
+        reader = PdfReader(io.BytesIO(files[name]))
+        text = " ".join(page.extract_text() for page in reader.pages)
+        assert "Wonen: Niet fijn: Huisgenoten" in text, name
+        assert any(i.name.endswith(".jpg") for page in reader.pages for i in page.images)
+    bundle = json.loads(files["fhir.json"])
+    codes = [(c["linkId"], c["answer"][0]["valueCoding"]["code"])
+             for entry in bundle["entry"] if entry["resource"]["resourceType"] ==
+             "QuestionnaireResponse" for item in entry["resource"]["item"]
+             if item["linkId"] == "agenda" for c in item.get("item", [])
+             if "valueCoding" in c["answer"][0]]
+    assert ("agenda.picture", "mat_housemates") in codes and (
+        "agenda.place", "not_fine") in codes and ("agenda.domain", "domain_housing") in codes
 
 
 async def test_the_begeleider_makes_pictures_first_for_a_client(h: Harness) -> None:
