@@ -1,4 +1,5 @@
-"""The organisation's admin: invite begeleiders, move clients between begeleiders."""
+"""The organisation's admin: invite begeleiders, move clients between begeleiders, a
+client's access log; for the AVG a client's data (inzage) and erasure after two questions."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ class Action(StrEnum):
     CHOOSE = "ch"  # arg: a client id or a begeleider id (the screen says which)
     BACK = "bk"  # back to the home screen
     LOG = "lg"  # a client's access log
+    INZAGE = "iz"  # everything kept about a client (a written request for inzage)
+    ERASE = "er"  # erase a client (two confirmations follow)
+    CONFIRM = "ok"  # arg: the client id the confirmation is about
 
 
 # Effects: what the service applies, in order (bot/service/admin.py).
@@ -40,7 +44,17 @@ class MoveClient:
     begeleider_id: int
 
 
-Effect = NewBegeleider | MoveClient | AuditCsv
+@dataclass(frozen=True)
+class Inzage:
+    client_id: int
+
+
+@dataclass(frozen=True)
+class EraseClient:
+    client_id: int
+
+
+Effect = NewBegeleider | MoveClient | AuditCsv | Inzage | EraseClient
 
 
 @dataclass
@@ -50,6 +64,7 @@ class View:
     begeleiders: list[tuple[int, str]] = field(default_factory=list)
     results: dict[str, tuple[str, ...]] = field(default_factory=dict)
     documents: list[Document] = field(default_factory=list)
+    sent: list[Reply] = field(default_factory=list)  # what an effect sends (the inzage)
 
 
 class Turn(MenuTurn[Effect]):
@@ -63,6 +78,17 @@ class Turn(MenuTurn[Effect]):
 
     def audit(self, event: EventData) -> None:
         self.do(AuditCsv(self._known(event)))
+
+    def inzage(self, event: EventData) -> None:
+        self.do(Inzage(self._known(event)))
+
+    def erase_client(self, event: EventData) -> None:
+        self.session.data.pop("client", None)
+        self.do(EraseClient(self._known(event)))
+
+    def confirm_fits(self, event: EventData) -> bool:
+        """A confirmation names the client the question was about (not another one)."""
+        return id_of(event) is not None and id_of(event) == self.session.data.get("client")
 
     def move_client(self, event: EventData) -> None:
         client_id = as_id(self.session.data.pop("client", ""))
@@ -83,7 +109,8 @@ class Turn(MenuTurn[Effect]):
 
 
 FLOW = MenuFlow("admin", Action, ["home", "ask_begeleider", "pick_client", "pick_begeleider",
-                         "pick_audit"], [
+                         "pick_audit", "pick_inzage", "pick_erase", "confirm_erase",
+                         "confirm_again"], [
     {"trigger": "home", "source": "*", "dest": "home"},
     {"trigger": "invite", "source": "home", "dest": "ask_begeleider"},
     {"trigger": "answer", "source": "ask_begeleider", "dest": "home",
@@ -96,12 +123,25 @@ FLOW = MenuFlow("admin", Action, ["home", "ask_begeleider", "pick_client", "pick
     {"trigger": "log", "source": "home", "dest": "pick_audit"},
     {"trigger": "choose", "source": "pick_audit", "dest": "home",
      "conditions": "client_known", "before": "audit"},
+    {"trigger": "inzage", "source": "home", "dest": "pick_inzage"},
+    {"trigger": "choose", "source": "pick_inzage", "dest": "home",
+     "conditions": "client_known", "before": "inzage"},
+    # Erasing cannot be undone: the client, then twice "yes" naming that same client.
+    {"trigger": "erase", "source": "home", "dest": "pick_erase"},
+    {"trigger": "choose", "source": "pick_erase", "dest": "confirm_erase",
+     "conditions": "client_known", "before": "pick_client"},
+    {"trigger": "confirm", "source": "confirm_erase", "dest": "confirm_again",
+     "conditions": "confirm_fits"},
+    {"trigger": "confirm", "source": "confirm_again", "dest": "home",
+     "conditions": ["confirm_fits", "client_known"], "before": "erase_client"},
     {"trigger": "back", "source": ["ask_begeleider", "pick_client", "pick_begeleider",
-                                   "pick_audit"], "dest": "home"},
+                                   "pick_audit", "pick_inzage", "pick_erase", "confirm_erase",
+                                   "confirm_again"], "dest": "home"},
 ], Turn)
 
 BUTTONS = {Action.HOME: "home", Action.INVITE: "invite", Action.MOVE: "move",
-           Action.CHOOSE: "choose", Action.BACK: "back", Action.LOG: "log"}
+           Action.CHOOSE: "choose", Action.BACK: "back", Action.LOG: "log",
+           Action.INZAGE: "inzage", Action.ERASE: "erase", Action.CONFIRM: "confirm"}
 COMMANDS = {"start": "home", "verder": "home", "begeleider_uitnodigen": "invite",
             "beheer": "home"}
 
@@ -119,6 +159,9 @@ def render(session: Session, out: MenuOutcome[Effect], view: View) -> list[Reply
     if "moved" in view.results:
         client, begeleider = view.results["moved"]
         replies.append(Reply(t("a_moved", name=escape(client), begeleider=escape(begeleider))))
+    if "erased" in view.results:
+        replies.append(Reply(t("a_erased", name=escape(view.results["erased"][0]))))
+    replies += view.sent
     replies += [Reply(escape(d.filename), document=d) for d in view.documents]
     return render_outcome(out, replies, lambda: ask(session, view))
 
@@ -128,16 +171,27 @@ def ask(session: Session, view: View) -> list[Reply]:
     back = (button(session, t("btn_a_home"), Action.BACK),)
     if state == "ask_begeleider":
         return [Reply(t("a_ask_begeleider"), buttons=(back,))]
-    if state in {"pick_client", "pick_begeleider", "pick_audit"}:
+    if state in {"confirm_erase", "confirm_again"}:
+        client = session.data.get("client")
+        name = escape(next((n for c, n in view.clients if c == client), ""))
+        first = state == "confirm_erase"
+        text = t("a_erase_confirm" if first else "a_erase_again", name=name)
+        label = t("btn_a_erase_yes") if first else t("btn_a_erase_sure", name=name)
+        return [Reply(text, buttons=((button(session, label, Action.CONFIRM, client),),
+                                     back))]
+    if state in {"pick_client", "pick_begeleider", "pick_audit", "pick_inzage", "pick_erase"}:
         people = view.begeleiders if state == "pick_begeleider" else view.clients
         if not people:
             return [Reply(t("a_nobody"), buttons=(back,))]
         name = next((n for c, n in view.clients if c == session.data.get("client")), "")
-        text = {"pick_client": t("a_pick_client"), "pick_audit": t("a_pick_audit")}.get(
+        text = {"pick_client": t("a_pick_client"), "pick_audit": t("a_pick_audit"),
+                "pick_inzage": t("a_pick_inzage"), "pick_erase": t("a_pick_erase")}.get(
             state) or t("a_pick_begeleider", name=escape(name))
         rows = [(button(session, n, Action.CHOOSE, i),) for i, n in people]
         return [Reply(text, buttons=(*rows, back))]
     return [Reply(t("a_home", organisation=escape(view.organisation)), picto="admin",
                   buttons=((button(session, t("btn_a_invite"), Action.INVITE),),
                            (button(session, t("btn_a_move"), Action.MOVE),),
-                           (button(session, t("btn_a_audit"), Action.LOG),)))]
+                           (button(session, t("btn_a_audit"), Action.LOG),),
+                           (button(session, t("btn_a_inzage"), Action.INZAGE),),
+                           (button(session, t("btn_a_erase"), Action.ERASE),)))]

@@ -34,6 +34,8 @@ class Action(StrEnum):
     EDIT = "ed"  # arg: an own item's id, checked by the service
     REMOVE = "rm"  # arg: an own item's id, checked by the service
     BACK = "bk"  # one screen back
+    ERASE = "er"  # erase everything they added for this client (a question follows)
+    CONFIRM = "ok"  # yes, erase it
 
 
 # Effects: what the service applies, in order (bot/service/naaste.py). "Own" items: the naaste's
@@ -62,7 +64,12 @@ class RemoveOwnItem:
     item_id: int
 
 
-Effect = Show | AddOwnItem | EditOwnItem | RemoveOwnItem
+@dataclass(frozen=True)
+class EraseOwn:
+    """Everything this naaste added for the client goes for good (also what was removed)."""
+
+
+Effect = Show | AddOwnItem | EditOwnItem | RemoveOwnItem | EraseOwn
 
 
 @dataclass(frozen=True)
@@ -108,8 +115,12 @@ class Turn(MenuTurn[Effect]):
         self.do(RemoveOwnItem(item_id))
         self.out.notes.append("ack_removed")
 
+    def erase_own(self, event: EventData) -> None:
+        self.do(EraseOwn())
+        self.out.notes.append("n_erased")
 
-FLOW = MenuFlow("naaste", Action, ["home", *KINDS, "mine", "ask_edit"], [
+
+FLOW = MenuFlow("naaste", Action, ["home", *KINDS, "mine", "ask_edit", "erase_mine"], [
     {"trigger": "home", "source": "*", "dest": "home", "before": "show"},
     {"trigger": "topic", "source": ["home", "mine"], "dest": "ask_topic"},
     {"trigger": "question", "source": ["home", "mine"], "dest": "ask_question"},
@@ -123,14 +134,17 @@ FLOW = MenuFlow("naaste", Action, ["home", *KINDS, "mine", "ask_edit"], [
     {"trigger": "remove", "source": "mine", "dest": None, "conditions": "names_id",
      "before": "remove_item"},
     {"trigger": "back", "source": [*KINDS, "mine"], "dest": "home"},
-    {"trigger": "back", "source": "ask_edit", "dest": "mine"},
+    {"trigger": "back", "source": ["ask_edit", "erase_mine"], "dest": "mine"},
+    {"trigger": "erase", "source": "mine", "dest": "erase_mine"},
+    {"trigger": "confirm", "source": "erase_mine", "dest": "home", "before": "erase_own"},
 ], Turn)
 # A message typed on the home screen or the list is a topic (nothing a person says is lost).
 KINDS_BY_STATE = {**KINDS, "home": "topic", "mine": "topic"}
 
 BUTTONS = {Action.HOME: "home", Action.TOPIC: "topic", Action.QUESTION: "question",
            Action.APPRECIATION: "appreciation", Action.MINE: "mine", Action.EDIT: "edit",
-           Action.REMOVE: "remove", Action.BACK: "back"}
+           Action.REMOVE: "remove", Action.BACK: "back", Action.ERASE: "erase",
+           Action.CONFIRM: "confirm"}
 COMMANDS = {"start": "home", "verder": "home", "lijst": "mine"}
 # The service checks the item is this naaste's own.
 ITEM_ID_ACTIONS = {Action.EDIT, Action.REMOVE}
@@ -163,6 +177,10 @@ def ask(session: Session, view: View, shown: str = "menu") -> list[Reply]:
         return _mine(session, view)
     if state == "ask_edit":
         return [Reply(t("n_edit"), buttons=(back,))]
+    if state == "erase_mine":
+        return [Reply(t("n_erase_confirm", client=escape(view.client)), buttons=(
+            (button(session, t("btn_n_erase_yes"), Action.CONFIRM),),
+            (button(session, t("btn_back"), Action.BACK),)))]
     key = {"ask_topic": "n_ask_topic", "ask_question": "n_ask_question",
            "ask_appreciation": "n_ask_appreciation"}[state]
     return [Reply(t(key, client=escape(view.client)), buttons=(back,))]
@@ -230,12 +248,14 @@ def menu_rows(session: Session, view: View) -> tuple[tuple[Button, ...], ...]:
 
 def _mine(session: Session, view: View) -> list[Reply]:
     back = ((button(session, t("btn_n_home"), Action.BACK),),)
-    if not view.mine:
-        return [Reply(t("n_mine_empty"), buttons=back)]
+    if not view.mine:  # what they removed is still kept: erasing stays possible
+        return [Reply(t("n_mine_empty"), buttons=(
+            *back, (button(session, t("btn_n_erase"), Action.ERASE),)))]
     replies = [Reply(t("n_mine_intro"))]
     for item in view.mine:
         replies.append(Reply(escape(item.text), buttons=((
             button(session, t("btn_edit"), Action.EDIT, item.id),
             button(session, t("btn_remove"), Action.REMOVE, item.id)),)))
-    replies.append(Reply(t("n_question"), buttons=back))
+    replies.append(Reply(t("n_question"), buttons=(
+        *back, (button(session, t("btn_n_erase"), Action.ERASE),))))
     return replies

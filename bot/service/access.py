@@ -25,6 +25,9 @@ SHAREABLE: tuple[str, ...] = SHARE_PARTS
 # Everything the compiled agenda can hold, plus the facts around it.
 ALL_PARTS: tuple[str, ...] = (*SHAREABLE, "naasten", "begeleider", "meeting_date", "progress")
 ROLES = ("client", "begeleider", "naaste", "admin")
+# An admin sees progress, never answers; only for the AVG (a written request for inzage, an
+# erasure) everything, each use in the log.
+ADMIN_PARTS = ("progress", "inzage", "erase")
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ async def allowed(unit: Unit, rel: Relation, client_id: int) -> set[str]:
     if rel.role in {"client", "begeleider"}:
         return set(ALL_PARTS)
     if rel.role == "admin":
-        return {"progress"}
+        return set(ADMIN_PARTS)
     if rel.role == "naaste" and rel.naaste_id is not None:
         return {"meeting_date"} | await unit.shared_parts(client_id, rel.naaste_id)
     return set()

@@ -1,5 +1,6 @@
 """The admin's turn: the organisation's begeleiders (invite), its clients (move to another
-begeleider), and a client's access log as CSV. An admin sees progress, never answers."""
+begeleider), and a client's access log as CSV. An admin sees progress, never answers — only
+for the AVG everything of one client (inzage), or erases a client; each in the access log."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from datetime import datetime
 from typing import assert_never
 
 from bot.dialogs import admin as admin_dialog
-from bot.dialogs.admin import MoveClient, NewBegeleider
+from bot.dialogs.admin import EraseClient, Inzage, MoveClient, NewBegeleider
 from bot.dialogs.buttons import pressed
 from bot.dialogs.effects import AuditCsv
 from bot.dialogs.types import Input
-from bot.service import access, agendas, sessions
+from bot.service import access, agendas, inzage, sessions
 from bot.service.types import Context, TurnResult, refused
+from bot.state.erasure import erase_client
 from bot.state.models import Admin, Begeleider, Client, Organisation
 from bot.state.unit import PersonRow, Unit
 
@@ -37,9 +39,9 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, admin_id: int, inp: 
         await _admin_effect(unit, ctx, person, admin, effect, view, now)
     if out.ask:
         session.seq += 1
-    results, documents = view.results, view.documents
+    results, documents, sent = view.results, view.documents, view.sent
     view = await _view(unit, admin)
-    view.results, view.documents = results, documents
+    view.results, view.documents, view.sent = results, documents, sent
     replies = admin_dialog.render(session, out, view)
     await sessions.save(unit, row, session, bool(replies))
     return TurnResult(replies, session.step)
@@ -77,6 +79,21 @@ async def _admin_effect(unit: Unit, ctx: Context, person: PersonRow, admin: Admi
                 return
             client.begeleider_id = target.id
             view.results["moved"] = (client.name, target.name)
+        case Inzage(client_id=client_id):
+            view.sent += await inzage.for_client(unit, ctx, person.id, client_id,
+                                                 access.Acting("admin", admin.id))
+        case EraseClient(client_id=client_id):
+            client = await unit.get(Client, client_id)
+            acting = access.Acting("admin", admin.id)
+            if client is None or not await access.can(unit, person.id, client_id, "erase",
+                                                      acting):
+                return
+            name = client.name
+            await erase_client(unit, client_id)
+            # Who erased whom and when, without any content (the client row is gone: the
+            # id is in the part's name).
+            unit.audit(person.id, None, f"erased:{client_id}", True, now)
+            view.results["erased"] = (name,)
         case NewBegeleider():
             pass  # no name: nothing to add
         case _:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from html import escape
 from typing import Any
 
 from bot.dialogs.client_prep import STEPS
@@ -23,20 +24,29 @@ FILES_SENT = 30  # voice messages and photos sent back at most (all are in the J
 KINDS_WITH_FILES = {"voice", "photo", "video", "video_note", "audio"}
 
 
-async def for_client(unit: Unit, ctx: Context, person_id: int, client_id: int
-                     ) -> list[Reply]:
-    """What `/mijn_gegevens` sends: the explanation, the PDF, the JSON, the files."""
+async def for_client(unit: Unit, ctx: Context, person_id: int, client_id: int,
+                     acting: access.Acting | None = None) -> list[Reply]:
+    """What `/mijn_gegevens` sends: the explanation, the PDF, the JSON, the files. The same
+    for an admin (`acting` as admin, for a written request): one read of "inzage" in the
+    access log, and nothing when it is not allowed."""
     now = ctx.now()
-    await access.read(unit, person_id, client_id, access.ALL_PARTS, now,
-                      access.Acting("client", client_id))
+    acting = acting or access.Acting("client", client_id)
+    if acting.role == "client":
+        await access.read(unit, person_id, client_id, access.ALL_PARTS, now, acting)
+    elif not await access.read(unit, person_id, client_id, ["inzage"], now, acting):
+        return []
     answers = await unit.all_answers(client_id)
     data = await collect(unit, client_id, now, answers)
     stamp = now.astimezone(ctx.tz).strftime("%Y-%m-%d")
-    intro = t("inzage_intro")
-    replies = [Reply(intro, speak=plain(intro)),
-               Reply(t("inzage_json"), document=Document(
-                   f"mijn-gegevens-{stamp}.json",
-                   json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")))]
+    if acting.role == "client":
+        intro = t("inzage_intro")
+        replies = [Reply(intro, speak=plain(intro))]
+    else:
+        replies = [Reply(t("a_inzage_intro", name=escape(data["client"]["name"])))]
+    prefix = "mijn-gegevens" if acting.role == "client" else f"gegevens-client-{client_id}"
+    own = "" if acting.role == "client" else "_admin"  # "van jou" or "van Sam"
+    replies.append(Reply(t(f"inzage_json{own}"), document=Document(
+        f"{prefix}-{stamp}.json", json.dumps(data, ensure_ascii=False, indent=2).encode())))
     pictos = ctx.pictos
     if pictos is not None:
         from bot.agenda import pdf
@@ -45,12 +55,12 @@ async def for_client(unit: Unit, ctx: Context, person_id: int, client_id: int
                    role=t(f"role_{look.role}") if look.role in access.ROLES else "")
                  for look in await access.who_looked(unit, client_id, limit=200)]
         sections = _sections(data, looks)
-        replies.insert(1, Reply(t("inzage_pdf"), document=Document(
-            f"mijn-gegevens-{stamp}.pdf",
+        replies.insert(1, Reply(t(f"inzage_pdf{own}"), document=Document(
+            f"{prefix}-{stamp}.pdf",
             make=lambda: pdf.sections_pdf(t("inzage_title"), sections, pictos))))
     files = [a for a in answers if a.kind in KINDS_WITH_FILES and a.file_id]
     if files:
-        replies.append(Reply(t("inzage_files", count=len(files))))
+        replies.append(Reply(t(f"inzage_files{own}", count=len(files))))
         replies += [Reply("", media=Media(a.kind, a.file_id or "")) for a in files[:FILES_SENT]]
     return replies
 

@@ -13,11 +13,12 @@ from bot.agenda.model import CLIENT_PARTS, plain
 from bot.agenda.telegram_text import telegram_messages
 from bot.dialogs import naaste as naaste_dialog
 from bot.dialogs.buttons import pressed
-from bot.dialogs.naaste import AddOwnItem, EditOwnItem, RemoveOwnItem, Show
+from bot.dialogs.naaste import AddOwnItem, EditOwnItem, EraseOwn, RemoveOwnItem, Show
 from bot.dialogs.texts import t
 from bot.dialogs.types import Input, Reply, Session
 from bot.service import access, agendas, sessions
 from bot.service.types import Context, TurnResult, refused
+from bot.state.erasure import erase_naaste_contributions
 from bot.state.models import AgendaItem, Client, Naaste
 from bot.state.unit import PersonRow, Unit
 
@@ -145,6 +146,8 @@ async def _naaste_effect(unit: Unit, person: PersonRow, naaste: Naaste,
             item = await _own_item(unit, person, naaste, item_id)
             if item is not None:
                 item.removed_at = now
+        case EraseOwn():
+            await erase_naaste_contributions(unit, naaste.id)
         case _:
             assert_never(effect)
 

@@ -6,6 +6,7 @@ needs, apply its effects, save the dialog state, mark the update done, commit.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -119,7 +120,10 @@ class Store:
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[Unit]:
         async with self._sessions() as session, session.begin():
-            yield Unit(session, self.is_postgres)
+            unit = Unit(session, self.is_postgres)
+            yield unit
+        if unit.files_to_remove:  # only once the rows that named them are gone for good
+            _remove_files(unit.files_to_remove)
 
     # --- the inbox: each in its own short transaction ---------------------------------
     async def inbox_add(self, update_id: int, chat_id: int | None,
@@ -296,3 +300,11 @@ class Store:
                 unit.session.add(Meeting(client_id=client_id, starts_at=starts_at))
             else:
                 meeting.starts_at = starts_at
+
+
+def _remove_files(paths: list[Path]) -> None:
+    """Kept answer files of erased answers, and their folder once it is empty."""
+    for path in paths:
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # other files are still there, or it is gone
+            path.parent.rmdir()

@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
@@ -180,6 +181,11 @@ class Unit:
         self.client_names: dict[int, str] = {}
         # Sessions read with the person (person id, flow) → row, taken once by session_row.
         self._prefetched: dict[tuple[int, str], SessionRow] = {}
+        # Kept files of rows removed in this transaction: removed after the commit.
+        self.files_to_remove: list[Path] = []
+
+    def remove_after_commit(self, paths: Iterable[Path]) -> None:
+        self.files_to_remove += paths
 
     # --- the inbox: claim the update and mark it done, in the turn's transaction -------
     async def claim(self, update_id: int, chat_id: int | None) -> bool:
