@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     # What is kept how long (days): the words in handled updates, the access log.
     inbox_keep_days: int = Field(default=7, ge=1, le=365)
     audit_keep_days: int = Field(default=1826, ge=30, le=36500)
+    # A round's answers and topics after its meeting (the begeleider is told a week before).
+    retention_days: int = Field(default=365, ge=14, le=36500)
     log_level: str = "INFO"
     speech_enabled: bool = True
     gtts_tld: str = "nl"

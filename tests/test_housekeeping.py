@@ -1,6 +1,7 @@
 """Housekeeping (issue 17): handled updates lose their words after INBOX_KEEP_DAYS (their id
-stays: a redelivery is still handled once), the access log is kept AUDIT_KEEP_DAYS, and each
-job runs once per day across processes."""
+stays: a redelivery is still handled once), the access log is kept AUDIT_KEEP_DAYS, a
+finished round's answers go RETENTION_DAYS after its meeting (the begeleider told a week
+before, once), and each job runs once per day across processes."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from sqlalchemy import select
 
 from bot.clock import FakeClock
 from bot.schedule import housekeeping
-from bot.state.models import AuditLog, Inbox
+from bot.state.models import Answer, AuditLog, Inbox
 from bot.state.store import Store
+from localbotapi.server import UserHandle
 from tests.harness import Harness, texts
-from tests.test_schedule_bot import hc  # noqa: F401 (the fixture)
+from tests.test_schedule_bot import hc, plan_meeting  # noqa: F401 (the fixture)
+from tests.test_triangle import admin_and_begeleider, client_with_topic
 
 NOW = datetime(2026, 12, 6, 12, tzinfo=UTC)
 
@@ -40,7 +43,7 @@ async def test_old_words_go_new_and_unhandled_stay(db_url: str) -> None:
                 unit.session.add(AuditLog(viewer_person_id=None, client_id=None, part="agenda",
                                           allowed=True, at=NOW - timedelta(days=days_ago)))
         done = await housekeeping.run(store, NOW, housekeeping.Keeping(7, 1826))
-        assert done == {"empty_inbox": 2, "purge_audit": 1}
+        assert done.removed == {"empty_inbox": 2, "purge_audit": 1, "retention": 0}
         assert await _inbox(store) == {1: ("done", False), 2: ("failed", False),
                                        3: ("new", True), 4: ("done", True)}
         async with store.unit() as unit:
@@ -49,11 +52,11 @@ async def test_old_words_go_new_and_unhandled_stay(db_url: str) -> None:
         # A redelivered old update is still known: it is not stored (nor handled) again.
         assert not await store.inbox_add(1, 100, {"message": {"text": "woorden 1"}})
         # Within the day nothing runs again; a day later it does.
-        assert await housekeeping.run(store, NOW + timedelta(hours=23),
-                                      housekeeping.Keeping()) == {}
-        assert set(await housekeeping.run(store, NOW + timedelta(hours=24),
-                                          housekeeping.Keeping())) == {"empty_inbox",
-                                                                       "purge_audit"}
+        assert (await housekeeping.run(store, NOW + timedelta(hours=23),
+                                       housekeeping.Keeping())).removed == {}
+        assert set((await housekeeping.run(store, NOW + timedelta(hours=24),
+                                           housekeeping.Keeping())).removed) == {
+            "empty_inbox", "purge_audit", "retention"}
     finally:
         await store.close()
 
@@ -82,3 +85,41 @@ async def test_the_running_bot_empties_the_inbox_a_week_on(  # noqa: F811
     await h.runner.dispatcher.pass_now()
     inbox = await _inbox(h.store)
     assert inbox and all(state == "done" and not kept for state, kept in inbox.values())
+
+
+async def _pass_until(h: Harness, clock: FakeClock, user: UserHandle, words: str,
+                      hours: int = 24) -> list[str]:
+    """Passes hour by hour (a notice waits out the night) until `user` got `words`."""
+    assert h.runner is not None
+    for _ in range(hours):
+        await h.runner.dispatcher.pass_now()
+        found = [m.content for m in user.messages if words in m.content]
+        if found:
+            return found
+        clock.advance(timedelta(hours=1))
+    return []
+
+
+async def test_an_old_round_goes_a_year_after_its_meeting_told_a_week_before(  # noqa: F811
+        hc: tuple[Harness, FakeClock]) -> None:  # noqa: F811
+    h, clock = hc
+    _fatima, bram = await admin_and_begeleider(h)
+    sam = await client_with_topic(h, bram, "Onderwerp van ronde een")
+    first = await plan_meeting(h, bram, 2)
+    clock.advance(timedelta(days=3))  # the meeting was held; the next one starts round 2
+    await plan_meeting(h, bram, 30)
+    await h.act(sam, sam.send_command("/verder"))
+    await h.say(sam, "Onderwerp van ronde twee")
+    assert {a.round for a in await h.rows(Answer)} == {1, None}
+
+    clock.advance(first - clock.now() + timedelta(days=365 - 7))
+    notices = await _pass_until(h, clock, bram, "Let op: over een week")
+    assert len(notices) == 1 and "Sam" in notices[0] and "ronde 1" in notices[0]
+    assert h.runner is not None
+    await h.runner.dispatcher.pass_now()  # told once, not again
+    assert len([m for m in bram.messages if "Let op: over een week" in m.content]) == 1
+    assert {a.round for a in await h.rows(Answer)} == {1, None}  # nothing gone yet
+
+    clock.advance(timedelta(days=7, hours=1))
+    await h.runner.dispatcher.pass_now()
+    assert [a.text for a in await h.rows(Answer)] == ["Onderwerp van ronde twee"]

@@ -68,8 +68,11 @@ class Dispatcher:
     def __init__(self, store: Store, clock: Clock, send: SendFn, rate: float = 25.0, *,
                  per_chat: float = 1.0, settings: Any = None, worker_id: str | None = None,
                  batch: int = 25, replan_every: timedelta = timedelta(hours=1),
-                 lease: timedelta = CLAIM_LEASE) -> None:
+                 lease: timedelta = CLAIM_LEASE,
+                 notify: Callable[[housekeeping.Notice], Awaitable[None]] | None = None
+                 ) -> None:
         self.store, self.clock, self.send = store, clock, send
+        self.notify = notify  # tells a begeleider that a round's content goes soon
         self.interval = 1.0 / rate
         self.per_chat = timedelta(seconds=per_chat)
         self.settings = ScheduleSettings.from_settings(settings)
@@ -102,8 +105,11 @@ class Dispatcher:
         now = self.clock.now()
         await release_stale(self.store, now, self.lease)
         if self._next_housekeeping is None or now >= self._next_housekeeping:
-            await housekeeping.run(self.store, now, self.keeping)  # claimed: once a day
+            done = await housekeeping.run(self.store, now, self.keeping,  # claimed: once
+                                          quiet=in_quiet_hours(now, self.settings))
             self._next_housekeeping = now + HOUSEKEEPING_CHECK
+            for notice in done.notices:
+                await self._notify(notice)
         if self._last_replan is None or now - self._last_replan >= self.replan_every:
             await replan_all(self.store, now, self.settings)
             self._last_replan = now
@@ -116,6 +122,19 @@ class Dispatcher:
             sent += await self._send_batch(rows)
             now = self.clock.now()
         return sent
+
+    async def _notify(self, notice: housekeeping.Notice) -> None:
+        """One try (the notice is claimed: no other process sends it); a failure is logged
+        and the removal still waits a week after the claim."""
+        if self.notify is None:
+            return
+        try:
+            await self.notify(notice)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the callback may raise anything
+            log.warning("retention notice for client %s round %s not sent: %s",
+                        notice.round.client_id, notice.round.round, type(error).__name__)
 
     async def run_forever(self, poll: timedelta = timedelta(seconds=30)) -> None:
         """Alternative to the JobQueue: a task of its own (cancel it to stop)."""

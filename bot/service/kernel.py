@@ -264,6 +264,19 @@ class Service:
             return None
         return Outgoing(person.chat_id, replies, person.id, sent_mark=(person.id, turn_end))
 
+    async def retention_notice(self, notice: Any) -> Outgoing | None:
+        """A week before a finished round's answers and topics go (housekeeping): tell the
+        begeleider, with the dates. `notice`: a `bot.schedule.housekeeping.Notice`."""
+        closed = notice.round
+        async with self.store.unit() as unit:
+            chat = await unit.person_chat(closed.begeleider_person_id)
+        if chat is None:
+            return None
+        text = t("retention_notice", name=escape(closed.client_name), round=closed.round,
+                 meeting=self.context.date(closed.meeting_at, with_time=False),
+                 when=self.context.date(notice.goes_at, with_time=False))
+        return Outgoing(chat, [Reply(text)], None)
+
     async def scheduled(self, kind: str, client_id: int, person_id: int | None,
                         now: datetime | None = None) -> Outgoing | None:
         """A planned message (the schedule) as replies, in one transaction; None when there

@@ -1,14 +1,17 @@
 """Erasure (the AVG's right to be forgotten), in the turn's transaction: everything kept
-about one client, or one naaste's own contributions. The rows go; the kept files go after
-the commit (`Unit.remove_after_commit`), so a failed erasure leaves nothing half done.
+about one client, one naaste's own contributions, or a finished round past its retention.
+The rows go; the kept files go after the commit (`Unit.remove_after_commit`), so a failed
+erasure leaves nothing half done.
 
 The access log keeps its rows (who looked when, never content), without the erased client."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select, union, update
 
 from bot.state.models import (
     Admin,
@@ -126,3 +129,67 @@ async def _remove_person(unit: Unit, person: Person) -> None:
     await session.execute(update(Agreement).where(Agreement.created_by == pid)
                           .values(created_by=None))
     await session.delete(person)
+
+
+@dataclass(frozen=True)
+class ClosedRound:
+    """A finished round that still holds content, and the meeting that ended it."""
+
+    client_id: int
+    round: int
+    meeting_at: datetime
+    client_name: str
+    begeleider_person_id: int | None
+
+
+async def closed_rounds(unit: Unit) -> list[ClosedRound]:
+    """Every finished round with answers or topics left. A round ends with its meeting: the
+    k-th meeting of a client that was not cancelled (in the order they were planned) is the
+    meeting of round k (a held meeting starts the next round, bot/service/begeleider.py)."""
+    session = unit.session
+    with_content = union(
+        select(Answer.client_id, Answer.round).where(Answer.round.is_not(None)),
+        select(AgendaItem.client_id, AgendaItem.round).where(AgendaItem.round.is_not(None)))
+    rounds = [(c, n) for c, n in (await session.execute(with_content)).tuples()
+              if n is not None]
+    if not rounds:
+        return []
+    clients = {c for c, _ in rounds}
+    meetings: dict[int, list[datetime | None]] = {}
+    for client_id, starts_at in await session.execute(
+            select(Meeting.client_id, Meeting.starts_at)
+            .where(Meeting.client_id.in_(clients), Meeting.cancelled_at.is_(None))
+            .order_by(Meeting.id)):
+        meetings.setdefault(client_id, []).append(starts_at)
+    people = dict((await session.execute(
+        select(Client.id, Begeleider.person_id).join(Begeleider, Begeleider.id ==
+                                                     Client.begeleider_id)
+        .where(Client.id.in_(clients)))).tuples().all())
+    names = dict((await session.execute(select(Client.id, Client.name).where(
+        Client.id.in_(clients)))).tuples().all())
+    found = []
+    for client_id, number in sorted(rounds):
+        held = meetings.get(client_id, [])
+        meeting_at = held[number - 1] if 0 < number <= len(held) else None
+        if meeting_at is not None:  # no meeting known: nothing to count from, kept
+            found.append(ClosedRound(client_id, number, meeting_at, names.get(client_id, ""),
+                                     people.get(client_id)))
+    return found
+
+
+async def erase_round(unit: Unit, client_id: int, number: int) -> int:
+    """A finished round's answers (their history and kept files) and topics removed; how
+    many rows. The agreements made at its meeting stay: they may still be the client's."""
+    session = unit.session
+    answers = select(Answer.id).where(Answer.client_id == client_id, Answer.round == number)
+    files = (await session.execute(select(Answer.file_path).where(
+        Answer.client_id == client_id, Answer.round == number,
+        Answer.file_path.is_not(None)))).scalars().all()
+    await session.execute(delete(AnswerHistory).where(AnswerHistory.answer_id.in_(answers)))
+    removed = 0
+    for model in (Answer, AgendaItem):
+        result = await session.execute(delete(model).where(
+            model.client_id == client_id, model.round == number).returning(model.id))
+        removed += len(result.all())
+    unit.remove_after_commit(Path(p) for p in files if p)
+    return removed

@@ -174,6 +174,13 @@ class Store:
                 .on_conflict_do_nothing(index_elements=["job"]).returning(Housekeeping.job))
             return made.first() is not None
 
+    async def job_runs(self, prefix: str) -> dict[str, datetime]:
+        """When each housekeeping job whose name starts with `prefix` last ran."""
+        async with self.unit() as unit:
+            rows = await unit.session.execute(select(Housekeeping.job, Housekeeping.last_run)
+                                              .where(Housekeeping.job.startswith(prefix)))
+            return dict(rows.tuples().all())
+
     async def empty_inbox(self, before: datetime) -> int:
         """Handled updates received before `before` keep their id (a redelivery is still
         known) but no longer their payload: the person's words. How many were emptied."""

@@ -20,6 +20,7 @@ from bot.dialogs.client_prep import fixed_spoken_texts
 from bot.dialogs.texts import t
 from bot.faults import checkpoint
 from bot.schedule import Dispatcher, SendLater, Undeliverable, startup
+from bot.schedule.housekeeping import Notice
 from bot.service import Service
 from bot.settings import Settings
 from bot.state.store import SqlStats, Store
@@ -160,7 +161,7 @@ class BotRunner:
         self.files = AnswerFiles(self.bot, store, settings.data_dir / "answers")
         self.processor: PerChatUpdateProcessor = self.app.update_processor  # type: ignore[assignment]
         self.dispatcher = Dispatcher(store, clock, self.send_planned,
-                                     settings=settings)
+                                     settings=settings, notify=self.send_notice)
         # Called with each update id once it is handled and its replies are out (tests,
         # the sandbox and the benchmark wait on this instead of on the clock).
         self.listeners: list[Any] = []
@@ -227,6 +228,13 @@ class BotRunner:
                 raise SendLater(60) from error
             if not delivered:
                 raise Undeliverable("blocked")
+
+    async def send_notice(self, notice: Notice) -> None:
+        """The dispatcher's callback for a retention notice to a begeleider."""
+        outgoing = await self.service.retention_notice(notice)
+        if outgoing is not None:
+            async with self.processor.lock_for(outgoing.chat_id):
+                await self.sender.send(outgoing.chat_id, outgoing.replies)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else "-"
