@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=365, ge=14, le=36500)
     log_level: str = "INFO"
     speech_enabled: bool = True
+    # Voice answers written out (issue 19), off by default: an OpenAI-compatible
+    # speech-to-text server (POST <url>/v1/audio/transcriptions; whisper.cpp, faster-whisper,
+    # vLLM or a hosted one). Voice answers then go to that server.
+    transcribe_url: str = ""
+    transcribe_model: str = "whisper-1"
+    transcribe_key: str = ""
+    transcribe_timeout: float = Field(default=60.0, gt=0, le=600)
     gtts_tld: str = "nl"
     gtts_base_url: str = ""  # tests point gTTS at a fake endpoint on localhost
     picto_manifest: Path | None = None

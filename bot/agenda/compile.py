@@ -155,7 +155,8 @@ def _items(rows: Iterable[Answer], people: _People, with_voice: bool) -> list[It
 
 def _item(number: int, rows: list[Answer], people: _People) -> Item:
     media = tuple(Media(r.kind, r.file_id or "", r.file_unique_id or "", r.duration,
-                        answer_id=r.id)
+                        answer_id=r.id, transcript=r.transcript
+                        if r.transcript_state == "confirmed" else None)
                   for r in rows if r.file_id)
     kinds = [r.kind for r in rows if r.kind != "text"]
     changed = [r.changed_at for r in rows if r.changed_at is not None]

@@ -17,7 +17,7 @@ from bot.dialogs import picto_mat
 from bot.dialogs.texts import t
 
 SCHEMA_PATH = Path(__file__).with_name("agenda.schema.json")
-SCHEMA_VERSION = "1.4.0"
+SCHEMA_VERSION = "1.5.0"
 
 Json = dict[str, Any]
 
@@ -90,7 +90,8 @@ def _author(author: Author) -> Json:
 def _media(media: Media) -> Json:
     return {"kind": media.kind, "file_id": media.file_id,
             "file_unique_id": media.file_unique_id, "duration": media.duration,
-            "size": media.size, "sha1": media.sha1_b64}
+            "size": media.size, "sha1": media.sha1_b64,
+            **({"transcript": media.transcript} if media.transcript else {})}
 
 
 def _item(item: Item) -> Json:

@@ -146,7 +146,8 @@ def _said_group(key: str, question: str, text: str,
     """A repeating group: one repetition per item, in own words and/or a recording."""
     group = _question(key, question, "group", repeats=True, extension=extension)
     group.item = [_question(f"{key}.text", text, "text"),
-                  _question(f"{key}.media", t("media_voice"), "attachment", repeats=True)]
+                  _question(f"{key}.media", t("media_voice"), "attachment", repeats=True),
+                  _question(f"{key}.transcript", t("heard_fhir"), "text", repeats=True)]
     return group
 
 
@@ -242,6 +243,9 @@ def _item_group(key: str, item: Item) -> QuestionnaireResponseItem:
         children.append(_answers(f"{key}.media", [
             QuestionnaireResponseItemAnswer(valueAttachment=attachment(m))
             for m in item.media]))
+        heard = [m.transcript for m in item.media if m.transcript]
+        if heard:  # confirmed by the client; the recording above stays the answer
+            children.append(_answers(f"{key}.transcript", [_string(w) for w in heard]))
     if key == "agenda" and item.domain in DOMAINS:
         children.append(_answers("agenda.domain", [_coding(item.domain, t(item.domain))]))
     placed = picto_mat.reading(item.kind, item.tag)

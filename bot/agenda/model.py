@@ -86,6 +86,7 @@ class Media:
     size: int | None = None
     sha1_b64: str | None = None  # base64 SHA-1 of the bytes, as FHIR Attachment.hash wants
     answer_id: int | None = None  # the answer row it came from (to play it back)
+    transcript: str | None = None  # a recording written out, confirmed by who said it
 
     def length(self) -> str:
         """"0:42", or "" when the length is unknown."""
@@ -251,6 +252,12 @@ def short_date(moment: datetime, tz_name: str = DEFAULT_TZ) -> str:
     """"8-12-2025": compact, for the begeleider's "date of each answer"."""
     local = moment.astimezone(ZoneInfo(tz_name))
     return f"{local.day}-{local.month}-{local.year}"
+
+
+def heard_label(media: Media, who: str) -> str:
+    """A confirmed transcript beside its recording: "‘…’ (uitgeschreven, door Sam
+    bevestigd)"; "" when there is none."""
+    return t("heard_agenda", words=media.transcript, name=who) if media.transcript else ""
 
 
 def media_label(media: Media) -> str:

@@ -30,6 +30,7 @@ from bot.agenda.model import (
     Contribution,
     Item,
     format_date,
+    heard_label,
     label,
     media_label,
     short_date,
@@ -170,7 +171,8 @@ def _all_texts(agenda: Agenda) -> list[str]:
 def _item_text(item: Item) -> str:
     """The client's own words; a recording or photo is named, with its length."""
     text = t(item.text) if item.kind == "choice" and item.text else item.text
-    media = ", ".join(media_label(m) for m in item.media)
+    media = ", ".join(" ".join(filter(None, [media_label(m), heard_label(m, item.author.name)]))
+                      for m in item.media)
     if media:
         text = f"({media}) {text}".strip()
     if item.domain:

@@ -20,6 +20,7 @@ from bot.agenda.model import (
     Media,
     SinceLast,
     format_date,
+    heard_label,
     label,
     media_label,
     part_of_step,
@@ -148,7 +149,8 @@ def _meeting(agenda: Agenda, emoji: Emoji) -> Block:
 
 
 def _media_note(item: Item) -> str:
-    notes = [f"[{media_label(m)}]" for m in item.media]
+    notes = [" ".join(filter(None, [f"[{media_label(m)}]", heard_label(m, item.author.name)]))
+             for m in item.media]
     return escape(" ".join(notes))
 
 

@@ -79,7 +79,7 @@ class Turn(MenuTurn[Effect]):
     def audit(self, event: EventData) -> None:
         self.do(AuditCsv(self._known(event)))
 
-    def inzage(self, event: EventData) -> None:
+    def give_inzage(self, event: EventData) -> None:
         self.do(Inzage(self._known(event)))
 
     def erase_client(self, event: EventData) -> None:
@@ -125,7 +125,7 @@ FLOW = MenuFlow("admin", Action, ["home", "ask_begeleider", "pick_client", "pick
      "conditions": "client_known", "before": "audit"},
     {"trigger": "inzage", "source": "home", "dest": "pick_inzage"},
     {"trigger": "choose", "source": "pick_inzage", "dest": "home",
-     "conditions": "client_known", "before": "inzage"},
+     "conditions": "client_known", "before": "give_inzage"},
     # Erasing cannot be undone: the client, then twice "yes" naming that same client.
     {"trigger": "erase", "source": "home", "dest": "pick_erase"},
     {"trigger": "choose", "source": "pick_erase", "dest": "confirm_erase",

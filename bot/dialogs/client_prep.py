@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from html import escape
 
-from bot.dialogs import picto_mat
+from bot.dialogs import picto_mat, transcript
 from bot.dialogs.buttons import action as pressed_action
 from bot.dialogs.buttons import decode, encode, pressed
 from bot.dialogs.flow import (
@@ -145,6 +145,7 @@ class Context:
     name: str
     meeting_date: str | None = None  # already formatted in Dutch, e.g. "dinsdag 8 december"
     pictures_first: bool = False  # the begeleider's choice: such questions start with the mat
+    transcribing: bool = False  # the organisation writes voice answers out (issue 19)
 
 
 # --------------------------------------------------------------------------- deciding
@@ -257,6 +258,12 @@ def _button(turn: Turn) -> Outcome:
         session.data[name] = wanted
         out.show = "settings"
         return out
+    if transcript.handles(turn.input):  # "Ik hoorde: … Klopt dat?" about a voice answer
+        heard = transcript.decide(turn.answers, turn.input)
+        out.effects += heard.effects
+        out.notes += [heard.note] if heard.note else []
+        out.stale, out.ask = heard.stale, not heard.stale
+        return out
     if picto_mat.handles(turn.input):  # choosing with pictures: buttons of its own
         mat = picto_mat.decide(session, turn.answers, turn.input)
         out.effects += mat.effects
@@ -356,7 +363,7 @@ def render(session: Session, answers: Answers, out: Outcome, ctx: Context,
     if out.unchanged:  # nothing to show again (the screen is as it was)
         return []
     if out.show == "settings":
-        return [_settings(session, edit=inp.kind == "button")]
+        return [_settings(session, edit=inp.kind == "button", transcribing=ctx.transcribing)]
     if out.show.startswith("play:"):
         row = next(r for r in answers.rows if r.id == int(out.show[5:]))
         return [Reply(_part_text(row), media=Media(row.kind, row.file_id or ""))]
@@ -726,7 +733,9 @@ def _play_rows(session: Session, items: list[list[AnswerView]]) -> list[tuple[Bu
     return [plays[i:i + 3] for i in range(0, len(plays), 3)]
 
 
-PREFERENCES = {"speech": True, "slow": False, "reminders": True}
+PREFERENCES = {"speech": True, "slow": False, "reminders": True, "transcribe": True}
+# Shown in /instellingen only where the organisation has a speech-to-text engine.
+ONLY_WITH_ENGINE = ("transcribe",)
 
 
 def next_round(session: Session, number: int) -> None:
@@ -747,14 +756,15 @@ def preference(session: Session, name: str) -> bool:
     return bool(session.data.get(name, PREFERENCES[name]))
 
 
-def _settings(session: Session, edit: bool) -> Reply:
+def _settings(session: Session, edit: bool, transcribing: bool = False) -> Reply:
     """How it is now in words; each button says what it will do."""
-    now = {name: "on" if preference(session, name) else "off" for name in PREFERENCES}
-    text = "\n".join([t("settings"), *(t(f"set_{name}_{now[name]}") for name in PREFERENCES)])
+    names = [n for n in PREFERENCES if transcribing or n not in ONLY_WITH_ENGINE]
+    now = {name: "on" if preference(session, name) else "off" for name in names}
+    text = "\n".join([t("settings"), *(t(f"set_{name}_{now[name]}") for name in names)])
     flip = {"on": "off", "off": "on"}
     rows = tuple((Button(t(f"set_{name}_{now[name]}_do"),
                          _data(session, Action.SETTING, f"{name}.{flip[now[name]]}")),)
-                 for name in PREFERENCES)
+                 for name in names)
     return Reply(text, buttons=rows, edit=edit, speak=None if edit else plain(text))
 
 
@@ -858,7 +868,9 @@ def _part_text(part: AnswerView) -> str:
     length = f", {_length(part.duration)}" if part.duration else ""
     kept = f" {t('media_not_kept')}" if part.file_state == "not_kept" else ""
     caption = f" {escape(part.text)}" if part.text else ""
-    return f"[{media}{length}]{kept}{caption}"
+    words = part.confirmed_words
+    heard = f" {escape(transcript.shown(words))}" if words else ""
+    return f"[{media}{length}]{kept}{caption}{heard}"
 
 
 def _now() -> datetime:

@@ -101,6 +101,13 @@ class AnswerView:
     file_id: str | None = None
     file_state: str | None = None  # "kept", "not_kept", or None (not yet)
     message_id: int | None = None  # the person's message this part came from
+    transcript: str | None = None  # a voice answer written out (issue 19)
+    transcript_state: str | None = None  # pending, confirmed, rejected, dismissed
+
+    @property
+    def confirmed_words(self) -> str | None:
+        """The written-out voice answer, once the client said it is right."""
+        return self.transcript if self.transcript_state == "confirmed" else None
 
 
 @dataclass(frozen=True)
@@ -213,5 +220,13 @@ class RestoreNaaste:
     naaste_id: int
 
 
+@dataclass(frozen=True)
+class SetTranscript:
+    """The client's word on a written-out voice answer (confirmed, rejected, dismissed)."""
+
+    answer_id: int
+    state: str
+
+
 Effect = (AddPart | RemoveItem | RemoveTag | MoveItemUp | EditByMessage | SetShare
-          | RemoveNaaste | RestoreNaaste | KeepPrevious)
+          | RemoveNaaste | RestoreNaaste | KeepPrevious | SetTranscript)

@@ -28,6 +28,7 @@ from bot.dialogs.types import (
     RestoreNaaste,
     Session,
     SetShare,
+    SetTranscript,
 )
 from bot.service import access, agendas, inzage, sessions
 from bot.service.types import Context, TurnResult
@@ -183,12 +184,14 @@ async def _context(unit: Unit, ctx: Context, client_id: int, name: str, session:
     step = session.step
     if picto_mat.opens_by_itself(session, answers):
         owner = await unit.client(client_id)
-        return client_prep.Context(name, pictures_first=bool(owner and owner.pictures_first))
+        return client_prep.Context(name, pictures_first=bool(owner and owner.pictures_first),
+                                   transcribing=ctx.transcribing)
     if step != FIRST_STEP:
-        return client_prep.Context(name)
+        return client_prep.Context(name, transcribing=ctx.transcribing)
     meeting = await unit.meeting(client_id)
     when = meeting.starts_at if meeting else None
-    return client_prep.Context(name, ctx.date(when) if when else None)
+    return client_prep.Context(name, ctx.date(when) if when else None,
+                               transcribing=ctx.transcribing)
 
 
 async def _agreements(unit: Unit, ctx: Context, person: PersonRow,
@@ -316,6 +319,9 @@ async def _apply(unit: Unit, client_id: int, person_id: int, effects: list[Effec
                 in_memory = False
             case KeepPrevious(step=step):
                 await unit.keep_previous(client_id, step, person_id)
+                in_memory = False
+            case SetTranscript(answer_id=answer_id, state=state):
+                await unit.set_transcript(client_id, answer_id, state)
                 in_memory = False
             case EditByMessage(message_id=message_id, text=text):
                 await unit.edit_by_message(client_id, message_id, text)

@@ -20,14 +20,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot import schedule
-from bot.dialogs import client_prep
+from bot.dialogs import client_prep, transcript
 from bot.dialogs.buttons import encode, pressed
 from bot.dialogs.texts import t
 from bot.dialogs.types import Button, Input, Reply
 from bot.faults import checkpoint
 from bot.service import access, admin, agendas, begeleider, client, naaste
 from bot.service.types import ROLE_KINDS, Context, Incoming, Outgoing, Role, TurnResult
-from bot.state.models import Naaste, Person, utcnow
+from bot.state.models import Answer, Naaste, Person, utcnow
 from bot.state.store import Store
 from bot.state.unit import PersonRow, RoleRow, Unit
 
@@ -218,8 +218,9 @@ class Service:
         pictos = self.context.pictos
         lines = pictos.attribution() if pictos is not None else []
         lines = [t("over_openmoji") if "OpenMoji" in line else escape(line) for line in lines]
-        text = t("over") + "\n" + "\n".join(lines)
-        return Reply(text.strip(), speak=client_prep.plain(t("over")))
+        about = t("over") + (f"\n{t('over_transcribe')}" if self.context.transcribing else "")
+        text = about + "\n" + "\n".join(lines)
+        return Reply(text.strip(), speak=client_prep.plain(about))
 
     # ------------------------------------------------------------------ after the send
     def replies_sent(self, outgoing: Outgoing) -> None:
@@ -263,6 +264,28 @@ class Service:
         if not replies:
             return None
         return Outgoing(person.chat_id, replies, person.id, sent_mark=(person.id, turn_end))
+
+    async def transcript_wanted(self, answer_id: int) -> bool:
+        """Whether a voice answer should go to the speech-to-text engine: the client has not
+        switched it off in /instellingen (issue 19)."""
+        async with self.store.unit() as unit:
+            answer = await unit.get(Answer, answer_id)
+            owner = await unit.client(answer.client_id) if answer is not None else None
+            if owner is None or owner.person_id is None or answer is None \
+                    or answer.entered_by != owner.person_id:
+                return False  # a recording a begeleider added is not the client's to confirm
+            data = await unit.session_data(owner.person_id, client.FLOW)
+        return bool(data.get("transcribe", client_prep.PREFERENCES["transcribe"]))
+
+    async def heard(self, answer_id: int, words: str) -> Outgoing | None:
+        """What the engine heard in a voice answer: kept, waiting for the client's word, and
+        asked ("Ik hoorde: … Klopt dat?"). None when there is nothing to ask (anymore)."""
+        async with self.store.unit() as unit:
+            found = await unit.transcript_to_ask(answer_id, words, transcript.KINDS)
+            chat = await unit.person_chat(found[1]) if found is not None else None
+        if chat is None:
+            return None
+        return Outgoing(chat, [transcript.question(answer_id, words)], None)
 
     async def retention_notice(self, notice: Any) -> Outgoing | None:
         """A week before a finished round's answers and topics go (housekeeping): tell the

@@ -89,3 +89,8 @@ class Context:
 
     def date(self, moment: datetime, with_time: bool = True) -> str:
         return dutch_date(moment, self.tz, with_time)
+
+    @property
+    def transcribing(self) -> bool:
+        """The organisation writes voice answers out (issue 19: a speech-to-text engine)."""
+        return bool(getattr(self.settings, "transcribe_url", ""))

@@ -181,6 +181,11 @@ class Answer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     changed_at: Mapped[datetime | None] = mapped_column(default=None)
     removed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A voice answer written out by the speech-to-text engine (issue 19), and the client's
+    # word on it: "pending" (shown to the client only), "confirmed" (shown as their words),
+    # "rejected" or "dismissed" (shown to nobody). The voice always stays.
+    transcript: Mapped[str | None] = mapped_column(Text, default=None)
+    transcript_state: Mapped[str | None] = mapped_column(String(12), default=None)
     # None: the current round. When the next round starts, the current answers get the
     # number of the round they belong to and stay as they are (history, never changed).
     round: Mapped[int | None] = mapped_column(Integer, default=None)

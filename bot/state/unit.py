@@ -148,7 +148,7 @@ _SESSION = select(DialogSession.id, DialogSession.step, DialogSession.status,
     DialogSession.person_id == bindparam("person_id"), DialogSession.flow == bindparam("flow"))
 _ANSWER_COLUMNS = (Answer.id, Answer.step, Answer.item, Answer.part, Answer.kind, Answer.text,
                    Answer.tag, Answer.duration, Answer.file_id, Answer.file_state,
-                   Answer.message_id)
+                   Answer.message_id, Answer.transcript, Answer.transcript_state)
 _ANSWERS = select(*_ANSWER_COLUMNS).where(
     Answer.client_id == bindparam("client_id"), *CURRENT_ANSWER).order_by(
     Answer.step, Answer.item, Answer.part, Answer.id)
@@ -765,6 +765,29 @@ class Unit:
                 row.item = above
             elif row.item == above:
                 row.item = item
+
+    # --- voice answers written out (issue 19) ------------------------------------------
+    async def transcript_to_ask(self, answer_id: int, words: str, kinds: Sequence[str]
+                                ) -> tuple[int, int] | None:
+        """Keep what the engine heard in a voice answer, waiting for the client's word;
+        (client id, the client's person id) — None when the answer is gone, is not of
+        `kinds` (recordings) or not current, or was written out already."""
+        answer = await self.session.get(Answer, answer_id)
+        if (answer is None or answer.kind not in kinds
+                or answer.removed_at is not None or answer.transcript_state is not None):
+            return None
+        client = await self.session.get(Client, answer.client_id)
+        if client is None or client.person_id is None:
+            return None
+        answer.transcript, answer.transcript_state = words, "pending"
+        await self.session.flush()
+        return client.id, client.person_id
+
+    async def set_transcript(self, client_id: int, answer_id: int, state: str) -> None:
+        """The client's word on a transcript that waits for it (their own answer only)."""
+        await self._execute(update(Answer).where(
+            Answer.id == answer_id, Answer.client_id == client_id,
+            Answer.transcript_state == "pending").values(transcript_state=state))
 
     async def edit_by_message(self, client_id: int, message_id: int, text: str) -> None:
         """An edited Telegram message changes its answer; the old text goes to history."""

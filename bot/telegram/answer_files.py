@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from telegram import Bot
@@ -27,10 +28,12 @@ EXTENSIONS = {"voice": ".ogg", "audio": ".audio", "video_note": ".mp4", "video":
 
 
 class AnswerFiles:
-    def __init__(self, bot: Bot, store: Store, folder: Path) -> None:
+    def __init__(self, bot: Bot, store: Store, folder: Path,
+                 kept: Callable[[int, str, bytes], None] | None = None) -> None:
         self.bot = bot
         self.store = store
         self.folder = folder
+        self.kept = kept  # told of each file kept (answer id, kind, bytes): transcription
 
     async def keep(self, update_id: int | None = None) -> list[tuple[int, Reply]]:
         """Download the files of this update's answers (all pending ones when None);
@@ -61,6 +64,8 @@ class AnswerFiles:
                 duration = None
         await self.store.mark_file(answer_id, state="kept", path=str(path), size=len(data),
                          checksum=hashlib.sha256(data).hexdigest(), duration=duration)
+        if self.kept is not None:
+            self.kept(answer_id, kind, data)
         return None
 
     async def _download(self, file_id: str) -> bytes:

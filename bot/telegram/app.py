@@ -16,6 +16,7 @@ from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError, 
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, ExtBot, TypeHandler
 
 from bot.clock import Clock, SystemClock
+from bot.dialogs import transcript
 from bot.dialogs.client_prep import fixed_spoken_texts
 from bot.dialogs.texts import t
 from bot.faults import checkpoint
@@ -31,6 +32,7 @@ from bot.telegram.media import TelegramMedia
 from bot.telegram.processor import PerChatUpdateProcessor
 from bot.telegram.ratelimit import ChatRateLimiter
 from bot.telegram.sender import Sender
+from bot.telegram.transcribe import Engine, Transcriber
 from bot.telegram.transport import AiohttpRequest
 
 log = logging.getLogger("gespreksmaatje")
@@ -158,7 +160,13 @@ class BotRunner:
         self.app.add_error_handler(self._on_error)
         self.sender = Sender(self.bot, media)
         self._late_sweep: asyncio.Task[None] | None = None
-        self.files = AnswerFiles(self.bot, store, settings.data_dir / "answers")
+        # Voice answers written out, when the organisation has an engine (issue 19).
+        self.transcriber = Transcriber(Engine(
+            settings.transcribe_url, settings.transcribe_model, settings.transcribe_key,
+            settings.transcribe_timeout)) if settings.transcribe_url else None
+        self._transcribing: set[asyncio.Task[None]] = set()
+        self.files = AnswerFiles(self.bot, store, settings.data_dir / "answers",
+                                 kept=self._kept if self.transcriber else None)
         self.processor: PerChatUpdateProcessor = self.app.update_processor  # type: ignore[assignment]
         self.dispatcher = Dispatcher(store, clock, self.send_planned,
                                      settings=settings, notify=self.send_notice)
@@ -209,6 +217,32 @@ class BotRunner:
     async def _keep_files(self, update_id: int | None) -> None:
         for chat_id, reply in await self.files.keep(update_id):
             await self.sender.send(chat_id, [reply])
+
+    def _kept(self, answer_id: int, kind: str, data: bytes) -> None:
+        """A voice answer is stored and kept: write it out in a task of its own (a slow
+        engine delays nobody, not even this client's next message)."""
+        if kind in transcript.KINDS:
+            task = asyncio.create_task(self._transcribe(answer_id, kind, data))
+            self._transcribing.add(task)
+            task.add_done_callback(self._transcribing.discard)
+
+    async def _transcribe(self, answer_id: int, kind: str, data: bytes) -> None:
+        assert self.transcriber is not None
+        if not await self.service.transcript_wanted(answer_id):
+            return
+        words = await self.transcriber.text(data, kind)
+        if words is None:
+            log.info("answer=%d not written out (nothing usable)", answer_id)
+            return
+        outgoing = await self.service.heard(answer_id, words)
+        if outgoing is not None:
+            async with self.processor.lock_for(outgoing.chat_id):
+                await self.sender.send(outgoing.chat_id, outgoing.replies)
+
+    async def transcriptions_settled(self) -> None:
+        """Wait for the voice answers being written out now (tests, the benchmark)."""
+        while self._transcribing:
+            await asyncio.gather(*self._transcribing, return_exceptions=True)
 
     async def send_planned(self, row: Any) -> None:
         """The dispatcher's callback: one planned message (a planned_send row: kind,
@@ -321,6 +355,10 @@ class BotRunner:
                 await self.app.updater.stop()
             if self.app.running:
                 await self.app.stop()
+            for task in list(self._transcribing):  # a transcript is a help, not a must
+                task.cancel()
+            if self.transcriber is not None:
+                await self.transcriber.close()
             await self.service.close()  # the last replies-sent marks
             await self.app.shutdown()
 
