@@ -218,7 +218,9 @@ class DialogPolicy:
             label = DONE if ticked else labels[0]
             return await self._do(clock, c, "press", user.press(message, label),
                                   _asks_something)
-        if labels[0] in ANSWER_BY_TEXT:
+        # An open question answered in words (its first button may be the picture mat,
+        # which this client does not use).
+        if any(label in ANSWER_BY_TEXT for label in labels):
             text = ANSWERS[c.steps % len(ANSWERS)]
             return await self._do(clock, c, "text", user.send_text(text), _asks_something)
         return await self._do(clock, c, "press", user.press(message, labels[0]),

@@ -1,4 +1,4 @@
-"""`python -m bot [run|sandbox|migrate|invite ROLE --name N|pictos check|sheet]`: the CLI.
+"""`python -m bot [run|sandbox|migrate|backup|restore|rotate-key|invite|pictos]`: the CLI.
 
 Without a command: the bot on Telegram when a token is set, else the local sandbox.
 
@@ -13,6 +13,7 @@ import os
 import sys
 
 from bot.settings import Settings, SettingsError, load_settings
+from bot.state.crypto import DataKeyError
 from bot.state.store import DatabaseError, DatabaseUnreachable
 
 log = logging.getLogger("gespreksmaatje")
@@ -32,6 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     sandbox.add_argument("--port", type=int, default=None, help="page port (default 8080)")
     sandbox.add_argument("--demo", action="store_true", help="seed a demo organisation")
     commands.add_parser("migrate", help="bring the database up to date")
+    backup = commands.add_parser("backup", help="write an encrypted backup of the database "
+                                 "and the kept answer files")
+    backup.add_argument("out", help="the backup file to write")
+    restore = commands.add_parser("restore", help="restore a backup into an empty database")
+    restore.add_argument("source", metavar="IN", help="the backup file")
+    commands.add_parser("rotate-key", help="re-encrypt all data with DATA_KEY (old keys in "
+                        "DATA_KEY_OLD)")
     commands.add_parser("pictos", help="check a picto manifest, or draw a contact sheet")
     invite = commands.add_parser("invite", help="make a one-time start link")
     invite.add_argument("role", choices=["client", "begeleider", "admin"])
@@ -47,8 +55,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         logging.getLogger().setLevel(settings.log_level.upper())
+        if settings.log_format == "json":
+            from bot.ops.jsonlog import use_json_logs
+
+            use_json_logs()
+        _install_key(settings)
         if args.command == "migrate":
             asyncio.run(_migrate(settings))
+        elif args.command == "backup":
+            asyncio.run(_backup(settings, args.out))
+        elif args.command == "restore":
+            asyncio.run(_restore(settings, args.source))
+        elif args.command == "rotate-key":
+            asyncio.run(_rotate_key(settings))
         elif args.command == "invite":
             asyncio.run(_invite(settings, args.role, args.name, args.days or settings.invite_days,
                                 args.begeleider))
@@ -60,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             print("gespreksmaatje: no TELEGRAM_BOT_TOKEN is set, so the local sandbox starts "
                   "(set a token in .env to run on Telegram).", file=sys.stderr)
             return _sandbox(settings, settings.sandbox_port, demo=True)
-    except (SettingsError, OperatorError) as error:
+    except (SettingsError, OperatorError, DataKeyError) as error:
         print(f"gespreksmaatje: {error}", file=sys.stderr)
         return 2
     except (DatabaseUnreachable, OSError) as error:
@@ -79,6 +98,78 @@ class OperatorError(Exception):
 def _first_line(error: BaseException) -> str:
     text = str(getattr(error, "orig", None) or error)
     return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+def _install_key(settings: Settings) -> None:
+    from bot.state import crypto
+
+    crypto.install(crypto.ring_from_settings(settings.data_key, settings.data_key_old,
+                                             settings.data_dir))
+
+
+async def _check_key(settings: Settings) -> None:
+    """Refuse to start when the key does not open the data that is there (one line)."""
+    from bot.state.rekey import check_key
+    from bot.state.store import Store
+
+    store = Store(settings.db_url)
+    try:
+        await check_key(store)
+    except DataKeyError as error:
+        raise OperatorError(f"DATA_KEY does not fit the stored data: {error}") from None
+    finally:
+        await store.close()
+
+
+async def _rotate_key(settings: Settings) -> None:
+    from bot.state.rekey import rotate
+    from bot.state.store import Store
+
+    await _migrate_quietly(settings)
+    store = Store(settings.db_url)
+    try:
+        values, files = await rotate(store)
+    finally:
+        await store.close()
+    print(f"re-encrypted with the key in DATA_KEY: {values} values, {files} files; "
+          "DATA_KEY_OLD may now be emptied.")
+
+
+async def _backup(settings: Settings, out: str) -> None:
+    from pathlib import Path
+
+    from bot.state.backup import BackupError, backup
+
+    await _check_key(settings)
+    try:
+        size = await asyncio.to_thread(backup, settings.db_url, settings.data_dir, Path(out))
+    except BackupError as error:
+        raise OperatorError(str(error)) from None
+    print(f"backup written: {out} ({size} bytes, encrypted with the data key)")
+
+
+async def _restore(settings: Settings, source: str) -> None:
+    from pathlib import Path
+
+    from sqlalchemy import inspect
+
+    from bot.state.backup import BackupError, restore
+    from bot.state.store import Store
+
+    if not await asyncio.to_thread(Path(source).is_file):
+        raise OperatorError(f"there is no backup file {source}.")
+    store = Store(settings.db_url)
+    try:
+        async with store.engine.connect() as connection:
+            tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
+    finally:
+        await store.close()
+    try:
+        await asyncio.to_thread(restore, settings.db_url, settings.data_dir, Path(source),
+                                not tables)
+    except BackupError as error:
+        raise OperatorError(f"restore: {error}") from None
+    print(f"restored {source} into {settings.db_url.split('@')[-1]}")
 
 
 async def _migrate(settings: Settings) -> None:
@@ -151,6 +242,9 @@ async def _serve_sandbox(settings: Settings, port: int, demo: bool) -> int:
     from bot.telegram.app import install_signal_handlers
     from sandbox import SandboxError, run_sandbox
 
+    await _migrate_quietly(settings)
+    await _check_key(settings)
+
     stop = asyncio.Event()
     install_signal_handlers(stop)
     try:
@@ -170,6 +264,7 @@ async def _serve(settings: Settings) -> int:
     from pictos import ManifestError
 
     await _migrate_quietly(settings)
+    await _check_key(settings)
     store = Store(settings.db_url)
     stop = asyncio.Event()
     install_signal_handlers(stop)

@@ -29,8 +29,15 @@ class Settings(BaseSettings):
     audit_keep_days: int = Field(default=1826, ge=30, le=36500)
     # A round's answers and topics after its meeting (the begeleider is told a week before).
     retention_days: int = Field(default=365, ge=14, le=36500)
+    # Encryption at rest (bot/state/crypto.py): 32 bytes as 64 hex digits; older keys,
+    # comma separated, until `python -m bot rotate-key` has run. Empty: <data_dir>/data.key.
+    data_key: str = Field(default="", repr=False)
+    data_key_old: str = Field(default="", repr=False)
     log_level: str = "INFO"
     speech_enabled: bool = True
+    # Read-backs of answers (the list, the review, an agenda) only by the offline engine
+    # (espeak-ng), never sent to gTTS (Google's online service).
+    readback_offline: bool = False
     # Voice answers written out (issue 19), off by default: an OpenAI-compatible
     # speech-to-text server (POST <url>/v1/audio/transcriptions; whisper.cpp, faster-whisper,
     # vLLM or a hosted one). Voice answers then go to that server.
@@ -50,6 +57,13 @@ class Settings(BaseSettings):
     chat_per_second: float = Field(default=1.0, ge=0, le=100)
     quiet_start: str = "21:00"
     quiet_end: str = "09:00"
+    # The operator's view (bot/ops): /healthz, /readyz, /metrics on OPS_HOST:OPS_PORT; 0 is
+    # off (the default, so tests and a second dev bot never fight over a port; deploy/ sets
+    # it). /readyz fails at READY_MAX_BACKLOG unhandled inbox rows. LOG_FORMAT: text or json.
+    ops_host: str = "127.0.0.1"
+    ops_port: int = Field(default=0, ge=0, le=65535)
+    ready_max_backlog: int = Field(default=100, ge=0)
+    log_format: str = Field(default="text", pattern="^(text|json)$")
 
     @field_validator("telegram_bot_token")
     @classmethod

@@ -14,6 +14,7 @@ import math
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import av
 
@@ -107,3 +108,18 @@ class FakeGtts:
                 pass  # keep test output clean
 
         return Handler
+
+
+def record_spoken(speech: Any) -> list[str]:
+    """Every text the speech pipeline's primary engine is asked to say from now on (the
+    engine still says it): which sentences went to gTTS, and under which cache keys."""
+    made: list[str] = []
+    real = speech.primary.synthesize
+
+    def spy(text: str, slow: bool) -> tuple[bytes, str]:
+        made.append(text)
+        result: tuple[bytes, str] = real(text, slow)
+        return result
+
+    speech.primary.synthesize = spy
+    return made

@@ -17,6 +17,7 @@ class FakeStt:
     text: str = "Ik wil graag op mezelf wonen"
     canned: dict[bytes, str] = field(default_factory=dict)  # audio bytes -> what was said
     mode: str = "ok"
+    delay: float = 0.0  # seconds the engine "thinks" (the benchmark's slow engine)
     calls: list[dict[str, str]] = field(default_factory=list)  # the form fields (no audio)
     audio: list[bytes] = field(default_factory=list)
     _release: asyncio.Event = field(default_factory=asyncio.Event)
@@ -50,6 +51,8 @@ class FakeStt:
             return web.json_response({"error": "overloaded"}, status=500)
         if self.mode == "hang":
             await self._release.wait()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.mode == "empty":
             return web.json_response({"text": "   "})
         return web.json_response({"text": self.canned.get(data, self.text)})

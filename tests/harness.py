@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.settings import Settings, load_settings
+from bot.state import crypto
 from bot.state.migrate import upgrade
 from bot.state.store import Store
 from bot.telegram.app import BotRunner
@@ -138,6 +139,9 @@ async def harness(db_url: str, tmp: Path, limits: Limits | None = None,
             send_per_second=25 if keep else 0,
             chat_per_second=limits.per_chat_per_second if limits and keep else 0,
             chat_burst=limits.per_chat_burst if limits and keep else 3)
+        # The data key as the bot process finds it (<data_dir>/data.key): a bot started as
+        # `python -m bot run` on the same data folder reads what this process wrote.
+        crypto.install(crypto.ring_from_settings("", "", settings.data_dir))
         await upgrade(db_url)
         store = Store(db_url)
         h = Harness(server, settings, store)

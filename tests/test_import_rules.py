@@ -12,11 +12,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # package folder → prefixes it must never import
 FORBIDDEN = {
     "bot/dialogs": ("telegram", "sqlalchemy", "bot.state", "bot.telegram", "bot.agenda",
-                    "bot.service", "bot.schedule", "voice"),
+                    "bot.service", "bot.schedule", "bot.ops", "voice"),
     "bot/state": ("bot.dialogs", "bot.telegram", "bot.agenda", "bot.service", "bot.schedule",
                   "telegram", "voice", "pictos"),
     # The service talks to the database only through bot/state's unit of work.
-    "bot/service": ("telegram", "sqlalchemy", "bot.telegram"),
+    "bot/service": ("telegram", "sqlalchemy", "bot.telegram", "bot.ops"),
+    # Operators' view: it reads the store and counts; it never drives a conversation.
+    "bot/ops": ("telegram", "sqlalchemy", "bot.telegram", "bot.dialogs", "bot.service"),
     "bot/telegram": ("sqlalchemy", "bot.state.unit", "bot.state.models"),
     "bot/schedule": ("sqlalchemy", "telegram", "bot.telegram", "bot.service"),
     "bot/agenda": ("telegram", "sqlalchemy", "bot.telegram", "bot.service"),

@@ -47,3 +47,114 @@ def test_an_unparsable_update_batch_is_logged_without_its_content(
         logger.critical("Error while parsing updates! Received data was %r", batch)
     assert "Error while parsing updates!" in caplog.text
     assert SECRET not in caplog.text and "<2 updates, content not logged>" in caplog.text
+
+
+# --- a whole run, failures included ------------------------------------------------------
+
+RUN_SECRETS = ("Zilvermeeuw op dinsdag", "Paarse olifant thuis", "Vergadering over Kwispel",
+               "Dagbesteding bij Wolkenkrabber")
+
+
+def _everything(record: logging.LogRecord) -> str:
+    """All a record puts in a log: its message with its arguments, and its exception as a
+    formatter writes it (the filters leave a traceback without the error's message)."""
+    return "\n".join([str(record.msg), repr(record.args),
+                      logging.Formatter().format(record)])
+
+
+class _All(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_a_whole_run_logs_no_content(db_url: str, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import harness
+    from tests.fake_gtts import FakeGtts
+    from tests.harness import texts
+    from tests.test_triangle import admin_and_begeleider, invite_naaste, new_client, share
+
+    catch = _All()
+    root = logging.getLogger()
+    levels = {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
+    old_root = root.level
+    root.addHandler(catch)
+    root.setLevel(logging.DEBUG)
+    for name in levels:  # every logger, also those set quieter elsewhere
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    fake = FakeGtts().start()
+    try:
+        async with harness(db_url, tmp_path) as h:
+            h.settings = h.settings.model_copy(update={"speech_enabled": True,
+                                                       "gtts_base_url": fake.url})
+            await h.start_bot()
+            for name in logging.root.manager.loggerDict:  # loggers made at start-up too
+                logger = logging.getLogger(name)
+                if logger.level > logging.DEBUG:
+                    levels.setdefault(name, logger.level)
+                    logger.setLevel(logging.NOTSET)
+            _fatima, bram = await admin_and_begeleider(h)
+            sam = await new_client(h, bram, "Sam", 1001)
+            await h.tap(sam, "➡️ Beginnen")
+            await h.say(sam, RUN_SECRETS[0])
+            await h.act(sam, sam.send_voice(b"OggS" + bytes(range(256)) * 4, duration=3))
+            await h.say(sam, "/lijst")
+            anja = await invite_naaste(h, bram, "Sam", "Anja", "Ouder", 2001)
+            await share(h, sam, "Anja (Ouder)", "Alleen mijn onderwerpen")
+            await h.act(anja, anja.send_command("/start"))
+            await h.tap(anja, "➕ Onderwerp")
+            await h.say(anja, RUN_SECRETS[1])
+            await h.act(bram, bram.send_command("/clienten"))
+            await h.tap(bram, "Sam")
+            await h.tap(bram, "➕ Eigen onderwerp")
+            await h.say(bram, RUN_SECRETS[3])
+            agenda = texts(await h.tap(bram, "📋 Agenda"))
+            assert RUN_SECRETS[1] in agenda and RUN_SECRETS[3] in agenda, agenda
+            out = await h.tap(bram, "📄 PDF en export")
+            assert sum(m.kind == "document" for m in out) == 4
+
+            # Failures: a bug that quotes the input, a database error with the words
+            # bound, a Bot API error while the answer goes out.
+            assert h.runner is not None
+            service = h.runner.service
+            real = service.handle
+
+            async def buggy(incoming: object) -> object:
+                raise ValueError(f"cannot handle {RUN_SECRETS[2]!r}")
+
+            monkeypatch.setattr(service, "handle", buggy)
+            await h.say(sam, RUN_SECRETS[2])
+
+            async def db_error(incoming: object) -> object:
+                async with h.store.unit() as unit:
+                    await unit.session.execute(text(
+                        "INSERT INTO answer (client_id, step, item, part, kind, text,"
+                        " created_at) VALUES (999, 'good_at', 1, 1, 'text', :w, '2026-01-01')"),
+                        {"w": RUN_SECRETS[2]})
+                return await real(incoming)  # type: ignore[arg-type]
+
+            monkeypatch.setattr(service, "handle", db_error)
+            await h.say(sam, RUN_SECRETS[2])
+            monkeypatch.setattr(service, "handle", real)
+            h.server.fail_next("sendMessage", times=3, error_code=400,
+                               description="Bad Request: message is too long")
+            h.server.fail_next("sendPhoto", times=3, error_code=400,
+                               description="Bad Request: wrong file")
+            await h.say(sam, RUN_SECRETS[2])
+            await h.say(sam, "/lijst")
+    finally:
+        fake.stop()
+        root.removeHandler(catch)
+        root.setLevel(old_root)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    assert len(catch.records) > 50, "the run was logged"
+    assert any(r.levelno >= logging.ERROR for r in catch.records), "the failures were logged"
+    for record in catch.records:
+        logged = _everything(record)
+        for secret in RUN_SECRETS:
+            assert secret not in logged, f"{record.name}: {logged[:600]}"

@@ -4,16 +4,16 @@ disk. gTTS is reached only through a fake endpoint on localhost."""
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
+from bot.state.crypto import read_kept
 from bot.state.models import Answer
-from tests.fake_gtts import FakeGtts
+from tests.fake_gtts import FakeGtts, record_spoken
 from tests.harness import Harness, texts
 from voice import probe_audio, to_voice_ogg
 
 
 def read(path: str) -> bytes:
-    return Path(path).read_bytes()
+    return read_kept(path)  # kept files are encrypted at rest
 
 
 def voices(messages: list) -> list:  # type: ignore[type-arg]
@@ -26,14 +26,7 @@ async def test_questions_are_spoken_synthesised_once_and_uploaded_once(
     assert h.runner is not None and h.runner.media is not None
     speech = h.runner.media.speech
     assert speech is not None
-    synthesised: list[str] = []
-    real = speech.primary.synthesize
-
-    def spy(text: str, slow: bool) -> tuple[bytes, str]:
-        synthesised.append(text)
-        return real(text, slow)
-
-    speech.primary.synthesize = spy  # type: ignore[method-assign]
+    synthesised = record_spoken(speech)
     people = [await h.join(1001, "Sam"), await h.join(1002, "Noor")]
     for person in people:
         out = await h.tap(person, "➡️ Beginnen")

@@ -14,6 +14,7 @@ import pytest
 
 from bot.state.models import Answer
 from localbotapi.server import BotMessage, UserHandle
+from tests.fake_gtts import FakeGtts, record_spoken
 from tests.fake_stt import FakeStt
 from tests.harness import Harness, harness, texts
 from tests.test_triangle import admin_and_begeleider, client_with_topic
@@ -178,3 +179,29 @@ async def test_a_transcript_button_of_another_client_changes_nothing(
     (voice,) = await h.rows(Answer, Answer.kind == "voice")
     assert voice.transcript_state == "pending"
     assert question.buttons  # Sam's own question still works
+
+
+async def test_what_was_heard_is_spoken_but_never_kept(
+        db_url: str, tmp_path: Path, stt: FakeStt, fake_gtts: FakeGtts) -> None:
+    """'Ik hoorde: …' holds the client's own words: spoken (a voice message beside the
+    text) as a read-back, so no clip of it stays in the speech cache."""
+    async with harness(db_url, tmp_path) as h:
+        h.settings = h.settings.model_copy(update={
+            "transcribe_url": stt.url, "transcribe_model": "whisper-nl",
+            "speech_enabled": True, "gtts_base_url": fake_gtts.url})
+        await h.start_bot()
+        assert h.runner is not None and h.runner.media is not None
+        speech = h.runner.media.speech
+        assert speech is not None
+        made = record_spoken(speech)
+        sam = await h.join(1001, "Sam")
+        await h.tap(sam, "➡️ Beginnen")
+        out = await _voice(h, sam)
+        at = next(i for i, m in enumerate(out) if "Ik hoorde" in m.content)
+        assert any(m.kind == "voice" for m in out[at:]), "what was heard is also spoken"
+        heard = [text for text in made if HEARD in text]
+        assert heard, "spoken by gTTS (the offline setting is off)"
+        on_disk = {p.stem for p in speech.cache_dir.rglob("*.ogg")}
+        assert on_disk, "the fixed texts are cached"
+        assert not {speech.key_for(speech.primary, text) for text in heard} & on_disk
+        assert not list(speech.private_dir.iterdir()), "a read-back clip left behind"

@@ -14,6 +14,8 @@ import hashlib
 import logging
 import os
 import re
+import secrets
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -35,6 +37,12 @@ class CachedClip:
     duration: float
     engine: str
     key: str  # stable hex id; the bot maps it to Telegram's file_id
+    private: bool = False  # holds a person's words: send by upload, then discard()
+
+    def discard(self) -> None:
+        """A private clip is removed once sent (shared clips stay cached)."""
+        if self.private:
+            self.path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -101,6 +109,11 @@ class SpeechCache:
         self._known: dict[str, CachedClip] = {}
         self._inflight: dict[tuple[str, bool], asyncio.Task[CachedClip | None]] = {}
         self._sentences_made: dict[str, asyncio.Task[CachedClip]] = {}
+        # Read-backs of a person's words are made here and removed once sent; what a
+        # crash left behind is removed at start.
+        self.private_dir = self.cache_dir / "private"
+        shutil.rmtree(self.private_dir, ignore_errors=True)
+        self.private_dir.mkdir(parents=True, exist_ok=True)
 
     # -- public API -------------------------------------------------------------
 
@@ -132,6 +145,71 @@ class SpeechCache:
             self.stats.shared += 1
         # shield: one caller being cancelled must not cancel the others' job.
         return await asyncio.shield(task)
+
+    async def private_clip(self, text: str, slow: bool = False,
+                           offline_only: bool = False) -> CachedClip | None:
+        """A clip for a text that holds a person's words (a read-back of answers). Its
+        sentences already in the cache (the fixed words) are used as they are; the others
+        are made into a private folder and never kept: the joined clip is private and the
+        caller discards it once sent. `offline_only`: made by the fallback engine only,
+        so the words never go to the primary (gTTS, an online service)."""
+        engines: list[Synthesizer] = []
+        if not offline_only and self.primary_available():
+            engines.append(self.primary)
+        if self.fallback is not None:
+            engines.append(self.fallback)
+        for engine in engines:
+            clip = await self._private(engine, text, slow)
+            if clip is not None:
+                return clip
+            if engine is self.primary:
+                if self.primary_available():
+                    log.warning("primary speech engine down; breaker open %ss",
+                                self.breaker_seconds)
+                self._primary_down_until = self.clock() + self.breaker_seconds
+        self.stats.unavailable += 1
+        return None
+
+    async def _private(self, engine: Synthesizer, text: str, slow: bool
+                       ) -> CachedClip | None:
+        made: list[Path] = []
+
+        async def one(sentence: str) -> CachedClip:
+            found = await self._lookup(engine, sentence, slow)
+            if found is not None:
+                self.stats.hits += 1
+                return found
+            self.stats.misses += 1
+            path = self.private_dir / f"{secrets.token_hex(16)}.ogg"
+            made.append(path)
+            return await asyncio.wait_for(asyncio.to_thread(
+                self._make_private, engine, sentence, slow, path), timeout=self.hard_timeout)
+
+        try:
+            pieces = await asyncio.gather(*(one(part) for part in sentences(text)))
+            path = self.private_dir / f"{secrets.token_hex(16)}.ogg"
+            voice = await asyncio.to_thread(
+                lambda: join_voice([p.path.read_bytes() for p in pieces]))
+            await asyncio.to_thread(path.write_bytes, voice.ogg)
+        except (SpeechError, ConversionError, TimeoutError, OSError) as exc:
+            self.stats.failures[engine.name] += 1
+            log.warning("speech engine %s failed on a read-back: %s", engine.name,
+                        type(exc).__name__)  # the error may quote the words: not logged
+            return None
+        finally:
+            for part in made:
+                part.unlink(missing_ok=True)
+        self.stats.syntheses[engine.name] += 1
+        return CachedClip(path=path, duration=voice.duration, engine=engine.name,
+                          key=path.stem, private=True)
+
+    def _make_private(self, engine: Synthesizer, text: str, slow: bool, path: Path
+                      ) -> CachedClip:
+        audio, fmt = engine.synthesize(text, slow)
+        voice = to_voice_ogg(audio, fmt)
+        path.write_bytes(voice.ogg)
+        return CachedClip(path=path, duration=voice.duration, engine=engine.name,
+                          key=path.stem, private=True)
 
     async def warm(self, texts: Iterable[str], concurrency: int = 4, slow: bool = False) -> int:
         """Make sure every text has a clip; returns how many have one afterwards."""

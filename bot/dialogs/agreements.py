@@ -41,7 +41,8 @@ def for_client(lines: list[AgreementLine], changed: bool = False) -> list[Reply]
     spoken = " ".join([plain(intro)] + [plain(n) + "." for n in numbered])
     # The words to read first; then the picture (its caption short, under the picture)
     # with the voice: the same shape as the client's list.
-    return [Reply(text), Reply(intro, picto=PICTO, board=board, speak=spoken)]
+    return [Reply(text), Reply(intro, picto=PICTO, board=board, speak=spoken,
+                                readback=True)]
 
 
 def who_title(line: AgreementLine) -> str:
@@ -79,7 +80,8 @@ def for_naaste(lines: list[AgreementLine], client: str, changed: bool = False) -
               client=escape(client))
     numbered = _numbered(lines, "agreements_who_naaste_", client)
     text = f"<b>{intro}</b>\n\n" + "\n".join(numbered)
-    return [Reply(text, speak=" ".join([plain(intro)] + [plain(n) + "." for n in numbered]))]
+    return [Reply(text, speak=" ".join([plain(intro)] + [plain(n) + "." for n in numbered]),
+                  readback=True)]
 
 
 def _numbered(lines: list[AgreementLine], who_key: str, client: str = "") -> list[str]:

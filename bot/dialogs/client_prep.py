@@ -401,7 +401,8 @@ def _with_notes(notes: str, replies: list[Reply]) -> list[Reply]:
     index = next((i for i, r in enumerate(replies) if r.speak), 0)
     first = replies[index]
     spoken = f"{plain(notes)} {first.speak}" if first.speak else plain(notes)
-    replies[index] = replace(first, text=f"{notes}\n\n{first.text}", speak=spoken)
+    replies[index] = replace(first, text=f"{notes}\n\n{first.text}", speak=spoken,
+                             readback=True)
     return replies
 
 
@@ -462,12 +463,12 @@ def ask(session: Session, answers: Answers, ctx: Context,
         # nog?" (the question itself comes plainly after "Nee, nu anders").
         text = (f"<b>{t('title_' + state)}</b>\n"
                 f"{t('previous_answer', answer=escape(earlier))}\n\n{t('previous_still')}")
-        reply = replace(reply, text=text, speak=plain(text))
+        reply = replace(reply, text=text, speak=plain(text), readback=True)
     words = [p for p in current if p[0].kind != "choice"]
     if words and step.kind == "open":  # show (and say) what is there already
         before = t("review_change_open", answer=_items_text(words))
         reply = replace(reply, text=f"{before}\n\n{reply.text}",
-                        speak=f"{plain(before)} {reply.speak}")
+                        speak=f"{plain(before)} {reply.speak}", readback=True)
     return [reply]
 
 
@@ -658,7 +659,8 @@ def _review(session: Session, answers: Answers) -> list[Reply]:
         f"{t('title_' + key)}: {plain(_items_words(items))}." for key, _, items in filled]
         + [plain(question)])
     return [Reply(listing),
-            Reply(question, picto="review", board=board, speak=spoken, buttons=tuple(rows))]
+            Reply(question, picto="review", board=board, speak=spoken, buttons=tuple(rows),
+                  readback=True)]
 
 
 @dataclass(frozen=True)
@@ -718,7 +720,7 @@ def _review_items(session: Session, answers: Answers) -> list[Reply]:
     spoken = " ".join([plain(intro)] + [f"{n + 1}: {plain(_item_text(p))}."
                                         for n, p in enumerate(shown)]
                       + [t("review_items_end")])
-    replies.append(Reply(t("review_items_end"), speak=spoken, buttons=(
+    replies.append(Reply(t("review_items_end"), speak=spoken, readback=True, buttons=(
         *rows, _row(session, ("btn_add", Action.ADD), ("btn_to_list", Action.TO_LIST)))))
     return replies
 

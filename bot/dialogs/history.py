@@ -32,7 +32,7 @@ def for_client(rounds: list[Round]) -> list[Reply]:
         spoken = " ".join([t("history_round", n=number)] + [
             f"{t('title_' + step)}: {'. '.join(words[step])}." for step in ORDER
             if words.get(step)])
-        replies.append(Reply(text, speak=plain(spoken)))
+        replies.append(Reply(text, speak=plain(spoken), readback=True))
     return replies
 
 

@@ -368,4 +368,4 @@ def screen(session: Session, answers: Answers) -> list[Reply]:
     if chosen:
         rows.append((Button(t("btn_mat_move"), encode(session.seq, Action.MOVE)),))
         rows.append((Button(t("btn_mat_say"), encode(session.seq, Action.SAY)),))
-    return [Reply(text, mat=mat, speak=plain(text), buttons=tuple(rows))]
+    return [Reply(text, mat=mat, speak=plain(text), readback=True, buttons=tuple(rows))]

@@ -36,7 +36,7 @@ NOTES = {Action.YES: "heard_confirmed", Action.NO: "heard_again", Action.LEAVE: 
 def question(answer_id: int, words: str) -> Reply:
     """What the client hears and reads after a voice answer was written out."""
     text = t("heard", words=escape(words))
-    return Reply(text, speak=plain(text), buttons=(
+    return Reply(text, speak=plain(text), readback=True, buttons=(
         (Button(t("btn_heard_yes"), encode(SEQ, Action.YES, answer_id)),),
         (Button(t("btn_heard_no"), encode(SEQ, Action.NO, answer_id)),),
         (Button(t("btn_heard_leave"), encode(SEQ, Action.LEAVE, answer_id)),)))

@@ -42,6 +42,7 @@ class Reply:
     edit: bool = False  # replace the message whose button was pressed, instead of a new one
     qr: str | None = None  # a link to send as a QR code image after the text
     document: Document | None = None
+    readback: bool = False  # `speak` holds a person's words: never kept, maybe offline only
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
+from bot.ops import metrics
 from bot.schedule import housekeeping
 from bot.schedule.claim import CLAIM_LEASE, cancel, claim_due, mark_sent, release, release_stale
 from bot.schedule.plan import ScheduleSettings, in_quiet_hours, out_of_quiet
@@ -119,6 +120,7 @@ class Dispatcher:
             rows = await claim_due(self.store, now, self.worker_id, self.batch)
             if not rows:
                 break
+            metrics.PLANNED_DUE.inc(len(rows))
             sent += await self._send_batch(rows)
             now = self.clock.now()
         return sent
@@ -177,6 +179,7 @@ class Dispatcher:
             return False
         if not await mark_sent(self.store, row, self.clock.now()):
             log.warning("planned_send %s went out, but its claim had expired", row.id)
+        metrics.PLANNED_SENT.inc()
         return True
 
     async def _failed(self, row: PlannedRow, error: Exception, now: datetime) -> None:

@@ -10,7 +10,6 @@ import hashlib
 import io
 from datetime import datetime
 from html import escape
-from pathlib import Path
 from typing import Any
 
 from bot.agenda.compile import compile_agenda
@@ -21,6 +20,7 @@ from bot.dialogs.texts import t
 from bot.dialogs.types import Document, Reply
 from bot.service import access
 from bot.service.types import Context
+from bot.state.crypto import read_kept
 from bot.state.models import Client
 from bot.state.unit import PersonRow, Unit
 
@@ -41,7 +41,7 @@ def _kept_file(unit: Unit) -> Any:
         path = await unit.kept_file_path(media.file_id)
         if not path:
             return None
-        data = await asyncio.to_thread(Path(path).read_bytes)
+        data = await asyncio.to_thread(read_kept, path)
         return len(data), base64.b64encode(hashlib.sha1(data).digest()).decode()
     return lookup
 
@@ -97,7 +97,7 @@ async def client_copy(unit: Unit, ctx: Context, person: PersonRow,
                            acting=access.Acting("client", client.id))
     replies = [Reply(message) for message in telegram_messages(agenda, emoji(ctx))]
     if replies:
-        replies[0] = Reply(replies[0].text, speak=spoken_text(agenda))
+        replies[0] = Reply(replies[0].text, speak=spoken_text(agenda), readback=True)
     pictos = ctx.pictos
     if pictos is not None:
         from bot.agenda import pdf

@@ -95,7 +95,8 @@ async def collect(unit: Unit, client_id: int, now: datetime,
 def _answer(a: Answer) -> dict[str, Any]:
     return {"round": a.round or "current", "part": a.step, "item": a.item, "piece": a.part,
             "kind": a.kind, "text": a.text, "tag": a.tag, "duration": a.duration,
-            "file": a.file_state, "created_at": _time(a.created_at),
+            "file": a.file_state, "transcript": a.transcript,
+            "transcript_state": a.transcript_state, "created_at": _time(a.created_at),
             "changed_at": _time(a.changed_at), "removed_at": _time(a.removed_at)}
 
 

@@ -150,7 +150,7 @@ async def closed_rounds(unit: Unit) -> list[ClosedRound]:
     with_content = union(
         select(Answer.client_id, Answer.round).where(Answer.round.is_not(None)),
         select(AgendaItem.client_id, AgendaItem.round).where(AgendaItem.round.is_not(None)))
-    rounds = [(c, n) for c, n in (await session.execute(with_content)).tuples()
+    rounds = [(c, n) for c, n in (await session.execute(with_content)).all()
               if n is not None]
     if not rounds:
         return []
@@ -164,9 +164,9 @@ async def closed_rounds(unit: Unit) -> list[ClosedRound]:
     people = dict((await session.execute(
         select(Client.id, Begeleider.person_id).join(Begeleider, Begeleider.id ==
                                                      Client.begeleider_id)
-        .where(Client.id.in_(clients)))).tuples().all())
+        .where(Client.id.in_(clients)))).all())
     names = dict((await session.execute(select(Client.id, Client.name).where(
-        Client.id.in_(clients)))).tuples().all())
+        Client.id.in_(clients)))).all())
     found = []
     for client_id, number in sorted(rounds):
         held = meetings.get(client_id, [])

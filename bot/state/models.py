@@ -7,6 +7,7 @@ Times are stored as timezone-aware UTC. Client answers are never deleted: remova
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from bot.state import crypto
 
 
 def utcnow() -> datetime:
@@ -51,6 +54,37 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
+        return value
+
+
+class EncryptedText(TypeDecorator[str]):
+    """Content encrypted at rest (bot/state/crypto.py); plain rows from before still read.
+    Random nonces: never compare or search on such a column in SQL."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return crypto.ring().encrypt_text(value) if value else value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        return crypto.ring().decrypt_text(value) if value else value
+
+
+class EncryptedJSON(TypeDecorator[dict[str, Any]]):
+    """A JSON document (an update's payload: a person's words) kept as one encrypted JSON
+    string; plain documents from before still read."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: dict[str, Any] | None, dialect: Any) -> Any:
+        return None if value is None else crypto.ring().encrypt_text(json.dumps(value))
+
+    def process_result_value(self, value: Any, dialect: Any) -> dict[str, Any] | None:
+        if isinstance(value, str):
+            loaded: dict[str, Any] = json.loads(crypto.ring().decrypt_text(value))
+            return loaded
         return value
 
 
@@ -165,7 +199,7 @@ class Answer(Base):
     item: Mapped[int] = mapped_column(Integer, default=1)
     part: Mapped[int] = mapped_column(Integer, default=1)
     kind: Mapped[str] = mapped_column(String(20), default="text")
-    text: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(EncryptedText, default="")
     tag: Mapped[str | None] = mapped_column(String(40), default=None)
     file_id: Mapped[str | None] = mapped_column(String(200), default=None)
     file_unique_id: Mapped[str | None] = mapped_column(String(100), default=None)
@@ -184,7 +218,7 @@ class Answer(Base):
     # A voice answer written out by the speech-to-text engine (issue 19), and the client's
     # word on it: "pending" (shown to the client only), "confirmed" (shown as their words),
     # "rejected" or "dismissed" (shown to nobody). The voice always stays.
-    transcript: Mapped[str | None] = mapped_column(Text, default=None)
+    transcript: Mapped[str | None] = mapped_column(EncryptedText, default=None)
     transcript_state: Mapped[str | None] = mapped_column(String(12), default=None)
     # None: the current round. When the next round starts, the current answers get the
     # number of the round they belong to and stay as they are (history, never changed).
@@ -195,7 +229,7 @@ class AnswerHistory(Base):
     __tablename__ = "answer_history"
     id: Mapped[int] = mapped_column(primary_key=True)
     answer_id: Mapped[int] = mapped_column(ForeignKey("answer.id"), index=True)
-    old_text: Mapped[str] = mapped_column(Text)
+    old_text: Mapped[str] = mapped_column(EncryptedText)
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -208,7 +242,7 @@ class AgendaItem(Base):
     owner_role: Mapped[str] = mapped_column(String(20))
     owner_person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     kind: Mapped[str] = mapped_column(String(20), default="topic")
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(EncryptedText)
     position: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     removed_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -224,10 +258,10 @@ class Agreement(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
     meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meeting.id"), default=None)
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(EncryptedText)
     who: Mapped[str] = mapped_column(String(20))  # client, begeleider, samen, anders
     picto: Mapped[str | None] = mapped_column(String(40), default=None)
-    topic: Mapped[str | None] = mapped_column(Text, default=None)  # the client's topic
+    topic: Mapped[str | None] = mapped_column(EncryptedText, default=None)  # the client's topic
     created_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -246,7 +280,7 @@ class CheckIn(Base):
     agreement_id: Mapped[int | None] = mapped_column(ForeignKey("agreement.id"), index=True)
     mood: Mapped[str] = mapped_column(String(10))  # good, ok, bad (note)
     kind: Mapped[str | None] = mapped_column(String(20), default=None)  # of the words
-    text: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(EncryptedText, default="")
     file_id: Mapped[str | None] = mapped_column(String(200), default=None)
     answered_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -301,7 +335,7 @@ class Inbox(Base):
     __tablename__ = "inbox"
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     chat_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    payload: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON, default=None)
     state: Mapped[str] = mapped_column(String(10), default="new", index=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     handled_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, delete, event, select, update
+from sqlalchemy import bindparam, delete, event, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -149,6 +149,13 @@ class Store:
             await unit.session.execute(update(Inbox).where(
                 Inbox.update_id == update_id, Inbox.state == "new").values(state="failed"))
 
+    async def inbox_backlog(self) -> tuple[int, datetime | None]:
+        """How many fetched updates wait (state new), and when the oldest came in."""
+        async with self.unit() as unit:
+            row = (await unit.session.execute(select(func.count(), func.min(Inbox.received_at))
+                                              .where(Inbox.state == "new"))).one()
+            return int(row[0]), row[1]
+
     async def inbox_pending(self) -> list[tuple[int, dict[str, Any]]]:
         async with self.unit() as unit:
             rows = await unit.session.execute(
@@ -179,7 +186,7 @@ class Store:
         async with self.unit() as unit:
             rows = await unit.session.execute(select(Housekeeping.job, Housekeeping.last_run)
                                               .where(Housekeeping.job.startswith(prefix)))
-            return dict(rows.tuples().all())
+            return {job: last_run for job, last_run in rows}
 
     async def empty_inbox(self, before: datetime) -> int:
         """Handled updates received before `before` keep their id (a redelivery is still

@@ -17,6 +17,7 @@ from telegram.error import TelegramError
 
 from bot.dialogs.texts import t
 from bot.dialogs.types import Reply
+from bot.state import crypto
 from bot.state.store import Store
 from voice import MediaError, probe_audio
 
@@ -78,5 +79,5 @@ class AnswerFiles:
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(path.suffix + ".part")
-    partial.write_bytes(data)
+    partial.write_bytes(crypto.ring().encrypt_bytes(data))  # encrypted at rest
     partial.replace(path)  # never a half-written file under the real name

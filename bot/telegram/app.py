@@ -8,6 +8,8 @@ import contextlib
 import logging
 import os
 import signal
+import time
+import traceback
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +22,8 @@ from bot.dialogs import transcript
 from bot.dialogs.client_prep import fixed_spoken_texts
 from bot.dialogs.texts import t
 from bot.faults import checkpoint
+from bot.ops import metrics
+from bot.ops.http import OpsServer
 from bot.schedule import Dispatcher, SendLater, Undeliverable, startup
 from bot.schedule.housekeeping import Notice
 from bot.service import Service
@@ -113,15 +117,92 @@ class NoUpdateContent(logging.Filter):
         return True
 
 
+class NoCallContent(logging.Filter):
+    """At DEBUG python-telegram-bot logs every Bot API call's parameters and result (the
+    texts sent, the updates received), aiosqlite every statement with its values and
+    SQLAlchemy every row read: the lines stay, the content goes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = str(record.msg)
+        if (record.name.startswith("aiosqlite") or msg.startswith("Row")) and record.args:
+            count = len(record.args) if isinstance(record.args, tuple) else 1
+            record.args = ("<not logged>",) * count
+        elif ("Bot API endpoint" in msg and isinstance(record.args, tuple)
+              and len(record.args) >= 2):
+            record.args = (record.args[0], "<content not logged>", *record.args[2:])
+        elif isinstance(record.args, tuple):  # "Processing update %s": its id only
+            record.args = tuple(f"<update {a.update_id}>" if isinstance(a, Update) else a
+                                for a in record.args)
+        return True
+
+
+class NoErrorContent(logging.Filter):
+    """An error of our own code may quote what a person typed (a ValueError with the input):
+    the failed-update line names the error's type and where it was raised, not its message.
+    Errors of the database (values hidden) and of Telegram (no message texts) keep it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is None or _plain(error):
+            return True
+        if isinstance(record.args, tuple):
+            record.args = tuple(_described(a) if isinstance(a, BaseException) else a
+                                for a in record.args)
+        frames = "".join(traceback.format_tb(error.__traceback__))
+        record.exc_text = (f"Traceback (most recent call last):\n{frames}"
+                           f"{_described(error)}").rstrip()
+        return True
+
+
+class NoDebugLines(logging.Filter):
+    """gTTS logs each text it speaks, and its parts, at DEBUG: those lines are dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.INFO
+
+
+def _plain(error: BaseException) -> bool:
+    """Telegram's and the database's errors (SQLAlchemy's, named by module: this layer
+    does not import sqlalchemy) say no person's words."""
+    return isinstance(error, TelegramError) or any(
+        kind.__module__.startswith("sqlalchemy.") for kind in type(error).__mro__)
+
+
+def _described(error: BaseException) -> str:
+    return repr(error) if _plain(error) else f"{type(error).__name__} (message not logged)"
+
+
 def keep_content_out_of_logs() -> None:
-    """Once per process: the filter on python-telegram-bot's Bot logger."""
-    logger = logging.getLogger("telegram.Bot")
-    if not any(isinstance(f, NoUpdateContent) for f in logger.filters):
-        logger.addFilter(NoUpdateContent())
+    """Once per process: the filters on python-telegram-bot's, aiosqlite's and our own
+    loggers (a filter on a logger sees only the records made on that logger)."""
+    wanted: list[tuple[str, type[logging.Filter]]] = [
+        ("telegram.Bot", NoUpdateContent), ("telegram.Bot", NoCallContent),
+        ("telegram.ext.ExtBot", NoUpdateContent), ("telegram.ext.ExtBot", NoCallContent),
+        ("telegram.ext.Application", NoCallContent), ("telegram.ext.Updater", NoCallContent),
+        ("aiosqlite", NoCallContent), ("sqlalchemy.engine.Engine", NoCallContent),
+        ("gtts.tts", NoDebugLines), ("gespreksmaatje", NoErrorContent)]
+    for name, kind in wanted:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())
 
 
 # Seconds after which an unsent turn is surely no live process's (its "sent" mark would be in).
 SETTLED = 1.0
+GRACE = 10.0  # seconds a background task gets to finish when the bot stops
+
+
+async def finish(task: asyncio.Task[Any], grace: float) -> None:
+    """Let a task end on its own; cancel it only when it takes longer than `grace`."""
+    done, _ = await asyncio.wait({task}, timeout=grace)
+    if not done:
+        task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    except Exception:
+        log.exception("a background task failed while the bot stopped")
 
 
 class BotRunner:
@@ -160,6 +241,9 @@ class BotRunner:
         self.app.add_error_handler(self._on_error)
         self.sender = Sender(self.bot, media)
         self._late_sweep: asyncio.Task[None] | None = None
+        # Set when serve() ends: background work stops at its next step instead of being
+        # cancelled inside a database call (a connection cut mid-query may never close).
+        self._stopping = asyncio.Event()
         # Voice answers written out, when the organisation has an engine (issue 19).
         self.transcriber = Transcriber(Engine(
             settings.transcribe_url, settings.transcribe_model, settings.transcribe_key,
@@ -178,11 +262,14 @@ class BotRunner:
         await self.handle(update)
 
     async def handle(self, update: Update) -> None:
+        started = time.perf_counter()
         try:
             await self._handle(update)
         except Exception as error:  # noqa: BLE001 - one bad update must not stop the rest
+            metrics.UPDATES_FAILED.inc()
             await self._failed(update, error)
         finally:
+            metrics.observe_update(started)
             for listener in self.listeners:
                 listener(update.update_id)
 
@@ -290,7 +377,9 @@ class BotRunner:
         self._late_sweep = asyncio.create_task(self._reask(datetime.now(UTC)))
 
     async def _reask(self, started: datetime) -> None:
-        await asyncio.sleep(SETTLED)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), SETTLED)
+            return  # stopping before it was due: the next start asks again
         for user_id in await self.store.sessions_awaiting_reply(before=started):
             outgoing = await self.service.current_question(user_id)
             if outgoing is not None and await self.sender.send(outgoing.chat_id,
@@ -326,7 +415,12 @@ class BotRunner:
         warming = None
         if self.media is not None:
             warming = asyncio.create_task(self.media.warm(fixed_spoken_texts()))
+        ops: OpsServer | None = None
         try:
+            if self.settings.ops_port:  # up first: /healthz answers during the start-up
+                ops = OpsServer(self.store, self.settings.ops_host, self.settings.ops_port,
+                                self.settings.ready_max_backlog)
+                await ops.start()
             await self.sweep()
             assert self.app.updater is not None
             await self.app.updater.start_polling(
@@ -343,20 +437,19 @@ class BotRunner:
                 log.info(SqlStats.line())
             await stop.wait()
         finally:
+            if ops is not None:
+                await ops.stop()
             if warming is not None:
                 warming.cancel()  # its thread finishes on its own; nothing waits for it
+            self._stopping.set()
             if self._late_sweep is not None:
-                # Waited for: it may be inside a database call, which must end before the
-                # store closes.
-                self._late_sweep.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._late_sweep
+                await finish(self._late_sweep, GRACE)
             if self.app.updater is not None and self.app.updater.running:
                 await self.app.updater.stop()
             if self.app.running:
                 await self.app.stop()
             for task in list(self._transcribing):  # a transcript is a help, not a must
-                task.cancel()
+                await finish(task, GRACE)
             if self.transcriber is not None:
                 await self.transcriber.close()
             await self.service.close()  # the last replies-sent marks

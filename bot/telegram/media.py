@@ -44,6 +44,7 @@ class TelegramMedia:
         self.store = store
         self.pictos = pictos
         self.speech = speech
+        self.readback_offline = False  # read-backs by the offline engine only (settings)
         self._file_ids: OrderedDict[Slot, str] = OrderedDict()  # least recently used first
         # Uploads under way: another chat that needs the same file waits for its file id.
         self._uploads: dict[Slot, asyncio.Future[str | None]] = {}
@@ -116,7 +117,8 @@ class TelegramMedia:
                            reply_markup=markup)))
         return True
 
-    async def send_voice(self, bot: Bot, chat_id: int, text: str, slow: bool = False) -> None:
+    async def send_voice(self, bot: Bot, chat_id: int, text: str, slow: bool = False,
+                         private: bool = False) -> None:
         """A long text goes out as a few short voice messages (a long list is not made
         into one clip of minutes while the person waits). All pieces are made at once and
         sent in order as they are ready: the chat's next update waits for the slowest
@@ -124,21 +126,33 @@ class TelegramMedia:
         if self.speech is None:
             return
         speech = self.speech
-        jobs = [asyncio.ensure_future(speech.clip(piece, slow=slow))
-                for piece in speech_pieces(text)]
+        # A read-back of a person's words (private) is made apart, uploaded without keeping
+        # its file id (nor the hash of its text) and removed from disk once sent.
+        jobs = [asyncio.ensure_future(
+            speech.private_clip(piece, slow=slow, offline_only=self.readback_offline)
+            if private else speech.clip(piece, slow=slow)) for piece in speech_pieces(text)]
         try:
             for job in jobs:
                 clip = await job
                 if clip is None:  # no engine works: text and pictos still went out
                     return
                 duration = max(1, round(clip.duration))
-                await self._send("speech", clip.key, clip.path.read_bytes,
-                                 partial(bot.send_voice, chat_id, duration=duration))
+                send = partial(bot.send_voice, chat_id, duration=duration)
+                if clip.private:
+                    try:
+                        await send(await asyncio.to_thread(clip.path.read_bytes))
+                    finally:
+                        clip.discard()
+                    continue
+                await self._send("speech", clip.key, clip.path.read_bytes, send)
         finally:
             for job in jobs:  # a clip still being made stays in the cache for next time
                 job.cancel()
-                if job.done() and not job.cancelled():
-                    job.exception()  # seen: no "exception was never retrieved"
+                # job.exception(): seen, so no "exception was never retrieved"
+                if job.done() and not job.cancelled() and job.exception() is None:
+                    made = job.result()
+                    if made is not None:
+                        made.discard()  # a private clip not sent is not kept either
 
     async def _send(self, cache: str, key: str,
                     content: Callable[[], bytes], send: Send) -> None:
@@ -220,4 +234,6 @@ def build_media(settings: Settings, store: Store) -> TelegramMedia:
             GttsSynthesizer(tld=settings.gtts_tld, base_url=settings.gtts_base_url or None),
             fallback if fallback.available() else None,
         )
-    return TelegramMedia(store, pictos, speech)
+    media = TelegramMedia(store, pictos, speech)
+    media.readback_offline = settings.readback_offline
+    return media

@@ -43,7 +43,8 @@ class MediaSource(Protocol):
         """The picture of a picto mat (False when pictures are off)."""
         ...
 
-    async def send_voice(self, bot: Bot, chat_id: int, text: str, slow: bool = False) -> None:
+    async def send_voice(self, bot: Bot, chat_id: int, text: str, slow: bool = False,
+                         private: bool = False) -> None:
         ...
 
 
@@ -159,7 +160,8 @@ class Sender:
 
     async def _speak(self, chat_id: int, reply: Reply, speech: bool, slow: bool) -> None:
         if self.media is not None and reply.speak and speech:
-            await self._quietly(self.media.send_voice(self.bot, chat_id, reply.speak, slow))
+            await self._quietly(self.media.send_voice(self.bot, chat_id, reply.speak, slow,
+                                                      private=reply.readback))
 
     async def _edit(self, chat_id: int, pressed: int, reply: Reply,
                     markup: InlineKeyboardMarkup | None) -> bool:

@@ -17,6 +17,8 @@ import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.ops import metrics
+
 # python-telegram-bot's own defaults (HTTPXRequest): seconds.
 CONNECT, READ, WRITE, POOL, MEDIA_WRITE = 5.0, 5.0, 5.0, 1.0, 20.0
 
@@ -68,6 +70,7 @@ class AiohttpRequest(BaseRequest):
             async with self._session.request(
                     method, url, data=_body(request_data) if request_data else None,
                     timeout=timeout) as response:
+                metrics.api_answer(response.status)
                 return response.status, await response.read()
         except TimeoutError as err:  # aiohttp's timeouts are TimeoutErrors
             raise TimedOut from err

@@ -1,0 +1,1 @@
+"""The operator's view: health checks and Prometheus metrics on a small HTTP port."""

@@ -1,0 +1,48 @@
+"""Every Prometheus metric of the bot, in one registry of its own (not prometheus_client's
+global one, so tests and tools importing the bot never clash with another exporter).
+
+Hot-path hooks are one counter inc or one histogram observe; the database gauges (backlog,
+oldest pending age) are read at scrape time by bot/ops/http.py, not kept up to date."""
+
+from __future__ import annotations
+
+from time import perf_counter
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+UPDATES_HANDLED = Counter("gespreksmaatje_updates_handled", "Updates handled (ok or failed)",
+                          registry=REGISTRY)
+UPDATES_FAILED = Counter("gespreksmaatje_updates_failed", "Updates whose handling raised",
+                         registry=REGISTRY)
+HANDLING_SECONDS = Histogram(
+    "gespreksmaatje_update_handling_seconds", "Time from handling start to replies sent",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=REGISTRY)
+INBOX_BACKLOG = Gauge("gespreksmaatje_inbox_backlog", "Inbox rows not yet handled (state new)",
+                      registry=REGISTRY)
+INBOX_OLDEST_AGE = Gauge("gespreksmaatje_inbox_oldest_pending_seconds",
+                         "Age of the oldest unhandled inbox row (0: none)", registry=REGISTRY)
+API_CALLS = Counter("gespreksmaatje_bot_api_calls", "Requests made to the Bot API",
+                    registry=REGISTRY)
+API_429 = Counter("gespreksmaatje_bot_api_429", "Bot API answers 429 Too Many Requests",
+                  registry=REGISTRY)
+PLANNED_DUE = Counter("gespreksmaatje_planned_due", "Planned sends claimed as due",
+                      registry=REGISTRY)
+PLANNED_SENT = Counter("gespreksmaatje_planned_sent", "Planned sends that went out",
+                       registry=REGISTRY)
+# Speech and picto cache hits: not yet (voice/ and pictos/ may not import bot/; read
+# SpeechStats at scrape time instead).
+
+
+def observe_update(started: float) -> None:
+    """One handled update: the count and its handling time (from time.perf_counter())."""
+    UPDATES_HANDLED.inc()
+    HANDLING_SECONDS.observe(perf_counter() - started)
+
+
+def api_answer(status: int) -> None:
+    """One Bot API request answered (a 429 also counted apart)."""
+    API_CALLS.inc()
+    if status == 429:
+        API_429.inc()
