@@ -68,6 +68,7 @@ PICTO_CACHE: Path | None = None  # shared by all runs: cards are rendered once, 
 WARM_LINE = b"picto cards ready"  # the real bot's log line when its start-up warm-up is done
 SPEECH_WARM_LINE = b"voice clips ready"  # ... and, with speech on, when its clips are made
 SQL_LINE = re.compile(rb"sql statements=(\d+) commits=(\d+)")
+CRYPTO_LINE = re.compile(rb"crypto values=(\d+) crypto_us=(\d+)")
 SPEECH = True  # --speech on|off: the real bot speaks (against FAKE_GTTS_URL)
 FAKE_GTTS_URL = ""  # a fake gTTS endpoint on 127.0.0.1, started by main_async
 POSTGRES: PrivatePostgres | None = None  # --database postgres: the private cluster
@@ -414,6 +415,15 @@ class BotProcess:
         (start_n, start_c), (stop_n, stop_c) = counts[0], counts[-1]
         return (stop_n - start_n) / updates, (stop_c - start_c) / updates
 
+    def crypto_per_update(self, updates: int) -> tuple[float, float] | None:
+        """(values encrypted or decrypted, microseconds spent on it) per update: from the
+        same two log lines as `sql_per_update`, divided the same way."""
+        counts = [(int(a), int(b)) for a, b in CRYPTO_LINE.findall(self.log_path.read_bytes())]
+        if len(counts) < 2 or updates <= 0:
+            return None
+        (start_v, start_us), (stop_v, stop_us) = counts[0], counts[-1]
+        return (stop_v - start_v) / updates, (stop_us - start_us) / updates
+
     def log_tail(self, lines: int = 20) -> str:
         with contextlib.suppress(OSError):
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -458,6 +468,7 @@ class Result:
     stuck: int = 0
     script: list[str] = field(default_factory=list)
     sql: tuple[float, float] | None = None  # statements, commits per update (real bot)
+    crypto: tuple[float, float] | None = None  # values, µs of encryption per update
 
     @property
     def rate(self) -> float:
@@ -587,6 +598,7 @@ async def measured_run(spec: BotSpec, n: int, load: Callable[..., Awaitable[None
                 await bot.stop()
             if spec.dialog:  # every update the bot handled after its start-up
                 result.sql = bot.sql_per_update(sum(c.steps for c in clients))
+                result.crypto = bot.crypto_per_update(sum(c.steps for c in clients))
             measured = clients[1:]
             result.finished = sum(c.finished and not c.stuck for c in measured)
             result.stuck = sum(c.stuck for c in clients)
@@ -747,6 +759,9 @@ def table(title: str, real: Result, echo: Result, goals: dict[str, str]) -> None
     rows.append(("SQL statements per update", f"{statements:.2f}", "-", "",
                  goals.get("sql", "")))
     rows.append(("commits per update", f"{commits:.2f}", "-", "", goals.get("commits", "")))
+    values, micros = real.crypto or (float("nan"), float("nan"))
+    rows.append(("values en/decrypted per update", f"{values:.1f}", "-", "", ""))
+    rows.append(("encryption CPU per update (ms)", f"{micros / 1000:.3f}", "-", "", ""))
     row("bot CPU total (s)", real.cpu, echo.cpu, ".2f", "")
     speech = "speech on" if SPEECH else "speech off"
     row(f"peak RSS, process, {speech} (MB)", _mb(real.peak_rss), _mb(echo.peak_rss), ".1f",

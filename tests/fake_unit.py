@@ -423,6 +423,15 @@ class FakeUnit:
         row = self.t.sessions.get((person_id, flow))
         return dict(row.data) if row else {}
 
+    async def readback_offline(self, person_id: int) -> bool:
+        mine = {r.organisation_id for kind in (Client, Begeleider, Admin)
+                for r in self.t.of(kind).values() if r.person_id == person_id}
+        clients = self.t.of(Client)
+        mine |= {clients[n.client_id].organisation_id for n in self.t.of(Naaste).values()
+                 if n.person_id == person_id and n.removed_at is None}
+        return any(o.readback_offline for o in self.t.of(Organisation).values()
+                   if o.id in mine)
+
 
 def organisation(store: FakeStore) -> Organisation:
     return store.add(Organisation(name="Zorg"))

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.state.models import Organisation
 from tests.conftest import harness
 from tests.fake_gtts import FakeGtts, record_spoken
-from tests.harness import Harness
+from tests.harness import Harness, labels, texts
+from tests.test_triangle import admin_and_begeleider, new_client
 from voice import EspeakSynthesizer
 
 SECRET = "Knutselen met Zwanenveer"
@@ -86,3 +88,45 @@ async def test_offline_read_back_never_reaches_gtts(hoff: Harness, fake_gtts: Fa
     out = await h.tap(noor, "➡️ Beginnen")
     assert any(m.kind == "voice" for m in out)
     assert fake_gtts.texts.count(question) == 1 and speech.stats.hits > hits
+
+
+@pytest.fixture
+async def hon(db_url: str, tmp_path: Path, fake_gtts: FakeGtts) -> AsyncIterator[Harness]:
+    """Speech on, READBACK_OFFLINE left off: only the organisation's admin decides."""
+    async with harness(db_url, tmp_path) as h:
+        h.settings = h.settings.model_copy(update={"speech_enabled": True,
+                                                   "gtts_base_url": fake_gtts.url})
+        await h.start_bot()
+        yield h
+
+
+@pytest.mark.skipif(not EspeakSynthesizer().available(), reason="espeak-ng not installed")
+async def test_the_admin_keeps_read_backs_off_gtts_for_their_organisation(
+        hon: Harness, fake_gtts: FakeGtts) -> None:
+    h = hon
+    fatima, bram = await admin_and_begeleider(h)
+    out = await h.tap(fatima, "🔒 Antwoorden alleen hier voorlezen")
+    assert "gaan niet meer naar Google" in texts(out)
+    assert "🔊 Antwoorden weer met Google voorlezen" in labels(out)
+    (organisation,) = await h.rows(Organisation)
+    assert organisation.readback_offline is True
+
+    sam = await new_client(h, bram, "Sam", 1001)
+    await h.tap(sam, "➡️ Beginnen")
+    await h.say(sam, SECRET)
+    out = await h.say(sam, "/lijst")
+    assert any(m.kind == "voice" for m in out), "the list is still read back"
+    assert fake_gtts.texts, "fixed questions still go to gTTS"
+    assert not any(WORD in text for text in fake_gtts.texts), "an answer went to gTTS"
+    # The begeleider's agenda reads Sam's words back too: also offline.
+    await h.act(bram, bram.send_command("/clienten"))
+    await h.tap(bram, "Sam")
+    await h.tap(bram, "📋 Agenda")
+    assert not any(WORD in text for text in fake_gtts.texts), "the agenda went to gTTS"
+
+    await h.act(fatima, fatima.send_command("/beheer"))
+    out = await h.tap(fatima, "🔊 Antwoorden weer met Google voorlezen")
+    assert "stem van Google" in texts(out)
+    await h.say(sam, "/lijst")
+    assert any(WORD in text for text in fake_gtts.texts), "switched back: gTTS reads it"
+    assert_no_readback_clip(h)

@@ -1,5 +1,6 @@
 """The organisation's admin: invite begeleiders, move clients between begeleiders, a
-client's access log; for the AVG a client's data (inzage) and erasure after two questions."""
+client's access log; for the AVG a client's data (inzage) and erasure after two questions;
+whether read-backs of people's words may go to gTTS."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class Action(StrEnum):
     INZAGE = "iz"  # everything kept about a client (a written request for inzage)
     ERASE = "er"  # erase a client (two confirmations follow)
     CONFIRM = "ok"  # arg: the client id the confirmation is about
+    READBACK = "rb"  # read-backs of people's words: offline only, or with gTTS again
 
 
 # Effects: what the service applies, in order (bot/service/admin.py).
@@ -54,12 +56,20 @@ class EraseClient:
     client_id: int
 
 
-Effect = NewBegeleider | MoveClient | AuditCsv | Inzage | EraseClient
+@dataclass(frozen=True)
+class ReadbackOffline:
+    """The organisation's choice: read-backs of people's words made on the server only."""
+
+    offline: bool
+
+
+Effect = NewBegeleider | MoveClient | AuditCsv | Inzage | EraseClient | ReadbackOffline
 
 
 @dataclass
 class View:
     organisation: str
+    readback_offline: bool = False
     clients: list[tuple[int, str]] = field(default_factory=list)
     begeleiders: list[tuple[int, str]] = field(default_factory=list)
     results: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -81,6 +91,9 @@ class Turn(MenuTurn[Effect]):
 
     def give_inzage(self, event: EventData) -> None:
         self.do(Inzage(self._known(event)))
+
+    def switch_readback(self, event: EventData) -> None:
+        self.do(ReadbackOffline(not self.context.readback_offline))
 
     def erase_client(self, event: EventData) -> None:
         self.session.data.pop("client", None)
@@ -123,6 +136,7 @@ FLOW = MenuFlow("admin", Action, ["home", "ask_begeleider", "pick_client", "pick
     {"trigger": "log", "source": "home", "dest": "pick_audit"},
     {"trigger": "choose", "source": "pick_audit", "dest": "home",
      "conditions": "client_known", "before": "audit"},
+    {"trigger": "readback", "source": "home", "dest": "home", "before": "switch_readback"},
     {"trigger": "inzage", "source": "home", "dest": "pick_inzage"},
     {"trigger": "choose", "source": "pick_inzage", "dest": "home",
      "conditions": "client_known", "before": "give_inzage"},
@@ -141,7 +155,8 @@ FLOW = MenuFlow("admin", Action, ["home", "ask_begeleider", "pick_client", "pick
 
 BUTTONS = {Action.HOME: "home", Action.INVITE: "invite", Action.MOVE: "move",
            Action.CHOOSE: "choose", Action.BACK: "back", Action.LOG: "log",
-           Action.INZAGE: "inzage", Action.ERASE: "erase", Action.CONFIRM: "confirm"}
+           Action.INZAGE: "inzage", Action.ERASE: "erase", Action.CONFIRM: "confirm",
+           Action.READBACK: "readback"}
 COMMANDS = {"start": "home", "verder": "home", "begeleider_uitnodigen": "invite",
             "beheer": "home"}
 
@@ -161,6 +176,8 @@ def render(session: Session, out: MenuOutcome[Effect], view: View) -> list[Reply
         replies.append(Reply(t("a_moved", name=escape(client), begeleider=escape(begeleider))))
     if "erased" in view.results:
         replies.append(Reply(t("a_erased", name=escape(view.results["erased"][0]))))
+    if "readback" in view.results:
+        replies.append(Reply(t("a_readback_" + view.results["readback"][0])))
     replies += view.sent
     replies += [Reply(escape(d.filename), document=d) for d in view.documents]
     return render_outcome(out, replies, lambda: ask(session, view))
@@ -194,4 +211,7 @@ def ask(session: Session, view: View) -> list[Reply]:
                            (button(session, t("btn_a_move"), Action.MOVE),),
                            (button(session, t("btn_a_audit"), Action.LOG),),
                            (button(session, t("btn_a_inzage"), Action.INZAGE),),
-                           (button(session, t("btn_a_erase"), Action.ERASE),)))]
+                           (button(session, t("btn_a_erase"), Action.ERASE),),
+                           (button(session, t("btn_a_readback_google" if view.readback_offline
+                                              else "btn_a_readback_offline"),
+                                   Action.READBACK),)))]

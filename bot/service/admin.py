@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import assert_never
 
 from bot.dialogs import admin as admin_dialog
-from bot.dialogs.admin import EraseClient, Inzage, MoveClient, NewBegeleider
+from bot.dialogs.admin import EraseClient, Inzage, MoveClient, NewBegeleider, ReadbackOffline
 from bot.dialogs.buttons import pressed
 from bot.dialogs.effects import AuditCsv
 from bot.dialogs.types import Input
@@ -50,7 +50,9 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, admin_id: int, inp: 
 async def _view(unit: Unit, admin: Admin) -> admin_dialog.View:
     organisation = await unit.get(Organisation, admin.organisation_id)
     clients, begeleiders = await unit.people_of(admin.organisation_id)
-    return admin_dialog.View(organisation.name if organisation else "", clients, begeleiders)
+    return admin_dialog.View(organisation.name if organisation else "",
+                             bool(organisation and organisation.readback_offline),
+                             clients, begeleiders)
 
 
 async def _admin_effect(unit: Unit, ctx: Context, person: PersonRow, admin: Admin,
@@ -94,6 +96,11 @@ async def _admin_effect(unit: Unit, ctx: Context, person: PersonRow, admin: Admi
             # id is in the part's name).
             unit.audit(person.id, None, f"erased:{client_id}", True, now)
             view.results["erased"] = (name,)
+        case ReadbackOffline(offline=offline):
+            organisation = await unit.get(Organisation, admin.organisation_id)
+            if organisation is not None:
+                organisation.readback_offline = offline
+                view.results["readback"] = ("offline" if offline else "google",)
         case NewBegeleider():
             pass  # no name: nothing to add
         case _:

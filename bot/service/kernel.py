@@ -141,8 +141,10 @@ class Service:
                        inp: Input, update_id: int = 0) -> _Routed:
         result = await self.handlers[role.kind](unit, self.context, person, role.id, inp,
                                                 update_id)
+        offline = (result.speech and any(r.readback for r in result.replies)
+                   and await unit.readback_offline(person.id))
         return _Routed(Outgoing(chat_id, result.replies, person.id, speech=result.speech,
-                                slow=result.slow, also=result.also),
+                                slow=result.slow, also=result.also, offline=offline),
                        who=f"p{person.id}:{role.kind}", step=result.step)
 
     # ------------------------------------------------------------------ several roles
@@ -261,9 +263,10 @@ class Service:
             replies, _step = await client.ask_current(unit, self.context, person, mine.id,
                                                       only_active=True)
             turn_end = utcnow()
-        if not replies:
-            return None
-        return Outgoing(person.chat_id, replies, person.id, sent_mark=(person.id, turn_end))
+            if not replies:
+                return None
+            return await _spoken(unit, Outgoing(person.chat_id, replies, person.id,
+                                                sent_mark=(person.id, turn_end)))
 
     async def transcript_wanted(self, answer_id: int) -> bool:
         """Whether a voice answer should go to the speech-to-text engine: the client has not
@@ -282,10 +285,14 @@ class Service:
         asked ("Ik hoorde: … Klopt dat?"). None when there is nothing to ask (anymore)."""
         async with self.store.unit() as unit:
             found = await unit.transcript_to_ask(answer_id, words, transcript.KINDS)
-            chat = await unit.person_chat(found[1]) if found is not None else None
-        if chat is None:
-            return None
-        return Outgoing(chat, [transcript.question(answer_id, words)], None)
+            if found is None:
+                return None
+            person_id = found[1]
+            chat = await unit.person_chat(person_id)
+            if chat is None:
+                return None
+            replies = [transcript.question(answer_id, words)]
+            return await _spoken(unit, Outgoing(chat, replies, person_id))
 
     async def retention_notice(self, notice: Any) -> Outgoing | None:
         """A week before a finished round's answers and topics go (housekeeping): tell the
@@ -323,7 +330,21 @@ class Service:
                     else ""
                 replies = await agendas.begeleider_agenda(unit, self.context, person, owner,
                                                           date)
-            return Outgoing(row.chat_id, replies, person.id) if replies else None
+            if not replies:
+                return None
+            return await _spoken(unit, Outgoing(row.chat_id, replies, person.id))
+
+
+async def _spoken(unit: Unit, outgoing: Outgoing) -> Outgoing:
+    """Replies sent outside a turn, spoken as the person chose in /instellingen (a client's
+    choices; others have the defaults), read-backs made as their organisation chose."""
+    assert outgoing.person_id is not None
+    data = await unit.session_data(outgoing.person_id, client.FLOW)
+    outgoing.speech, outgoing.slow = (bool(data.get(name, client_prep.PREFERENCES[name]))
+                                      for name in ("speech", "slow"))
+    outgoing.offline = outgoing.speech and any(r.readback for r in outgoing.replies) and \
+        await unit.readback_offline(outgoing.person_id)
+    return outgoing
 
 
 def _asks_role(inp: Input, roles_count: int) -> bool:

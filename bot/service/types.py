@@ -46,6 +46,7 @@ class Outgoing:
     slow: bool = False
     also: list[tuple[int, Reply]] = field(default_factory=list)  # to other chats
     sent_mark: object = None
+    offline: bool = False  # read-backs by the offline engine only (the organisation's choice)
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,10 @@ class Organisation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The admin's choice: spoken read-backs of people's words (their list, an agenda) are
+    # made on the server by espeak-ng only and never sent to gTTS.
+    readback_offline: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                   server_default=false())
 
 
 class Person(Base):

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bot.state import crypto
 from bot.state.models import (
     Admin,
     Answer,
@@ -64,7 +65,7 @@ class SqlStats:
 
     @classmethod
     def line(cls) -> str:
-        return f"sql statements={cls.statements} commits={cls.commits}"
+        return f"sql statements={cls.statements} commits={cls.commits} {crypto.Counts.line()}"
 
 
 _FILE_CACHES: dict[str, type[PictoCache] | type[SpeechCache]] = {

@@ -369,6 +369,18 @@ class Unit:
         return list((await self.session.execute(select(Client).where(
             Client.begeleider_id == begeleider_id).order_by(Client.name))).scalars())
 
+    async def readback_offline(self, person_id: int) -> bool:
+        """Whether an organisation this person belongs to (in any role; a naaste through
+        their client's) wants read-backs made offline only. Asked only for a turn whose
+        replies read someone's words back."""
+        mine = union_all(
+            *[select(role.organisation_id).where(role.person_id == person_id)
+              for role in (Client, Begeleider, Admin)],
+            select(Client.organisation_id).join(Naaste, Naaste.client_id == Client.id)
+            .where(Naaste.person_id == person_id, Naaste.removed_at.is_(None)))
+        return bool(await self.session.scalar(select(Organisation.id).where(
+            Organisation.id.in_(mine), Organisation.readback_offline.is_(True)).limit(1)))
+
     async def people_of(self, organisation_id: int
                         ) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
         """(id, name) of the organisation's clients and of its begeleiders, by name."""

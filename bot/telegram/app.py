@@ -27,6 +27,7 @@ from bot.ops.http import OpsServer
 from bot.schedule import Dispatcher, SendLater, Undeliverable, startup
 from bot.schedule.housekeeping import Notice
 from bot.service import Service
+from bot.service.types import Outgoing
 from bot.settings import Settings
 from bot.state.store import SqlStats, Store
 from bot.telegram.answer_files import AnswerFiles
@@ -292,8 +293,7 @@ class BotRunner:
         if outgoing is None or not outgoing.replies:
             return
         pressed = query.message.message_id if query is not None and query.message else None
-        delivered = await self.sender.send(outgoing.chat_id, outgoing.replies, pressed,
-                                           speech=outgoing.speech, slow=outgoing.slow)
+        delivered = await self.deliver(outgoing, pressed)
         if delivered:
             self.service.replies_sent(outgoing)
         for chat_id, reply in outgoing.also:
@@ -324,7 +324,7 @@ class BotRunner:
         outgoing = await self.service.heard(answer_id, words)
         if outgoing is not None:
             async with self.processor.lock_for(outgoing.chat_id):
-                await self.sender.send(outgoing.chat_id, outgoing.replies)
+                await self.deliver(outgoing)
 
     async def transcriptions_settled(self) -> None:
         """Wait for the voice answers being written out now (tests, the benchmark)."""
@@ -344,7 +344,7 @@ class BotRunner:
             if outgoing is None:
                 return
             try:
-                delivered = await self.sender.send(outgoing.chat_id, outgoing.replies)
+                delivered = await self.deliver(outgoing)
             except (NetworkError, TimedOut) as error:
                 raise SendLater(60) from error
             if not delivered:
@@ -355,7 +355,14 @@ class BotRunner:
         outgoing = await self.service.retention_notice(notice)
         if outgoing is not None:
             async with self.processor.lock_for(outgoing.chat_id):
-                await self.sender.send(outgoing.chat_id, outgoing.replies)
+                await self.deliver(outgoing)
+
+    async def deliver(self, outgoing: Outgoing, pressed: int | None = None) -> bool:
+        """Send a turn's replies as the person chose (speech, slow) and their organisation
+        chose (read-backs offline). False if the chat blocked the bot."""
+        return await self.sender.send(outgoing.chat_id, outgoing.replies, pressed,
+                                      speech=outgoing.speech, slow=outgoing.slow,
+                                      offline=outgoing.offline)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else "-"
@@ -382,8 +389,7 @@ class BotRunner:
             return  # stopping before it was due: the next start asks again
         for user_id in await self.store.sessions_awaiting_reply(before=started):
             outgoing = await self.service.current_question(user_id)
-            if outgoing is not None and await self.sender.send(outgoing.chat_id,
-                                                               outgoing.replies):
+            if outgoing is not None and await self.deliver(outgoing):
                 self.service.replies_sent(outgoing)
 
     async def initialize(self, attempts: int = 5) -> None:

@@ -118,7 +118,7 @@ class TelegramMedia:
         return True
 
     async def send_voice(self, bot: Bot, chat_id: int, text: str, slow: bool = False,
-                         private: bool = False) -> None:
+                         private: bool = False, offline: bool = False) -> None:
         """A long text goes out as a few short voice messages (a long list is not made
         into one clip of minutes while the person waits). All pieces are made at once and
         sent in order as they are ready: the chat's next update waits for the slowest
@@ -128,8 +128,11 @@ class TelegramMedia:
         speech = self.speech
         # A read-back of a person's words (private) is made apart, uploaded without keeping
         # its file id (nor the hash of its text) and removed from disk once sent.
+        # `offline`: the person's organisation keeps read-backs away from gTTS (the operator's
+        # READBACK_OFFLINE does so for every organisation).
+        offline = offline or self.readback_offline
         jobs = [asyncio.ensure_future(
-            speech.private_clip(piece, slow=slow, offline_only=self.readback_offline)
+            speech.private_clip(piece, slow=slow, offline_only=offline)
             if private else speech.clip(piece, slow=slow)) for piece in speech_pieces(text)]
         try:
             for job in jobs:

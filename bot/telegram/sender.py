@@ -44,7 +44,7 @@ class MediaSource(Protocol):
         ...
 
     async def send_voice(self, bot: Bot, chat_id: int, text: str, slow: bool = False,
-                         private: bool = False) -> None:
+                         private: bool = False, offline: bool = False) -> None:
         ...
 
 
@@ -91,12 +91,14 @@ class Sender:
 
     async def send(self, chat_id: int, replies: list[Reply],
                    pressed_message_id: int | None = None, speech: bool = True,
-                   slow: bool = False) -> bool:
+                   slow: bool = False, offline: bool = False) -> bool:
         """Send all replies in order. False if Telegram refused the chat (blocked).
-        `speech`/`slow`: the person's choice in /instellingen."""
+        `speech`/`slow`: the person's choice in /instellingen; `offline`: read-backs by the
+        offline engine only (their organisation's choice)."""
         for reply in replies:
             try:
-                await self._send_one(chat_id, reply, pressed_message_id, speech, slow)
+                await self._send_one(chat_id, reply, pressed_message_id, speech, slow,
+                                     offline)
                 checkpoint("sent_one")
             except Forbidden:
                 log.info("chat=%d blocked the bot; replies dropped", chat_id)
@@ -104,7 +106,7 @@ class Sender:
         return True
 
     async def _send_one(self, chat_id: int, reply: Reply, pressed: int | None, speech: bool,
-                        slow: bool) -> None:
+                        slow: bool, offline: bool = False) -> None:
         markup = keyboard(reply, self.media)
         parts = split_html(reply.text) if reply.text else []
         if reply.edit and pressed is not None and len(parts) == 1 and await self._edit(
@@ -123,7 +125,7 @@ class Sender:
                     and reply.media is None and reply.qr is None
                     and len(split_html(reply.text, CAPTION_LIMIT)) == 1)
         if pictured and await self._picture(chat_id, reply, markup):
-            await self._speak(chat_id, reply, speech, slow)
+            await self._speak(chat_id, reply, speech, slow, offline)
             return
         if self.media is not None and reply.picto:  # the card first: buttons stay last
             await self._quietly(self.media.send_picto(self.bot, chat_id, reply.picto))
@@ -136,7 +138,7 @@ class Sender:
             await self.bot.send_photo(chat_id, qr_png(reply.qr))
         if reply.media is not None:
             await self._send_media(chat_id, reply)
-        await self._speak(chat_id, reply, speech, slow)
+        await self._speak(chat_id, reply, speech, slow, offline)
 
     async def _picture(self, chat_id: int, reply: Reply,
                        markup: InlineKeyboardMarkup | None) -> bool:
@@ -158,10 +160,12 @@ class Sender:
             log.warning("picture not sent: %s", error)
             return False
 
-    async def _speak(self, chat_id: int, reply: Reply, speech: bool, slow: bool) -> None:
+    async def _speak(self, chat_id: int, reply: Reply, speech: bool, slow: bool,
+                     offline: bool) -> None:
         if self.media is not None and reply.speak and speech:
             await self._quietly(self.media.send_voice(self.bot, chat_id, reply.speak, slow,
-                                                      private=reply.readback))
+                                                      private=reply.readback,
+                                                      offline=offline))
 
     async def _edit(self, chat_id: int, pressed: int, reply: Reply,
                     markup: InlineKeyboardMarkup | None) -> bool:
