@@ -28,7 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         return pictos_main(argv[1:], set(QUESTIONS))
     parser = argparse.ArgumentParser(prog="python -m bot", description="Gespreksmaatje")
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("run", help="run the bot on Telegram (long polling)")
+    run = commands.add_parser("run", help="run the bot on Telegram (long polling; a webhook "
+                              "when WEBHOOK_URL is set)")
+    run.add_argument("--webhook", action="store_true",
+                     help="serve Telegram's webhook (needs WEBHOOK_URL)")
     sandbox = commands.add_parser("sandbox", help="try the bot in the browser, without Telegram")
     sandbox.add_argument("--port", type=int, default=None, help="page port (default 8080)")
     sandbox.add_argument("--demo", action="store_true", help="seed a demo organisation")
@@ -74,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "sandbox":
             return _sandbox(settings, args.port or settings.sandbox_port, args.demo)
         elif args.command == "run" or settings.telegram_bot_token:
+            if getattr(args, "webhook", False) and not settings.webhook_url:
+                raise OperatorError("--webhook needs WEBHOOK_URL: the public https address "
+                                    "Telegram posts updates to (see .env.example).")
             return _run(settings)
         else:  # `python -m bot` without a token: the local sandbox
             print("gespreksmaatje: no TELEGRAM_BOT_TOKEN is set, so the local sandbox starts "

@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     ops_port: int = Field(default=0, ge=0, le=65535)
     ready_max_backlog: int = Field(default=100, ge=0)
     log_format: str = Field(default="text", pattern="^(text|json)$")
+    # Webhook mode (instead of long polling) when WEBHOOK_URL is set: the public https URL
+    # Telegram posts updates to; the bot listens on WEBHOOK_LISTEN:WEBHOOK_PORT behind a
+    # reverse proxy (deploy/nginx.conf) under the URL's path. WEBHOOK_SECRET is the header
+    # Telegram sends with each post (empty: derived from the bot token, the same for every
+    # process of this bot).
+    webhook_url: str = Field(default="", pattern=r"^(https?://\S+)?$")
+    webhook_secret: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,256}$")
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
 
     @field_validator("telegram_bot_token")
     @classmethod

@@ -16,6 +16,13 @@ switches it off) to make it as strict as Telegram:
   query to the bot fails with "query is too old". ``server.callback_delays()`` and
   ``server.unanswered_callbacks()`` report how the bot answered (also without limits).
 
+Webhook mode: after ``setWebhook`` the server POSTs every pending update to the url (with
+``X-Telegram-Bot-Api-Secret-Token`` if a secret_token was set) until it answers 2xx, retrying
+with a short backoff (``BotApiServer(webhook_timeout=10, webhook_retry_first=0.1,
+webhook_retry_max=2)``); one chat's updates strictly in order, chats side by side up to
+max_connections. ``server.webhook_deliveries`` lists (update_id, HTTP status or None) of every
+POST, ``server.wait_for_webhook(update_id)`` waits for its acceptance; see ``webhook``.
+
 Whatever the limits, ``server.bot_errors`` lists (method, error_code, description) of every
 error the bot got that was its own mistake (not a 429 of the limits, not a ``fail_next``
 failure, not getUpdates), e.g. a text over 4096 or a caption over 1024 UTF-16 code units.

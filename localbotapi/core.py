@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from localbotapi.chats import ChatHandle, GroupHandle, UserHandle
@@ -18,6 +19,8 @@ from localbotapi.limits import Bucket, Limits
 from localbotapi.markup import parse_markup
 from localbotapi.state import BotMessage, CallbackAnswer, StoredFile
 from localbotapi.values import Upload, as_bool, as_int, as_json, json_copy, unix_now
+
+_UPDATE_TYPES_OFF_BY_DEFAULT = {"chat_member", "message_reaction", "message_reaction_count"}
 
 Handler = Callable[[dict[str, Any], dict[str, Upload]], Awaitable[Any]]
 
@@ -35,6 +38,9 @@ class ServerCore:
         host: str = "127.0.0.1",
         control_api: bool = False,
         limits: Limits | None = None,
+        webhook_timeout: float = 10.0,
+        webhook_retry_first: float = 0.1,
+        webhook_retry_max: float = 2.0,
     ) -> None:
         self.token = token
         self.control_api = control_api
@@ -59,7 +65,18 @@ class ServerCore:
         self.all_updates: list[dict[str, Any]] = []
         self._allowed_updates: set[str] | None = None
         self._poll_generation = 0
+        # Webhook (setWebhook): where and how updates are POSTed, and what happened.
         self.webhook_url = ""
+        self.webhook_secret = ""
+        self.webhook_max_connections = 40
+        self.webhook_timeout = webhook_timeout  # seconds for one POST, answer included
+        self.webhook_retry_first = webhook_retry_first  # backoff after a failed POST ...
+        self.webhook_retry_max = webhook_retry_max  # ... doubling up to this
+        self.webhook_last_error: tuple[int, str] | None = None  # (unix date, message)
+        self.webhook_deliveries: list[tuple[int, int | None]] = []  # (update_id, status)
+        self._hook_session: aiohttp.ClientSession | None = None
+        self._hook_loop: asyncio.Task[None] | None = None
+        self._hook_busy: dict[int | None, asyncio.Task[None]] = {}  # chat -> its delivery
 
         self.files: dict[str, StoredFile] = {}
         self.uploads: list[StoredFile] = []
@@ -117,6 +134,21 @@ class ServerCore:
         self._emit({"type": "update", "update": json_copy(update)})
         self._bump()
         return update_id
+
+    def _deliverable(self, limit: int) -> list[dict[str, Any]]:
+        """The first `limit` pending updates the bot wants, as copies."""
+        self._drop_unwanted()
+        return [json_copy(u) for u in self._pending[:limit]]
+
+    def _drop_unwanted(self) -> None:
+        """Drop the pending updates allowed_updates excludes, as Telegram does."""
+        def allowed(update: dict[str, Any]) -> bool:
+            kinds = set(update) - {"update_id"}
+            if self._allowed_updates is None:
+                return not kinds <= _UPDATE_TYPES_OFF_BY_DEFAULT
+            return bool(kinds & self._allowed_updates)
+
+        self._pending = [u for u in self._pending if allowed(u)]
 
     def _next_serial(self) -> int:
         self._serial += 1

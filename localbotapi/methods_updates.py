@@ -1,35 +1,94 @@
 """Bot API methods that hand updates to the bot: getUpdates (long polling, confirming by
-offset, allowed_updates) and the webhook methods that switch it off and on."""
+offset, allowed_updates) and the webhook methods that switch delivery by POST (``webhook``)
+on and off; while a webhook is set getUpdates refuses with 409, like Telegram."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
-from localbotapi.core import ServerCore
-from localbotapi.errors import ApiError
-from localbotapi.values import Upload, as_bool, as_int, as_json, json_copy
+from yarl import URL
 
-_UPDATE_TYPES_OFF_BY_DEFAULT = {"chat_member", "message_reaction", "message_reaction_count"}
+from localbotapi.errors import ApiError, bad
+from localbotapi.values import Upload, as_bool, as_int, as_json
+from localbotapi.webhook import WebhookDelivery
+
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{0,256}")
 
 
-class UpdateMethods(ServerCore):
+def _valid_url(url: str) -> bool:
+    """Any http(s) url with a host: unlike Telegram (HTTPS on 443, 80, 88, 8443) the local
+    server posts to a bot on 127.0.0.1 and any port."""
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.host)
+
+
+class UpdateMethods(WebhookDelivery):
     """getUpdates, setWebhook, deleteWebhook, getWebhookInfo."""
 
     async def _set_webhook(self, params: dict[str, Any], files: dict[str, Upload]) -> bool:
-        self.webhook_url = str(params.get("url", ""))
+        """Keep the webhook's settings and start delivering to it; an empty url removes it.
+        A new url applies to the next POST, also of an update already being retried."""
+        url = str(params.get("url", "") or "")
+        if not url:
+            return await self._delete_webhook(params, files)
+        if not _valid_url(url):
+            raise bad("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = str(params.get("secret_token", "") or "")
+        if not _SECRET_TOKEN.fullmatch(secret):
+            raise bad("bad webhook: secret token contains unallowed characters")
+        connections = as_int(params.get("max_connections", 40) or 40, "max_connections")
+        if url != self.webhook_url:
+            self.webhook_last_error = None
+        self.webhook_url, self.webhook_secret = url, secret
+        self.webhook_max_connections = min(max(connections, 1), 100)
+        self._set_allowed_updates(params)
+        if as_bool(params.get("drop_pending_updates", False)):
+            self._drop_pending()
+        self._start_webhook_delivery()
+        self._bump()
         return True
 
     async def _delete_webhook(self, params: dict[str, Any], files: dict[str, Upload]) -> bool:
+        """Stop delivering (a POST in flight is abandoned, its update stays pending) so
+        getUpdates works again."""
         self.webhook_url = ""
-        if as_bool(params.get("drop_pending_updates", False)) and self._pending:
-            self.confirmed_offset = max(self.confirmed_offset, self._pending[-1]["update_id"] + 1)
-            self._pending.clear()
+        self.webhook_secret = ""
+        self.webhook_last_error = None
+        await self._stop_webhook_delivery()
+        if as_bool(params.get("drop_pending_updates", False)):
+            self._drop_pending()
+        self._start_webhook_delivery()  # only if a setWebhook came in while stopping
+        self._bump()
         return True
 
     async def _get_webhook_info(self, params: dict[str, Any], files: dict[str, Upload]) -> Any:
-        return {"url": self.webhook_url, "has_custom_certificate": False,
-                "pending_update_count": len(self._pending)}
+        info: dict[str, Any] = {"url": self.webhook_url, "has_custom_certificate": False,
+                                "pending_update_count": len(self._pending)}
+        if self.webhook_url:
+            info["max_connections"] = self.webhook_max_connections
+            if self._allowed_updates is not None:
+                info["allowed_updates"] = sorted(self._allowed_updates)
+        if self.webhook_last_error is not None:
+            info["last_error_date"], info["last_error_message"] = self.webhook_last_error
+        return info
+
+    def _drop_pending(self) -> None:
+        """drop_pending_updates: forget every pending update, as if confirmed."""
+        if self._pending:
+            last = max(u["update_id"] for u in self._pending)
+            self.confirmed_offset = max(self.confirmed_offset, last + 1)
+            self._pending.clear()
+
+    def _set_allowed_updates(self, params: dict[str, Any]) -> None:
+        """allowed_updates is one setting for getUpdates and the webhook; absent keeps it."""
+        if "allowed_updates" in params:
+            kinds = as_json(params["allowed_updates"], "can't parse allowed_updates")
+            self._allowed_updates = set(kinds) if kinds else None
 
     # -- getUpdates ----------------------------------------------------------------------
 
@@ -44,25 +103,13 @@ class UpdateMethods(ServerCore):
         self._pending = [u for u in self._pending if u["update_id"] >= offset]
         self.confirmed_offset = max(self.confirmed_offset, offset)
 
-    def _deliverable(self, limit: int) -> list[dict[str, Any]]:
-        def allowed(update: dict[str, Any]) -> bool:
-            kinds = set(update) - {"update_id"}
-            if self._allowed_updates is None:
-                return not kinds <= _UPDATE_TYPES_OFF_BY_DEFAULT
-            return bool(kinds & self._allowed_updates)
-
-        self._pending = [u for u in self._pending if allowed(u)]
-        return [json_copy(u) for u in self._pending[:limit]]
-
     async def _get_updates(self, params: dict[str, Any], files: dict[str, Upload]) -> Any:
         if self.webhook_url:
             raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
                            "use deleteWebhook to delete the webhook first")
         limit = min(max(as_int(params.get("limit", 100), "limit"), 1), 100)
         timeout = max(float(params.get("timeout", 0) or 0), 0.0)
-        if "allowed_updates" in params:
-            kinds = as_json(params["allowed_updates"], "can't parse allowed_updates")
-            self._allowed_updates = set(kinds) if kinds else None
+        self._set_allowed_updates(params)
         if params.get("offset") not in (None, ""):
             self._confirm(as_int(params["offset"], "offset"))
         self._poll_generation += 1

@@ -2,14 +2,15 @@
 
 Why: tests, the benchmark and the browser sandbox drive the real bot (python-telegram-bot
 pointed at ``base_url``) without internet, against a peer that answers like Telegram does:
-same envelopes, same error texts, real long polling, re-delivery of unconfirmed updates.
+same envelopes, same error texts, real long polling, re-delivery of unconfirmed updates,
+and webhook delivery (POST, retried until the bot answers 2xx).
 
 This module holds BotApiServer: the aiohttp app, the method table, flood limits, the
 observing and waiting helpers. The rest of the package, one job a module:
 ``core`` (state and shared plumbing), ``methods_updates``, ``methods_messages``,
-``methods_files``, ``methods_bot`` (the Bot API methods, as mixins), ``chats`` (the user
-side), ``formatting`` (parse_mode=HTML), ``markup`` (reply_markup), ``state``, ``limits``,
-``errors``, ``values``.
+``methods_files``, ``methods_bot`` (the Bot API methods, as mixins), ``webhook`` (POSTing
+updates to a webhook), ``chats`` (the user side), ``formatting`` (parse_mode=HTML),
+``markup`` (reply_markup), ``state``, ``limits``, ``errors``, ``values``.
 """
 
 from __future__ import annotations
@@ -70,11 +71,13 @@ class BotApiServer(UpdateMethods, MessageMethods, FileMethods, BotMethods):
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         self._closing = False
+        self._start_webhook_delivery()  # a webhook set before a restart
         return self
 
     async def stop(self) -> None:
         self._closing = True
         self._bump()
+        await self._stop_webhook_delivery()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -145,6 +148,11 @@ class BotApiServer(UpdateMethods, MessageMethods, FileMethods, BotMethods):
     def file_bytes(self, file_id: str) -> bytes:
         return self.files[file_id].read_bytes()
 
+    def webhook_accepted(self, update_id: int) -> bool:
+        """Whether the webhook answered a POST of update_id with HTTP 2xx."""
+        return any(uid == update_id and status is not None and 200 <= status < 300
+                   for uid, status in self.webhook_deliveries)
+
     @property
     def pending_updates(self) -> list[dict[str, Any]]:
         return list(self._pending)
@@ -214,12 +222,23 @@ class BotApiServer(UpdateMethods, MessageMethods, FileMethods, BotMethods):
             await self._wait_change(remaining)
 
     async def wait_until_confirmed(self, update_id: int, timeout: float = 10) -> None:  # noqa: ASYNC109
-        """Return once the bot called getUpdates with an offset above update_id."""
+        """Return once the bot called getUpdates with an offset above update_id, or (webhook)
+        once it accepted update_id and every earlier update."""
         await self.wait_for(
             lambda: self.confirmed_offset > update_id,
             timeout,
             lambda: f"update {update_id} not confirmed within {timeout}s "
             f"(highest offset {self.confirmed_offset})",
+        )
+
+    async def wait_for_webhook(self, update_id: int, timeout: float = 10) -> None:  # noqa: ASYNC109
+        """Return once the webhook accepted update_id (answered its POST with HTTP 2xx)."""
+        await self.wait_for(
+            lambda: self.webhook_accepted(update_id),
+            timeout,
+            lambda: f"update {update_id} not accepted by the webhook within {timeout}s "
+            f"(attempts: {[s for u, s in self.webhook_deliveries if u == update_id]}, "
+            f"last error: {self.webhook_last_error})",
         )
 
     async def wait_for_callback_answer(

@@ -26,7 +26,7 @@ import pytest
 
 from bot.state.migrate import upgrade_sync
 from tests.fake_gtts import FakeGtts
-from tests.harness import Harness, harness
+from tests.harness import Harness, harness, running
 
 POSTGRES = os.environ.get("TEST_POSTGRES_URL", "")  # e.g. postgresql+psycopg://u@127.0.0.1:5433
 
@@ -127,10 +127,8 @@ def fake_gtts() -> Iterator[FakeGtts]:
 
 @pytest.fixture
 async def hs(db_url: str, tmp_path: Path, fake_gtts: FakeGtts) -> AsyncIterator[Harness]:
-    async with harness(db_url, tmp_path) as h:
-        h.settings = h.settings.model_copy(update={"speech_enabled": True,
-                                                   "gtts_base_url": fake_gtts.url})
-        await h.start_bot()
+    async with running(db_url, tmp_path, speech_enabled=True,
+                       gtts_base_url=fake_gtts.url) as h:
         yield h
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -48,8 +49,9 @@ class Harness:
         self.runner.listeners.append(self._on_handled)
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self.runner.serve(self._stop))
-        await self.server.wait_for(lambda: self.server.call_count("getUpdates") > 0, 10,
-                                   lambda: "the bot never polled")
+        await self.server.wait_for(lambda: self.server.call_count("getUpdates") > 0
+                                   or self.server.call_count("setWebhook") > 0, 10,
+                                   lambda: "the bot never polled nor set its webhook")
         return self.runner
 
     async def stop_bot(self) -> None:
@@ -150,3 +152,19 @@ async def harness(db_url: str, tmp: Path, limits: Limits | None = None,
         finally:
             await h.stop_bot()
             await store.close()
+
+
+@contextlib.asynccontextmanager
+async def running(db_url: str, tmp: Path, **settings: Any) -> AsyncIterator[Harness]:
+    """A harness whose bot runs with `settings` changed (speech on, a webhook, …)."""
+    async with harness(db_url, tmp) as h:
+        h.settings = h.settings.model_copy(update=settings)
+        await h.start_bot()
+        yield h
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -41,10 +41,18 @@ def test_no_token_says_what_to_do(tmp_path: Path) -> None:
     ({"TZ_NAME": "Mars/Olympus"}, "TZ_NAME"),
     ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
     ({"INVITE_DAYS": "zero"}, "INVITE_DAYS"),
+    ({"WEBHOOK_SECRET": "has spaces!"}, "WEBHOOK_SECRET"),
+    ({"WEBHOOK_URL": "bot.example.org/hook"}, "WEBHOOK_URL"),
 ])
 def test_bad_settings(tmp_path: Path, env: dict[str, str], expected: str) -> None:
     line = one_clear_line(run_bot(tmp_path, "run", **env))
     assert expected in line
+
+
+def test_webhook_without_its_url(tmp_path: Path) -> None:
+    line = one_clear_line(run_bot(tmp_path, "run", "--webhook",
+                                  TELEGRAM_BOT_TOKEN="123456:TEST-TOKEN"))
+    assert "--webhook needs WEBHOOK_URL" in line
 
 
 def test_bad_setting_in_dotenv_file(tmp_path: Path) -> None:

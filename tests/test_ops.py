@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,13 +18,7 @@ from bot.ops.http import readiness
 from bot.ops.jsonlog import JsonFormatter
 from bot.state.models import Inbox
 from bot.telegram.app import keep_content_out_of_logs
-from tests.harness import Harness, harness
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.harness import Harness, free_port, harness
 
 
 @pytest.fixture

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.state.models import Organisation
-from tests.conftest import harness
 from tests.fake_gtts import FakeGtts, record_spoken
-from tests.harness import Harness, labels, texts
+from tests.harness import Harness, labels, running, texts
 from tests.test_triangle import admin_and_begeleider, new_client
 from voice import EspeakSynthesizer
 
@@ -60,11 +59,8 @@ async def test_list_read_back_is_not_kept(hs: Harness, fake_gtts: FakeGtts) -> N
 
 @pytest.fixture
 async def hoff(db_url: str, tmp_path: Path, fake_gtts: FakeGtts) -> AsyncIterator[Harness]:
-    async with harness(db_url, tmp_path) as h:
-        h.settings = h.settings.model_copy(update={"speech_enabled": True,
-                                                   "gtts_base_url": fake_gtts.url,
-                                                   "readback_offline": True})
-        await h.start_bot()
+    async with running(db_url, tmp_path, speech_enabled=True, gtts_base_url=fake_gtts.url,
+                       readback_offline=True) as h:
         yield h
 
 
@@ -93,10 +89,8 @@ async def test_offline_read_back_never_reaches_gtts(hoff: Harness, fake_gtts: Fa
 @pytest.fixture
 async def hon(db_url: str, tmp_path: Path, fake_gtts: FakeGtts) -> AsyncIterator[Harness]:
     """Speech on, READBACK_OFFLINE left off: only the organisation's admin decides."""
-    async with harness(db_url, tmp_path) as h:
-        h.settings = h.settings.model_copy(update={"speech_enabled": True,
-                                                   "gtts_base_url": fake_gtts.url})
-        await h.start_bot()
+    async with running(db_url, tmp_path, speech_enabled=True,
+                       gtts_base_url=fake_gtts.url) as h:
         yield h
 
 

@@ -16,7 +16,7 @@ from bot.state.models import Answer
 from localbotapi.server import BotMessage, UserHandle
 from tests.fake_gtts import FakeGtts, record_spoken
 from tests.fake_stt import FakeStt
-from tests.harness import Harness, harness, texts
+from tests.harness import Harness, running, texts
 from tests.test_triangle import admin_and_begeleider, client_with_topic
 
 VOICE = b"OggS-" + bytes(range(120)) + b"-sam-says-something"
@@ -33,11 +33,8 @@ async def stt() -> AsyncIterator[FakeStt]:
 
 @pytest.fixture
 async def ht(db_url: str, tmp_path: Path, stt: FakeStt) -> AsyncIterator[Harness]:
-    async with harness(db_url, tmp_path) as h:
-        h.settings = h.settings.model_copy(update={
-            "transcribe_url": stt.url, "transcribe_model": "whisper-nl",
-            "transcribe_key": "sk-test"})
-        await h.start_bot()
+    async with running(db_url, tmp_path, transcribe_url=stt.url,
+                       transcribe_model="whisper-nl", transcribe_key="sk-test") as h:
         yield h
 
 
@@ -185,11 +182,9 @@ async def test_what_was_heard_is_spoken_but_never_kept(
         db_url: str, tmp_path: Path, stt: FakeStt, fake_gtts: FakeGtts) -> None:
     """'Ik hoorde: …' holds the client's own words: spoken (a voice message beside the
     text) as a read-back, so no clip of it stays in the speech cache."""
-    async with harness(db_url, tmp_path) as h:
-        h.settings = h.settings.model_copy(update={
-            "transcribe_url": stt.url, "transcribe_model": "whisper-nl",
-            "speech_enabled": True, "gtts_base_url": fake_gtts.url})
-        await h.start_bot()
+    async with running(db_url, tmp_path, transcribe_url=stt.url,
+                       transcribe_model="whisper-nl", speech_enabled=True,
+                       gtts_base_url=fake_gtts.url) as h:
         assert h.runner is not None and h.runner.media is not None
         speech = h.runner.media.speech
         assert speech is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import signal
@@ -12,6 +13,7 @@ import time
 import traceback
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from telegram import Bot, CallbackQuery, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError, TimedOut
@@ -111,9 +113,10 @@ class NoUpdateContent(logging.Filter):
     drop the data."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if "Received data was" in str(record.msg) and record.args:
+        if "received data" in str(record.msg).lower() and record.args:
+            # Also the webhook server's "Webhook received data: %s" (an update's JSON).
             data = record.args[0] if isinstance(record.args, tuple) else record.args
-            count = len(data) if isinstance(data, list) else "?"
+            count = len(data) if isinstance(data, list) else 1
             record.args = (f"<{count} updates, content not logged>",)
         return True
 
@@ -180,6 +183,7 @@ def keep_content_out_of_logs() -> None:
         ("telegram.Bot", NoUpdateContent), ("telegram.Bot", NoCallContent),
         ("telegram.ext.ExtBot", NoUpdateContent), ("telegram.ext.ExtBot", NoCallContent),
         ("telegram.ext.Application", NoCallContent), ("telegram.ext.Updater", NoCallContent),
+        ("telegram.ext.Updater", NoUpdateContent),
         ("aiosqlite", NoCallContent), ("sqlalchemy.engine.Engine", NoCallContent),
         ("gtts.tts", NoDebugLines), ("gespreksmaatje", NoErrorContent)]
     for name, kind in wanted:
@@ -191,6 +195,15 @@ def keep_content_out_of_logs() -> None:
 # Seconds after which an unsent turn is surely no live process's (its "sent" mark would be in).
 SETTLED = 1.0
 GRACE = 10.0  # seconds a background task gets to finish when the bot stops
+
+
+def webhook_secret(settings: Settings) -> str:
+    """WEBHOOK_SECRET, or one derived from the bot token: every process of one bot agrees
+    on it without another setting, and it says nothing about the token."""
+    if settings.webhook_secret:
+        return settings.webhook_secret
+    digest = hashlib.sha256(b"gespreksmaatje-webhook:" + settings.telegram_bot_token.encode())
+    return digest.hexdigest()
 
 
 async def finish(task: asyncio.Task[Any], grace: float) -> None:
@@ -392,6 +405,31 @@ class BotRunner:
             if outgoing is not None and await self.deliver(outgoing):
                 self.service.replies_sent(outgoing)
 
+    async def _receive_updates(self) -> None:
+        """Long polling, or with WEBHOOK_URL a webhook: python-telegram-bot's server awaits
+        the inbox's `put` (the commit) before it answers Telegram 200, so a post that was
+        answered is stored; a post without the secret header is refused (403)."""
+        updater = self.app.updater
+        assert updater is not None
+        url = self.settings.webhook_url
+        if not url:
+            await updater.start_polling(timeout=self.poll_timeout,
+                                        allowed_updates=Update.ALL_TYPES,
+                                        error_callback=polling_error(self.bot))
+            return
+        listen, port = self.settings.webhook_listen, self.settings.webhook_port
+        try:
+            await updater.start_webhook(
+                listen=listen, port=port, url_path=urlsplit(url).path.strip("/"),
+                webhook_url=url, secret_token=webhook_secret(self.settings),
+                allowed_updates=Update.ALL_TYPES, bootstrap_retries=3)
+        except OSError as error:
+            raise StartupError(f"cannot listen for the webhook on {listen}:{port} "
+                               f"({error.strerror or error}); check WEBHOOK_PORT.") from None
+        except TelegramError as error:
+            raise StartupError(f"Telegram refused the webhook {url} ({error}); check "
+                               "WEBHOOK_URL (https, reachable from Telegram).") from None
+
     async def initialize(self, attempts: int = 5) -> None:
         """Connect to Telegram: a wrong token is final, an outage is retried a few times."""
         delay = 1.0
@@ -428,17 +466,15 @@ class BotRunner:
                                 self.settings.ready_max_backlog)
                 await ops.start()
             await self.sweep()
-            assert self.app.updater is not None
-            await self.app.updater.start_polling(
-                timeout=self.poll_timeout, allowed_updates=Update.ALL_TYPES,
-                error_callback=polling_error(self.bot))
+            await self._receive_updates()
             await self.app.start()
             await startup(self.store, self.dispatcher.clock, self.dispatcher)
             if self.app.job_queue is not None and self.schedule_every > 0:
                 self.app.job_queue.run_repeating(self.dispatcher.tick,
                                                  interval=self.schedule_every,
                                                  first=self.schedule_every)
-            log.info("bot @%s is running (long polling)", self.bot.username)
+            log.info("bot @%s is running (%s)", self.bot.username,
+                     "webhook" if self.settings.webhook_url else "long polling")
             if os.environ.get("GESPREKSMAATJE_SQL_STATS"):  # the benchmark subtracts these
                 log.info(SqlStats.line())
             await stop.wait()
