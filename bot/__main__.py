@@ -157,8 +157,6 @@ async def _backup(settings: Settings, out: str) -> None:
 async def _restore(settings: Settings, source: str) -> None:
     from pathlib import Path
 
-    from sqlalchemy import inspect
-
     from bot.state.backup import BackupError, restore
     from bot.state.store import Store
 
@@ -166,8 +164,7 @@ async def _restore(settings: Settings, source: str) -> None:
         raise OperatorError(f"there is no backup file {source}.")
     store = Store(settings.db_url)
     try:
-        async with store.engine.connect() as connection:
-            tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
+        tables = await store.table_names()
     finally:
         await store.close()
     try:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, delete, event, func, select, update
+from sqlalchemy import bindparam, delete, event, func, inspect, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -149,6 +149,11 @@ class Store:
         async with self.unit() as unit:
             await unit.session.execute(update(Inbox).where(
                 Inbox.update_id == update_id, Inbox.state == "new").values(state="failed"))
+
+    async def table_names(self) -> list[str]:
+        """The tables the database has (a restore goes only into an empty one)."""
+        async with self.engine.connect() as connection:
+            return await connection.run_sync(lambda c: inspect(c).get_table_names())
 
     async def inbox_backlog(self) -> tuple[int, datetime | None]:
         """How many fetched updates wait (state new), and when the oldest came in."""
