@@ -148,6 +148,7 @@ FIRST = (
     "tests/test_fuzz.py::",
     "tests/test_schedule_bot.py::test_a_cancelled_meeting",
     "tests/test_durability.py::test_kill_9",
+    "tests/test_processes.py::",
 )
 
 

@@ -93,6 +93,10 @@ class FakeUnit:
         return self.store.tables
 
     # --- inbox ---------------------------------------------------------------------------
+    async def earlier_waiting(self, chat_id: int | None, update_id: int
+                              ) -> tuple[int, dict[str, Any]] | None:
+        return None  # one process: the order is the caller's
+
     async def claim(self, update_id: int, chat_id: int | None) -> bool:
         if self.t.inbox.get(update_id, "new") != "new":
             return False

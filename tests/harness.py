@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -24,6 +28,7 @@ from bot.telegram.media import build_media
 from localbotapi import BotApiServer, Limits
 from localbotapi.server import BotMessage, UserHandle
 
+ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456:TEST-TOKEN"
 # Picto cards are named by a hash of what they show, so all tests can share one cache.
 PICTO_CACHE = Path(tempfile.gettempdir()) / "gespreksmaatje-test-pictos"
@@ -168,3 +173,48 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+class BotProcess:
+    """The real bot (`python -m bot run`) in a process of its own."""
+
+    def __init__(self, h: Harness, tmp: Path, name: str = "bot") -> None:
+        self.h, self.tmp, self.name = h, tmp, name
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self, crash_at: str = "", **env_extra: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GESPREKSMAATJE")}
+        env.update({
+            "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": self.h.server.base_url,
+            "TELEGRAM_FILE_URL": self.h.server.file_url, "DATABASE_URL": self.h.store.url,
+            "DATA_DIR": str(self.tmp / "data"), "SPEECH_ENABLED": "false",
+            "PICTO_CACHE_DIR": str(PICTO_CACHE), "PYTHONPATH": str(ROOT),
+            # Paced like the in-process harness: the local server limits nothing, so the
+            # bot need not wait a second per message in a chat (real time, not a signal).
+            "SEND_PER_SECOND": str(self.h.settings.send_per_second),
+            "CHAT_PER_SECOND": str(self.h.settings.chat_per_second),
+            "CHAT_BURST": str(self.h.settings.chat_burst),
+        })
+        env.update(env_extra)
+        if crash_at:
+            env["GESPREKSMAATJE_CRASH_AT"] = crash_at
+        log = (self.tmp / f"{self.name}-{self.starts}.log").open("wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=self.tmp,
+                                     env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.starts += 1
+
+    @property
+    def dead(self) -> bool:
+        return self.proc is None or self.proc.poll() is not None
+
+    async def stop(self) -> None:
+        """Stop gracefully; the wait runs in a thread because the bot's last calls go to
+        the server in this test's event loop."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(self.proc.wait, 15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -4,10 +4,6 @@ and every message is stored exactly once; a redelivered update is handled once."
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -16,53 +12,7 @@ from sqlalchemy import func, select
 
 from bot.state.models import Answer, DialogSession, Inbox
 from localbotapi.server import UserHandle
-from tests.harness import PICTO_CACHE, TOKEN, Harness, harness
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class BotProcess:
-    """The real bot (`python -m bot run`) in a process of its own."""
-
-    def __init__(self, h: Harness, tmp: Path) -> None:
-        self.h, self.tmp = h, tmp
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self, crash_at: str = "") -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GESPREKSMAATJE")}
-        env.update({
-            "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": self.h.server.base_url,
-            "TELEGRAM_FILE_URL": self.h.server.file_url, "DATABASE_URL": self.h.store.url,
-            "DATA_DIR": str(self.tmp / "data"), "SPEECH_ENABLED": "false",
-            "PICTO_CACHE_DIR": str(PICTO_CACHE), "PYTHONPATH": str(ROOT),
-            # Paced like the in-process harness: the local server limits nothing, so the
-            # bot need not wait a second per message in a chat (real time, not a signal).
-            "SEND_PER_SECOND": str(self.h.settings.send_per_second),
-            "CHAT_PER_SECOND": str(self.h.settings.chat_per_second),
-            "CHAT_BURST": str(self.h.settings.chat_burst),
-        })
-        if crash_at:
-            env["GESPREKSMAATJE_CRASH_AT"] = crash_at
-        log = (self.tmp / f"bot-{self.starts}.log").open("wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=self.tmp,
-                                     env=env, stdout=log, stderr=subprocess.STDOUT)
-        self.starts += 1
-
-    @property
-    def dead(self) -> bool:
-        return self.proc is None or self.proc.poll() is not None
-
-    async def stop(self) -> None:
-        """Stop gracefully; the wait runs in a thread because the bot's last calls go to
-        the server in this test's event loop."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.to_thread(self.proc.wait, 15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+from tests.harness import BotProcess, Harness, harness
 
 
 @pytest.fixture

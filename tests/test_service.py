@@ -16,6 +16,7 @@ from bot.dialogs.texts import t
 from bot.dialogs.types import Input, Reply
 from bot.schedule import Plan
 from bot.service import Incoming, Outgoing, Service, TurnResult
+from bot.service.types import EarlierFirst
 from bot.state.models import (
     Admin,
     AgendaItem,
@@ -60,8 +61,10 @@ class World:
         if update_id is None:
             self.next_update += 1
             update_id = self.next_update
-        return await self.service.handle(Incoming(update_id, user_id, chat_type, user_id,
-                                                  "Sam", inp))
+        result = await self.service.handle(Incoming(update_id, user_id, chat_type, user_id,
+                                                    "Sam", inp))
+        assert not isinstance(result, EarlierFirst)  # one process: never
+        return result
 
     async def say(self, user_id: int, text: str) -> Outgoing | None:
         return await self.send(user_id, Input("text", utcnow(), text=text,

@@ -4,6 +4,7 @@ bench/dialog_load.py "SQL statements per update")."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
 
 from bot import schedule
@@ -89,11 +90,16 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, client_id: int, inp:
 
 
 async def ask_current(unit: Unit, ctx: Context, person: PersonRow, client_id: int,
-                      only_active: bool = False) -> tuple[list[Reply], str]:
-    """The client's current question with fresh buttons (stored before it is sent)."""
+                      only_active: bool = False, unsent_before: datetime | None = None
+                      ) -> tuple[list[Reply], str]:
+    """The client's current question with fresh buttons (stored before it is sent).
+    `unsent_before`: only if the replies of a turn that ended before then are not out."""
     row, session = await sessions.load(unit, person.id, FLOW, client_id, FIRST_STEP)
     if only_active and session.status != "active":
         return [], session.step
+    if unsent_before is not None and (
+            not row.reply_pending or row.updated_at > unsent_before):
+        return [], session.step  # answered since, or another process asked already
     session.seq += 1
     name = await _client_name(unit, client_id, person)
     answers = await _answers(unit, client_id)

@@ -26,7 +26,15 @@ from bot.dialogs.texts import t
 from bot.dialogs.types import Button, Input, Reply
 from bot.faults import checkpoint
 from bot.service import access, admin, agendas, begeleider, client, naaste
-from bot.service.types import ROLE_KINDS, Context, Incoming, Outgoing, Role, TurnResult
+from bot.service.types import (
+    ROLE_KINDS,
+    Context,
+    EarlierFirst,
+    Incoming,
+    Outgoing,
+    Role,
+    TurnResult,
+)
 from bot.state.models import Answer, Naaste, Person, utcnow
 from bot.state.store import Store
 from bot.state.unit import PersonRow, RoleRow, Unit
@@ -78,10 +86,14 @@ class Service:
         return f"https://t.me/{self.bot_username}?start={token}"
 
     # ------------------------------------------------------------------ one update
-    async def handle(self, incoming: Incoming) -> Outgoing | None:
-        """Handle one update exactly once. None: nothing to send (or handled before)."""
+    async def handle(self, incoming: Incoming) -> Outgoing | EarlierFirst | None:
+        """Handle one update exactly once. None: nothing to send (or handled before).
+        EarlierFirst: its chat has an older update waiting, which must go first."""
         started = time.perf_counter()
         async with self.store.unit() as unit:
+            earlier = await unit.earlier_waiting(incoming.chat_id, incoming.update_id)
+            if earlier is not None:
+                return EarlierFirst(*earlier)
             if not await unit.claim(incoming.update_id, incoming.chat_id):
                 log.info("update=%d duplicate skipped", incoming.update_id)
                 return None
@@ -235,6 +247,11 @@ class Service:
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.create_task(self._flush_later())
 
+    async def replies_sent_now(self, outgoing: Outgoing) -> None:
+        """Mark at once (a re-ask: another process checks the mark right after)."""
+        if isinstance(outgoing.sent_mark, tuple):
+            await self.store.replies_sent([outgoing.sent_mark])
+
     async def _flush_later(self) -> None:
         await asyncio.sleep(SENT_FLUSH_SECONDS)
         await self.flush_sent()
@@ -253,15 +270,19 @@ class Service:
         await self.flush_sent()
 
     # ------------------------------------------------------------------ outside a turn
-    async def current_question(self, telegram_user_id: int) -> Outgoing | None:
-        """Ask the current question again (after a crash between commit and reply)."""
+    async def current_question(self, telegram_user_id: int,
+                               unsent_before: datetime | None = None) -> Outgoing | None:
+        """Ask the current question again (after a crash between commit and reply);
+        `unsent_before`: only if the last turn ended before then and its replies are still
+        not marked sent (checked again here, while the caller holds the chat)."""
         async with self.store.unit() as unit:
             person, rows = await unit.person_and_roles(telegram_user_id)
             mine = next((r for r in rows if r.kind == "client"), None)
             if person is None or mine is None or person.chat_id is None:
                 return None
             replies, _step = await client.ask_current(unit, self.context, person, mine.id,
-                                                      only_active=True)
+                                                      only_active=True,
+                                                      unsent_before=unsent_before)
             turn_end = utcnow()
             if not replies:
                 return None

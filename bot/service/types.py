@@ -34,6 +34,15 @@ class Incoming:
     event: str = ""
 
 
+@dataclass(frozen=True)
+class EarlierFirst:
+    """The chat has an earlier update still waiting (stored by another process that died,
+    or is still on its way to the lock): handle that one, then this one again."""
+
+    update_id: int
+    payload: dict[str, Any]
+
+
 @dataclass
 class Outgoing:
     """What to send after the commit. `sent_mark` identifies the committed turn whose replies

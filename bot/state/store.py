@@ -108,15 +108,43 @@ def _make_engine(url: str) -> AsyncEngine:
                                hide_parameters=True)
 
 
+# Chats held at once by one process (each holds a connection of its own while it waits).
+CHATS_HELD = 32
+
+
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.is_postgres = url.startswith("postgresql")
+        # PostgreSQL: the connections that hold chats (see `chat_held`), apart from the
+        # turns' pool so that a process whose every holder waits for a turn cannot starve.
+        self._chat_locks = create_async_engine(
+            url, pool_size=CHATS_HELD, max_overflow=0, pool_timeout=3600,
+            pool_pre_ping=True, isolation_level="AUTOCOMMIT",
+            hide_parameters=True) if self.is_postgres else None
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._chat_locks is not None:
+            await self._chat_locks.dispose()
+
+    @asynccontextmanager
+    async def chat_held(self, chat_id: int | None) -> AsyncIterator[None]:
+        """Several processes on one PostgreSQL: no other process handles an update of this
+        chat, or sends it replies of one, until the block ends (a session advisory lock on
+        a connection of its own; a process that dies lets go with its connection). One
+        process on SQLite: nothing to hold, its per-chat lock keeps the order."""
+        if self._chat_locks is None or chat_id is None:
+            yield
+            return
+        async with self._chat_locks.connect() as connection:
+            await connection.execute(select(func.pg_advisory_lock(chat_id)))
+            try:
+                yield
+            finally:
+                await connection.execute(select(func.pg_advisory_unlock(chat_id)))
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[Unit]:
@@ -162,11 +190,17 @@ class Store:
                                               .where(Inbox.state == "new"))).one()
             return int(row[0]), row[1]
 
-    async def inbox_pending(self) -> list[tuple[int, dict[str, Any]]]:
+    async def inbox_pending(self, received_before: datetime | None = None
+                            ) -> list[tuple[int, dict[str, Any]]]:
+        """Stored updates not handled yet, oldest first; with `received_before`, only those
+        waiting since then (left by a process that died, when several share the database)."""
+        waiting = [Inbox.state == "new"]
+        if received_before is not None:
+            waiting.append(Inbox.received_at < received_before)
         async with self.unit() as unit:
             rows = await unit.session.execute(
-                select(Inbox.update_id, Inbox.payload)
-                .where(Inbox.state == "new").order_by(Inbox.update_id))
+                select(Inbox.update_id, Inbox.payload).where(*waiting)
+                .order_by(Inbox.update_id))
             return [(r.update_id, r.payload or {}) for r in rows]
 
     # --- housekeeping (bot/schedule/housekeeping.py) ------------------------------------

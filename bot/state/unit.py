@@ -205,6 +205,21 @@ class Unit:
             handled_at=now).on_conflict_do_nothing(index_elements=["update_id"]))
         return bool(added.rowcount == 1)
 
+    async def earlier_waiting(self, chat_id: int | None, update_id: int
+                              ) -> tuple[int, dict[str, Any]] | None:
+        """Several processes on one PostgreSQL (the caller holds the chat, see
+        `Store.chat_held`): the chat's earliest update still waiting before `update_id`,
+        stored by another process that died or has not got to it yet; it goes first. None:
+        this one's turn. One process on SQLite: the order is its own, nothing to read."""
+        if not self.is_postgres or chat_id is None:
+            return None
+        earlier = (await self._execute(
+            select(Inbox.update_id, Inbox.payload)
+            .where(Inbox.chat_id == chat_id, Inbox.state == "new",
+                   Inbox.update_id < update_id)
+            .order_by(Inbox.update_id).limit(1))).first()
+        return None if earlier is None else (earlier.update_id, earlier.payload or {})
+
     async def forget_update(self, update_id: int) -> None:
         """Keep nothing of this update (group chats, strangers)."""
         await self._execute(update(Inbox).where(Inbox.update_id == update_id)

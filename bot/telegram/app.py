@@ -11,7 +11,7 @@ import os
 import signal
 import time
 import traceback
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,7 +29,7 @@ from bot.ops.http import OpsServer
 from bot.schedule import Dispatcher, SendLater, Undeliverable, startup
 from bot.schedule.housekeeping import Notice
 from bot.service import Service
-from bot.service.types import Outgoing
+from bot.service.types import EarlierFirst, Outgoing
 from bot.settings import Settings
 from bot.state.store import SqlStats, Store
 from bot.telegram.answer_files import AnswerFiles
@@ -275,10 +275,17 @@ class BotRunner:
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.handle(update)
 
-    async def handle(self, update: Update) -> None:
+    async def handle(self, update: Update, chat_held: bool = False) -> None:
+        """Handle an update and send its replies; `chat_held`: the caller holds its chat
+        already (an earlier update handled first)."""
         started = time.perf_counter()
         try:
-            await self._handle(update)
+            if chat_held:
+                await self._handle(update)
+            else:
+                chat = update.effective_chat
+                async with self.store.chat_held(chat.id if chat else None):
+                    await self._handle(update)
         except Exception as error:  # noqa: BLE001 - one bad update must not stop the rest
             metrics.UPDATES_FAILED.inc()
             await self._failed(update, error)
@@ -301,6 +308,17 @@ class BotRunner:
     async def _handle(self, update: Update) -> None:
         incoming = to_incoming(update)
         outgoing = await self.service.handle(incoming)  # committed when it returns
+        taken: set[int] = set()
+        while isinstance(outgoing, EarlierFirst):  # several processes: keep the chat's order
+            if outgoing.update_id in taken:
+                raise RuntimeError(f"update {outgoing.update_id} stays before this one")
+            taken.add(outgoing.update_id)
+            earlier = Update.de_json(outgoing.payload, self.bot)
+            log.info("update=%d first takes over update=%d", update.update_id,
+                     outgoing.update_id)
+            if earlier is not None:
+                await self.handle(earlier, chat_held=True)
+            outgoing = await self.service.handle(incoming)
         checkpoint("committed")
         query = update.callback_query
         if outgoing is None or not outgoing.replies:
@@ -396,14 +414,34 @@ class BotRunner:
         # alone, and one of a process that died (also just before a quick restart) is not.
         self._late_sweep = asyncio.create_task(self._reask(datetime.now(UTC)))
 
+    async def take_over_orphans(self, context: object = None) -> None:
+        """Several processes on one PostgreSQL: handle updates that another process stored
+        and then died with (the claim makes each happen once, the chat lock in order)."""
+        before = datetime.now(UTC) - timedelta(seconds=self.settings.orphan_seconds)
+        for update_id, payload in await self.store.inbox_pending(received_before=before):
+            update = Update.de_json(payload, self.bot)
+            if update is None or self._stopping.is_set():
+                continue
+            log.info("update=%d taken over from the inbox", update_id)
+            chat = update.effective_chat
+            if chat is None:
+                await self.handle(update)
+                continue
+            async with self.processor.lock_for(chat.id):
+                await self.handle(update)
+
     async def _reask(self, started: datetime) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), SETTLED)
             return  # stopping before it was due: the next start asks again
         for user_id in await self.store.sessions_awaiting_reply(before=started):
-            outgoing = await self.service.current_question(user_id)
-            if outgoing is not None and await self.deliver(outgoing):
-                self.service.replies_sent(outgoing)
+            # A private chat's id is its user's. Held, and checked again while held: of
+            # several processes starting at once only one asks, and never while another
+            # is still sending that chat its replies.
+            async with self.processor.lock_for(user_id), self.store.chat_held(user_id):
+                outgoing = await self.service.current_question(user_id, unsent_before=started)
+                if outgoing is not None and await self.deliver(outgoing):
+                    await self.service.replies_sent_now(outgoing)
 
     async def _receive_updates(self) -> None:
         """Long polling, or with WEBHOOK_URL a webhook: python-telegram-bot's server awaits
@@ -473,6 +511,10 @@ class BotRunner:
                 self.app.job_queue.run_repeating(self.dispatcher.tick,
                                                  interval=self.schedule_every,
                                                  first=self.schedule_every)
+            if self.app.job_queue is not None and self.store.is_postgres:
+                every = self.settings.orphan_seconds / 2
+                self.app.job_queue.run_repeating(self.take_over_orphans, interval=every,
+                                                 first=every)
             log.info("bot @%s is running (%s)", self.bot.username,
                      "webhook" if self.settings.webhook_url else "long polling")
             if os.environ.get("GESPREKSMAATJE_SQL_STATS"):  # the benchmark subtracts these
