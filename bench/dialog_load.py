@@ -67,6 +67,7 @@ KEEP_LOGS: Path | None = None  # --logs: copy each bot's log here
 PICTO_CACHE: Path | None = None  # shared by all runs: cards are rendered once, not measured
 WARM_LINE = b"picto cards ready"  # the real bot's log line when its start-up warm-up is done
 SPEECH_WARM_LINE = b"voice clips ready"  # ... and, with speech on, when its clips are made
+RUNNING_LINE = b"is running ("  # the real bot's log line once it receives updates
 SQL_LINE = re.compile(rb"sql statements=(\d+) commits=(\d+)")
 CRYPTO_LINE = re.compile(rb"crypto values=(\d+) crypto_us=(\d+)")
 SPEECH = True  # --speech on|off: the real bot speaks (against FAKE_GTTS_URL)
@@ -291,15 +292,18 @@ ECHO = BotSpec("echo bot", dialog=False)
 
 class BotProcess:
     def __init__(self, spec: BotSpec, server: BotApiServer, workdir: Path, db_url: str,
-                 clients: int) -> None:
+                 clients: int, env: dict[str, str] | None = None, label: str = "") -> None:
+        """`env`: more settings (a webhook: bench/processes.py); `label` tells the logs of
+        several processes in one folder apart."""
         self.spec = spec
         self.clients = clients
         self.server = server
         self.workdir = workdir
         self.db_url = db_url
+        self.extra_env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.ps: psutil.Process | None = None
-        self.log_path = workdir / f"{'bot' if spec.dialog else 'echo'}.log"
+        self.log_path = workdir / f"{'bot' if spec.dialog else 'echo'}{label}.log"
         self.peak_rss = 0
         self._sampler: asyncio.Task[None] | None = None
         self.name = ""
@@ -325,6 +329,7 @@ class BotProcess:
             "SPEECH_ENABLED": "true" if SPEECH else "false",
             "GTTS_BASE_URL": FAKE_GTTS_URL,
             "GESPREKSMAATJE_SQL_STATS": "1",  # logs "sql statements=N commits=M"
+            **self.extra_env,
         })
         cmd = (["-m", "bot", "run"] if self.spec.dialog
                else [str(ROOT / "bench" / "echo_bot.py")])
@@ -332,7 +337,8 @@ class BotProcess:
         self.proc, self.ps = await asyncio.to_thread(self._launch, cmd, env, name)
         polls = self.server.call_count("getUpdates")
         deadline = time.monotonic() + 60
-        while self.server.call_count("getUpdates") <= polls:
+        while not (self.server.call_count("getUpdates") > polls  # polling, or a webhook:
+                   or RUNNING_LINE in self.log_path.read_bytes()):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{self.spec.name} did not start; log:\n{self.log_tail()}")
             await asyncio.sleep(0.05)
