@@ -1,4 +1,5 @@
-"""`python -m bot [run|sandbox|migrate|backup|restore|rotate-key|invite|pictos]`: the CLI.
+"""`python -m bot [run|sandbox|migrate|backup|restore|rotate-key|organisation|invite|pictos]`:
+the CLI.
 
 Without a command: the bot on Telegram when a token is set, else the local sandbox.
 
@@ -44,11 +45,19 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("rotate-key", help="re-encrypt all data with DATA_KEY (old keys in "
                         "DATA_KEY_OLD)")
     commands.add_parser("pictos", help="check a picto manifest, or draw a contact sheet")
+    organisation = commands.add_parser("organisation", help="the organisations that share "
+                                       "this deployment (one bot for all)")
+    organisations = organisation.add_subparsers(dest="organisation_command", required=True)
+    organisation_add = organisations.add_parser("add", help="add an organisation")
+    organisation_add.add_argument("name")
+    organisations.add_parser("list", help="every organisation, with its people")
     invite = commands.add_parser("invite", help="make a one-time start link")
     invite.add_argument("role", choices=["client", "begeleider", "admin"])
     invite.add_argument("--name", required=True)
     invite.add_argument("--begeleider", type=int, default=None,
                         help="the begeleider id a new client belongs to")
+    invite.add_argument("--organisation", default=None, metavar="ID_OR_NAME",
+                        help="the organisation (default: the begeleider's, else the first)")
     invite.add_argument("--days", type=int, default=None, help="valid for (default 30)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
@@ -71,9 +80,12 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_restore(settings, args.source))
         elif args.command == "rotate-key":
             asyncio.run(_rotate_key(settings))
+        elif args.command == "organisation":
+            asyncio.run(_organisation(settings, args.organisation_command,
+                                      getattr(args, "name", "")))
         elif args.command == "invite":
             asyncio.run(_invite(settings, args.role, args.name, args.days or settings.invite_days,
-                                args.begeleider))
+                                args.begeleider, args.organisation))
         elif args.command == "sandbox":
             return _sandbox(settings, args.port or settings.sandbox_port, args.demo)
         elif args.command == "run" or settings.telegram_bot_token:
@@ -180,27 +192,64 @@ async def _migrate(settings: Settings) -> None:
     print(f"database is up to date: {settings.db_url.split('@')[-1]}")
 
 
+async def _organisation(settings: Settings, command: str, name: str) -> None:
+    """`organisation add NAME` (prints its id and name) and `organisation list`."""
+    from bot.state.store import Store
+
+    if command == "add" and not 0 < len(name.strip()) <= 200:
+        raise OperatorError("an organisation's name has 1 to 200 characters.")
+    await _migrate_quietly(settings)
+    store = Store(settings.db_url)
+    try:
+        if command == "add":
+            added = await store.add_organisation(name)
+            if added is None:
+                same = await store.find_organisation(name) or (0, name.strip())
+                raise OperatorError(f"there is already an organisation {same[1]!r} "
+                                    f"(id {same[0]}); choose another name.")
+            print(f"organisation {added[0]}: {added[1]}")
+            return
+        rows = await store.organisations()
+    finally:
+        await store.close()
+    if not rows:
+        print("no organisations yet: add one with `python -m bot organisation add NAME`.")
+        return
+    print(f"{'id':>4}  {'admins':>6}  {'begeleiders':>11}  {'clients':>7}  name")
+    for number, title, admins, begeleiders, clients in rows:
+        print(f"{number:>4}  {admins:>6}  {begeleiders:>11}  {clients:>7}  {title}")
+
+
 async def _invite(settings: Settings, role: str, name: str, days: int,
-                  begeleider: int | None) -> None:
-    from bot.state.models import Begeleider
+                  begeleider: int | None, organisation: str | None = None) -> None:
     from bot.state.store import Store
 
     await _migrate_quietly(settings)
     store = Store(settings.db_url)
     try:
+        found = await store.find_organisation(organisation) if organisation else None
+        if organisation and found is None:
+            raise OperatorError(f"there is no organisation {organisation!r}; "
+                                "`python -m bot organisation list` shows them.")
+        organisation_id = found[0] if found else None
         if role == "client":
             if begeleider is not None:
-                async with store.unit() as unit:
-                    if await unit.session.get(Begeleider, begeleider) is None:
-                        raise OperatorError(f"there is no begeleider with id {begeleider}.")
-            _client, token = await store.create_client_invite(name.strip(), days,
-                                                              begeleider_id=begeleider)
+                of = await store.begeleider_organisation(begeleider)
+                if of is None:
+                    raise OperatorError(f"there is no begeleider with id {begeleider}.")
+                if found is not None and of != found[0]:
+                    raise OperatorError(f"begeleider {begeleider} is not of {found[1]!r} "
+                                        f"(id {found[0]}): a client and their begeleider "
+                                        "are of one organisation.")
+            _client, token = await store.create_client_invite(
+                name.strip(), days, begeleider_id=begeleider, organisation_id=organisation_id)
         else:
-            token = await store.create_role_invite(role, name.strip(), days)
+            token = await store.create_role_invite(role, name.strip(), days, organisation_id)
     finally:
         await store.close()
     username = settings.bot_username or await _bot_username(settings) or "<bot username>"
-    print(f"Start link for {name} (valid {days} days, works once):")
+    where = f", {role} of {found[1]}" if found else ""
+    print(f"Start link for {name}{where} (valid {days} days, works once):")
     print(f"https://t.me/{username}?start={token}")
     print(token)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 # Ids from buttons (`as_id`: anything outside a database integer is no id) are read by the
 # button codec; the dialogs and this module share it.
@@ -60,7 +60,7 @@ async def relation(unit: Unit, viewer_person_id: int, client_id: int,
         return Relation("client")
     if client.begeleider_id is not None:
         begeleider = await unit.get(Begeleider, client.begeleider_id)
-        if begeleider is not None and begeleider.person_id == viewer_person_id:
+        if _begeleider_of(begeleider, client) and begeleider.person_id == viewer_person_id:
             return Relation("begeleider")
     naaste = await unit.naaste_of(client_id, viewer_person_id)
     if naaste is not None:
@@ -76,7 +76,7 @@ async def _relation_as(unit: Unit, viewer_person_id: int, client: Client,
         return Relation("client") if mine else Relation("none")
     if acting.role == "begeleider":
         begeleider = await unit.get(Begeleider, acting.id)
-        mine = (begeleider is not None and begeleider.person_id == viewer_person_id
+        mine = (_begeleider_of(begeleider, client) and begeleider.person_id == viewer_person_id
                 and client.begeleider_id == begeleider.id)
         return Relation("begeleider") if mine else Relation("none")
     if acting.role == "naaste":
@@ -90,6 +90,12 @@ async def _relation_as(unit: Unit, viewer_person_id: int, client: Client,
                 and admin.organisation_id == client.organisation_id)
         return Relation("admin") if mine else Relation("none")
     return Relation("none")
+
+
+def _begeleider_of(begeleider: Begeleider | None, client: Client) -> TypeGuard[Begeleider]:
+    """A begeleider reaches only clients of their own organisation (a tenant), whatever a
+    row says: a client linked to a begeleider elsewhere is nobody's there."""
+    return begeleider is not None and begeleider.organisation_id == client.organisation_id
 
 
 async def allowed(unit: Unit, rel: Relation, client_id: int) -> set[str]:
@@ -117,13 +123,19 @@ async def read(unit: Unit, viewer_person_id: int, client_id: int,
     granted = set()
     for part in dict.fromkeys(parts):  # in order, once each
         ok = part in may
-        logged = (viewer_person_id, client_id if exists else None, part, ok)
-        if logged not in unit.audited:
-            unit.audited.add(logged)
-            unit.audit(viewer_person_id, client_id if exists else None, part, ok, at)
+        _log(unit, viewer_person_id, client_id if exists else None, part, ok, at)
         if ok:
             granted.add(part)
     return granted
+
+
+def _log(unit: Unit, viewer_person_id: int, client_id: int | None, part: str, ok: bool,
+         at: datetime) -> None:
+    """One row in the access log, once per transaction."""
+    logged = (viewer_person_id, client_id, part, ok)
+    if logged not in unit.audited:
+        unit.audited.add(logged)
+        unit.audit(viewer_person_id, client_id, part, ok, at)
 
 
 async def can(unit: Unit, viewer_person_id: int, client_id: int, part: str,
@@ -144,6 +156,22 @@ async def refuse_forged(unit: Unit, viewer_person_id: int, model: type[Any], ref
         return None
     await read(unit, viewer_person_id, client_id, [part], acting=acting)
     return client_id
+
+
+async def may_move(unit: Unit, viewer_person_id: int, client_id: int, begeleider_ref: object,
+                   acting: Acting) -> bool:
+    """An admin moves a client to another begeleider: the client must be theirs (a read of
+    "progress", logged) and the begeleider of the client's own organisation. A begeleider
+    elsewhere, or none, is one denied "move" of that client in the log."""
+    if not await can(unit, viewer_person_id, client_id, "progress", acting):
+        return False
+    client = await unit.get(Client, client_id)
+    number = as_id(begeleider_ref)
+    target = await unit.get(Begeleider, number) if number is not None else None
+    if client is not None and _begeleider_of(target, client):
+        return True
+    _log(unit, viewer_person_id, client_id, "move", False, utcnow())
+    return False
 
 
 @dataclass(frozen=True)

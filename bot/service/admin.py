@@ -19,6 +19,9 @@ from bot.state.models import Admin, Begeleider, Client, Organisation
 from bot.state.unit import PersonRow, Unit
 
 FLOW = "admin"
+# The buttons that name a client, and the part a forged one is denied as.
+_FORGED_PART: dict[str, str] = {admin_dialog.Action.CHOOSE: "progress",
+                                admin_dialog.Action.CONFIRM: "erase"}
 
 
 async def turn(unit: Unit, ctx: Context, person: PersonRow, admin_id: int, inp: Input,
@@ -30,11 +33,9 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, admin_id: int, inp: 
     view = await _view(unit, admin)
     out = admin_dialog.decide(session, inp, view)
     press = pressed(inp, admin_dialog.Action)
-    if out.stale and press and press.action == admin_dialog.Action.CHOOSE \
-            and session.step != "pick_begeleider" \
-            and await access.refuse_forged(unit, person.id, Client, press.arg, "progress",
-                                           access.Acting("admin", admin.id)) is not None:
-        return TurnResult(refused())  # a client of another organisation, or none at all
+    if out.stale and press and await _forged(unit, person, admin, session.step, press.action,
+                                             press.arg, session.data.get("client")):
+        return TurnResult(refused())  # someone of another organisation, or nobody at all
     for effect in out.effects:
         await _admin_effect(unit, ctx, person, admin, effect, view, now)
     if out.ask:
@@ -45,6 +46,23 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, admin_id: int, inp: 
     replies = admin_dialog.render(session, out, view)
     await sessions.save(unit, row, session, bool(replies))
     return TurnResult(replies, session.step)
+
+
+async def _forged(unit: Unit, person: PersonRow, admin: Admin, step: str, action: str,
+                  ref: object, on_screen: object) -> bool:
+    """A refused press whose id names someone not of this admin's organisation: a client
+    (to choose, or to confirm erasing), or a begeleider to move the client on screen to.
+    The denial is in the access log; True: answer "not yours"."""
+    acting = access.Acting("admin", admin.id)
+    if action == admin_dialog.Action.CHOOSE and step == "pick_begeleider":
+        client_id = access.as_id(on_screen)
+        return client_id is not None and not await access.may_move(unit, person.id, client_id,
+                                                                   ref, acting)
+    part = _FORGED_PART.get(action)
+    # An id of nobody (an erased client, garbage) is logged too, and answered as an old
+    # button; only a client elsewhere is "not yours".
+    return part is not None and bool(await access.refuse_forged(unit, person.id, Client, ref,
+                                                                part, acting))
 
 
 async def _view(unit: Unit, admin: Admin) -> admin_dialog.View:
@@ -73,12 +91,12 @@ async def _admin_effect(unit: Unit, ctx: Context, person: PersonRow, admin: Admi
                                                        access.Acting("admin", admin.id)):
                 view.documents.append(await agendas.audit_csv(unit, client.id))
         case MoveClient(client_id=client_id, begeleider_id=begeleider_id):
+            if not await access.may_move(unit, person.id, client_id, begeleider_id,
+                                         access.Acting("admin", admin.id)):
+                return  # the client or the begeleider is not of this organisation
             client = await unit.get(Client, client_id)
             target = await unit.get(Begeleider, begeleider_id)
-            if (client is None or target is None
-                    or client.organisation_id != admin.organisation_id
-                    or target.organisation_id != admin.organisation_id):
-                return
+            assert client is not None and target is not None
             client.begeleider_id = target.id
             view.results["moved"] = (client.name, target.name)
         case Inzage(client_id=client_id):

@@ -45,6 +45,11 @@ from bot.state.models import Agreement, Answer, Begeleider, Client, Meeting, Naa
 from bot.state.unit import PersonRow, Unit
 
 FLOW = "begeleider"
+# Buttons that name a row of the client on screen: the row, and the part a forged one is
+# denied as (in the access log, against the client it belongs to).
+_NAMED: dict[str, tuple[type[Answer] | type[Agreement], str]] = {
+    begeleider_dialog.Action.PLAY: (Answer, "voice"),
+    begeleider_dialog.Action.EDIT_AGREEMENT: (Agreement, "agreements")}
 
 
 async def turn(unit: Unit, ctx: Context, person: PersonRow, begeleider_id: int, inp: Input,
@@ -61,9 +66,10 @@ async def turn(unit: Unit, ctx: Context, person: PersonRow, begeleider_id: int, 
         client_id = access.as_id(press.arg)
         if not await access.can(unit, person.id, client_id or 0, "progress", acting):
             return TurnResult(refused())
-    if press and press.action == begeleider_dialog.Action.PLAY and await access.refuse_forged(
-            unit, person.id, Answer, press.arg, "voice", acting) is not None:
-        return TurnResult(refused())
+    named = _NAMED.get(press.action) if press else None
+    if press and named and await access.refuse_forged(unit, person.id, named[0], press.arg,
+                                                      named[1], acting) is not None:
+        return TurnResult(refused())  # a recording or agreement of someone else's client
     current = access.as_id(session.data.get("client", ""))
     if current is not None and (await access.relation(unit, person.id, current,
                                                       acting)).role == "none":
@@ -95,7 +101,8 @@ async def _view(unit: Unit, person: PersonRow, begeleider: Begeleider, ctx: Cont
     acting = access.Acting("begeleider", begeleider.id)
     current = access.as_id(on_screen)
     for client in await unit.clients_of(begeleider.id):
-        await access.read(unit, person.id, client.id, ["progress"], now, acting)
+        if not await access.read(unit, person.id, client.id, ["progress"], now, acting):
+            continue  # linked to this begeleider, but of another organisation
         view.clients.append(await _client_line(unit, client, ctx))
         if agreements and client.id == current and await access.can(
                 unit, person.id, client.id, "agreements", acting):

@@ -31,10 +31,9 @@ async def for_client(unit: Unit, ctx: Context, person_id: int, client_id: int,
     access log, and nothing when it is not allowed."""
     now = ctx.now()
     acting = acting or access.Acting("client", client_id)
-    if acting.role == "client":
-        await access.read(unit, person_id, client_id, access.ALL_PARTS, now, acting)
-    elif not await access.read(unit, person_id, client_id, ["inzage"], now, acting):
-        return []
+    parts = access.ALL_PARTS if acting.role == "client" else ["inzage"]
+    if not await access.read(unit, person_id, client_id, parts, now, acting):
+        return []  # not this person's own data, nor their organisation's client
     answers = await unit.all_answers(client_id)
     data = await collect(unit, client_id, now, answers)
     stamp = now.astimezone(ctx.tz).strftime("%Y-%m-%d")

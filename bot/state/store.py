@@ -38,6 +38,7 @@ from bot.state.models import (
     Housekeeping,
     Inbox,
     Meeting,
+    Organisation,
     Person,
     PictoCache,
     SpeechCache,
@@ -324,28 +325,73 @@ class Store:
 
     # --- enrolment (CLI) --------------------------------------------------------------
     async def create_client_invite(self, name: str, days: int, now: datetime | None = None,
-                                   begeleider_id: int | None = None) -> tuple[Client, str]:
+                                   begeleider_id: int | None = None,
+                                   organisation_id: int | None = None) -> tuple[Client, str]:
+        """A client with a start token, in `organisation_id`; without it in their
+        begeleider's organisation, else the first one. The caller checks that a begeleider
+        given is of the organisation given (`begeleider_organisation`)."""
         now = now or utcnow()
         async with self.unit() as unit:
-            organisation = await unit.default_organisation()
-            client = Client(organisation_id=organisation.id, name=name,
+            if organisation_id is None and begeleider_id is not None:
+                begeleider = await unit.get(Begeleider, begeleider_id)
+                organisation_id = begeleider.organisation_id if begeleider else None
+            if organisation_id is None:
+                organisation_id = (await unit.default_organisation()).id
+            client = Client(organisation_id=organisation_id, name=name,
                             begeleider_id=begeleider_id)
             unit.session.add(client)
             await unit.session.flush()
-            token = await unit.create_invite("client", organisation.id, days, now,
+            token = await unit.create_invite("client", organisation_id, days, now,
                                              client_id=client.id)
         return client, token
 
-    async def create_role_invite(self, role: str, name: str, days: int) -> str:
-        """CLI: a begeleider or admin of the (default) organisation, with a start token."""
+    async def create_role_invite(self, role: str, name: str, days: int,
+                                 organisation_id: int | None = None) -> str:
+        """CLI: a begeleider or admin of an organisation (None: the first one), with a
+        start token."""
         async with self.unit() as unit:
-            organisation = await unit.default_organisation()
+            organisation_id = organisation_id or (await unit.default_organisation()).id
             model = Begeleider if role == "begeleider" else Admin
-            row = model(organisation_id=organisation.id, name=name)
+            row = model(organisation_id=organisation_id, name=name)
             unit.session.add(row)
             await unit.session.flush()
             refs = {f"{role}_id": row.id}
-            return await unit.create_invite(role, organisation.id, days, None, None, **refs)
+            return await unit.create_invite(role, organisation_id, days, None, None, **refs)
+
+    # --- organisations: the tenants of one deployment (CLI) ----------------------------
+    async def add_organisation(self, name: str) -> tuple[int, str] | None:
+        """A new organisation: (id, name); None when one has that name already (compared
+        without case and surrounding spaces)."""
+        async with self.unit() as unit:
+            if await _organisation_named(unit, name) is not None:
+                return None
+            organisation = await unit.add(Organisation(name=name.strip()))
+            return organisation.id, organisation.name
+
+    async def organisations(self) -> list[tuple[int, str, int, int, int]]:
+        """Every organisation: (id, name, admins, begeleiders, clients), by id."""
+        async with self.unit() as unit:
+            counts = [select(func.count()).where(model.organisation_id == Organisation.id)
+                      .correlate(Organisation).scalar_subquery()
+                      for model in (Admin, Begeleider, Client)]
+            rows = await unit.session.execute(
+                select(Organisation.id, Organisation.name, *counts).order_by(Organisation.id))
+            return [(int(i), str(n), int(a), int(b), int(c)) for i, n, a, b, c in rows]
+
+    async def find_organisation(self, ref: str) -> tuple[int, str] | None:
+        """The organisation `ref` names: its id (digits), else its name; (id, name)."""
+        async with self.unit() as unit:
+            number = _row_id(ref)
+            found = await unit.get(Organisation, number) if number is not None else None
+            found = found or await _organisation_named(unit, ref)
+            return (found.id, found.name) if found is not None else None
+
+    async def begeleider_organisation(self, begeleider_id: int) -> int | None:
+        """The organisation of a begeleider (None: no such begeleider)."""
+        async with self.unit() as unit:
+            number = _row_id(begeleider_id)
+            begeleider = await unit.get(Begeleider, number) if number is not None else None
+            return begeleider.organisation_id if begeleider is not None else None
 
     async def set_meeting(self, client_id: int, starts_at: datetime | None) -> None:
         async with self.unit() as unit:
@@ -354,6 +400,20 @@ class Store:
                 unit.session.add(Meeting(client_id=client_id, starts_at=starts_at))
             else:
                 meeting.starts_at = starts_at
+
+
+def _row_id(ref: object) -> int | None:
+    """`ref` as a row id: a positive number that fits the database's integer column."""
+    text = str(ref).strip()
+    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) < 2**31 else None
+
+
+async def _organisation_named(unit: Unit, name: str) -> Organisation | None:
+    """The organisation with this name, compared without case and surrounding spaces (in
+    Python: SQLite's lower() knows only ASCII). There are few organisations."""
+    wanted = name.strip().casefold()
+    rows = (await unit.session.execute(select(Organisation).order_by(Organisation.id))).scalars()
+    return next((row for row in rows if row.name.strip().casefold() == wanted), None)
 
 
 def _remove_files(paths: list[Path]) -> None:
