@@ -19,6 +19,7 @@ from voice import (
     probe_audio,
     to_voice_ogg,
 )
+from voice.cache import MemoryClips
 from voice.opus import ConversionError
 
 HAS_ESPEAK = EspeakSynthesizer().available()
@@ -210,6 +211,36 @@ async def test_sentences_are_kept_apart_and_joined(
     joined, _mime = probe_audio(lotte.path)
     assert joined == pytest.approx(2 * one[0], abs=0.1)  # two sentences of the fake's tone
     assert lotte.duration == pytest.approx(joined, abs=0.1)
+
+
+async def test_a_read_back_again_makes_only_its_new_sentence_and_keeps_none_on_disk(
+    tmp_path: Path, fake: FakeGtts, clock: FakeClock
+) -> None:
+    """The list is read back after every answer: a sentence with a person's words said
+    before comes from memory (never from or onto disk); only the new one goes to gTTS."""
+    cache = make_cache(tmp_path, fake, clock)
+    first = await cache.private_clip("Ik teken graag. Ik wandel graag.")
+    assert first is not None and first.private
+    first.discard()
+    again = await cache.private_clip("Ik teken graag. Ik wandel graag. Ik zing graag.")
+    assert again is not None
+    assert_voice(again.path)
+    assert sorted(fake.texts) == sorted(["Ik teken graag.", "Ik wandel graag.",
+                                         "Ik zing graag."])  # each once
+    again.discard()
+    on_disk = [path for path in (tmp_path / "speech").rglob("*") if path.is_file()]
+    assert on_disk == [], "nothing of a read-back is kept on disk"
+
+
+def test_memory_clips_drop_the_least_recently_used_beyond_the_budget() -> None:
+    clips = MemoryClips(budget=10)
+    clips.put("a", b"1234")
+    clips.put("b", b"5678")
+    assert clips.get("a") == b"1234"  # now the most recently used
+    clips.put("c", b"90ab")
+    assert clips.get("b") is None and clips.get("a") == b"1234" and clips.get("c") == b"90ab"
+    clips.put("huge", b"x" * 11)
+    assert clips.get("huge") is None and clips.size == 8
 
 
 @needs_espeak

@@ -1,4 +1,5 @@
-"""On-disk cache of spoken clips with an offline fallback and a circuit breaker.
+"""On-disk cache of spoken clips with an offline fallback and a circuit breaker; the
+sentences of read-backs (a person's words) are held in memory only, never on disk.
 
 Flow for one text: primary clip on disk -> served. Otherwise, if the primary (gTTS) is
 not in its cool-down, try it; on failure open the breaker and let the fallback
@@ -18,7 +19,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,34 @@ def clip_key(engine: str, lang: str, speed: str, text: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
+# Memory for the sentences of read-backs: a few thousand short sentences.
+PRIVATE_MEMORY_BYTES = 8 * 1024 * 1024
+
+
+class MemoryClips:
+    """Clips by key in memory, the least recently used dropped beyond `budget` bytes."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.size = 0
+        self._clips: OrderedDict[str, bytes] = OrderedDict()
+
+    def get(self, key: str) -> bytes | None:
+        clip = self._clips.get(key)
+        if clip is not None:
+            self._clips.move_to_end(key)
+        return clip
+
+    def put(self, key: str, clip: bytes) -> None:
+        if key in self._clips or len(clip) > self.budget:
+            return
+        self._clips[key] = clip
+        self.size += len(clip)
+        while self.size > self.budget:
+            _key, dropped = self._clips.popitem(last=False)
+            self.size -= len(dropped)
+
+
 class SpeechCache:
     def __init__(
         self,
@@ -109,6 +138,9 @@ class SpeechCache:
         self._known: dict[str, CachedClip] = {}
         self._inflight: dict[tuple[str, bool], asyncio.Task[CachedClip | None]] = {}
         self._sentences_made: dict[str, asyncio.Task[CachedClip]] = {}
+        # Sentences of read-backs (a person's words), in memory only and never on disk:
+        # the list read back after every answer makes only its new sentence.
+        self._private_sentences = MemoryClips(PRIVATE_MEMORY_BYTES)
         # Read-backs of a person's words are made here and removed once sent; what a
         # crash left behind is removed at start.
         self.private_dir = self.cache_dir / "private"
@@ -172,44 +204,41 @@ class SpeechCache:
 
     async def _private(self, engine: Synthesizer, text: str, slow: bool
                        ) -> CachedClip | None:
-        made: list[Path] = []
-
-        async def one(sentence: str) -> CachedClip:
+        async def one(sentence: str) -> bytes:
             found = await self._lookup(engine, sentence, slow)
             if found is not None:
                 self.stats.hits += 1
-                return found
+                return await asyncio.to_thread(found.path.read_bytes)
+            key = self.key_for(engine, sentence, slow)
+            held = self._private_sentences.get(key)
+            if held is not None:  # the same answer read back again (the list after each answer)
+                self.stats.hits += 1
+                return held
             self.stats.misses += 1
-            path = self.private_dir / f"{secrets.token_hex(16)}.ogg"
-            made.append(path)
-            return await asyncio.wait_for(asyncio.to_thread(
-                self._make_private, engine, sentence, slow, path), timeout=self.hard_timeout)
+            ogg = await asyncio.wait_for(asyncio.to_thread(
+                self._make_private, engine, sentence, slow), timeout=self.hard_timeout)
+            self._private_sentences.put(key, ogg)
+            return ogg
 
         try:
             pieces = await asyncio.gather(*(one(part) for part in sentences(text)))
             path = self.private_dir / f"{secrets.token_hex(16)}.ogg"
-            voice = await asyncio.to_thread(
-                lambda: join_voice([p.path.read_bytes() for p in pieces]))
+            voice = await asyncio.to_thread(join_voice, list(pieces))
             await asyncio.to_thread(path.write_bytes, voice.ogg)
         except (SpeechError, ConversionError, TimeoutError, OSError) as exc:
             self.stats.failures[engine.name] += 1
             log.warning("speech engine %s failed on a read-back: %s", engine.name,
                         type(exc).__name__)  # the error may quote the words: not logged
             return None
-        finally:
-            for part in made:
-                part.unlink(missing_ok=True)
         self.stats.syntheses[engine.name] += 1
         return CachedClip(path=path, duration=voice.duration, engine=engine.name,
                           key=path.stem, private=True)
 
-    def _make_private(self, engine: Synthesizer, text: str, slow: bool, path: Path
-                      ) -> CachedClip:
+    @staticmethod
+    def _make_private(engine: Synthesizer, text: str, slow: bool) -> bytes:
+        """Runs in a worker thread: a sentence with a person's words, in memory only."""
         audio, fmt = engine.synthesize(text, slow)
-        voice = to_voice_ogg(audio, fmt)
-        path.write_bytes(voice.ogg)
-        return CachedClip(path=path, duration=voice.duration, engine=engine.name,
-                          key=path.stem, private=True)
+        return to_voice_ogg(audio, fmt).ogg
 
     async def warm(self, texts: Iterable[str], concurrency: int = 4, slow: bool = False) -> int:
         """Make sure every text has a clip; returns how many have one afterwards."""
