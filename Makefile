@@ -37,6 +37,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/pictos.py
 	$(PY) bench/agenda.py
 	$(PY) bench/chat_shape.py
+	$(PY) bench/processes.py --clients 20
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
