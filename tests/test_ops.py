@@ -18,6 +18,7 @@ from bot.ops.http import readiness
 from bot.ops.jsonlog import JsonFormatter
 from bot.state.models import Inbox
 from bot.telegram.app import keep_content_out_of_logs
+from tests.fake_gtts import FakeGtts
 from tests.harness import Harness, free_port, harness
 
 
@@ -118,3 +119,34 @@ def test_metrics_have_their_own_registry() -> None:
     from prometheus_client import REGISTRY
 
     assert metrics.REGISTRY is not REGISTRY
+
+
+async def test_picto_and_speech_cache_hits_are_exported(db_url: str, tmp_path: Path,
+                                                         fake_gtts: FakeGtts) -> None:
+    """The first client's question card is uploaded, the second's is sent by the file id
+    Telegram has (a hit); the voice clips are counted by how the speech cache served them."""
+    async with harness(db_url, tmp_path) as h:
+        h.settings = h.settings.model_copy(update={"ops_port": free_port(),
+                                                   "speech_enabled": True,
+                                                   "gtts_base_url": fake_gtts.url})
+        await h.start_bot()
+        before = labelled((await get(h, "/metrics"))[1])
+        for user_id, name in ((1001, "Sam"), (1002, "Noor")):
+            person = await h.join(user_id, name)
+            await h.tap(person, "➡️ Beginnen")
+        after = labelled((await get(h, "/metrics"))[1])
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert grew("gespreksmaatje_media_sent_total", kind="picto", how="upload") >= 1
+    assert grew("gespreksmaatje_media_sent_total", kind="picto", how="file_id") >= 1
+    assert grew("gespreksmaatje_media_sent_total", kind="speech", how="file_id") >= 1
+    assert grew("gespreksmaatje_speech_clips_total", result="hit") >= 1
+    assert fake_gtts.texts, "the clips came from the fake gTTS on localhost"
+
+
+def labelled(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(body) for s in family.samples}

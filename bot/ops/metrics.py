@@ -6,9 +6,12 @@ oldest pending age) are read at scrape time by bot/ops/http.py, not kept up to d
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from time import perf_counter
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -31,8 +34,44 @@ PLANNED_DUE = Counter("gespreksmaatje_planned_due", "Planned sends claimed as du
                       registry=REGISTRY)
 PLANNED_SENT = Counter("gespreksmaatje_planned_sent", "Planned sends that went out",
                        registry=REGISTRY)
-# Speech and picto cache hits: not yet (voice/ and pictos/ may not import bot/; read
-# SpeechStats at scrape time instead).
+MEDIA_SENT = Counter("gespreksmaatje_media_sent",
+                     "Picto cards and voice clips sent: by a file id Telegram has (a cache "
+                     "hit) or uploaded", ["kind", "how"], registry=REGISTRY)
+
+
+class _SpeechCollector:
+    """The speech cache's own counters (voice/ does not import the bot), read at scrape time
+    from the running bot's SpeechStats."""
+
+    stats: Any = None
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        stats = self.stats
+        if stats is None:
+            return
+        clips = CounterMetricFamily(
+            "gespreksmaatje_speech_clips", "Voice clips asked for: served from the cache "
+            "(hit), made now (made), or waiting for one being made (shared)", labels=["result"])
+        for result, value in (("hit", stats.hits), ("made", stats.misses),
+                              ("shared", stats.shared)):
+            clips.add_metric([result], value)
+        yield clips
+        yield CounterMetricFamily("gespreksmaatje_speech_unavailable",
+                                  "Voice clips no engine could make (text only)",
+                                  value=stats.unavailable)
+
+
+_SPEECH = _SpeechCollector()
+REGISTRY.register(_SPEECH)
+
+
+def watch_speech(stats: Any) -> None:
+    """Export this speech cache's counters (the running bot's; the last one set wins)."""
+    _SPEECH.stats = stats
+
+
+def media_sent(kind: str, by_file_id: bool) -> None:
+    MEDIA_SENT.labels(kind, "file_id" if by_file_id else "upload").inc()
 
 
 def observe_update(started: float) -> None:

@@ -22,6 +22,7 @@ from telegram.error import BadRequest
 from bot.dialogs import picto_mat
 from bot.dialogs.client_prep import DOMAINS
 from bot.dialogs.types import BoardRow
+from bot.ops import metrics
 from bot.settings import Settings
 from bot.state.store import Store
 from bot.telegram.split import speech_pieces
@@ -188,6 +189,7 @@ class TelegramMedia:
         try:
             data = await asyncio.to_thread(content)  # drawn or read off the loop
             new_id = _file_id(await send(data))
+            metrics.media_sent(cache, by_file_id=False)
             if new_id:
                 self._keep(slot, new_id)
                 await self.store.remember_file_id(cache, key, new_id)  # written through
@@ -203,6 +205,7 @@ class TelegramMedia:
             self._file_ids.pop(slot, None)
             return False
         self._keep(slot, file_id)
+        metrics.media_sent(slot[0], by_file_id=True)
         return True
 
     def _keep(self, slot: Slot, file_id: str) -> None:
@@ -237,6 +240,7 @@ def build_media(settings: Settings, store: Store) -> TelegramMedia:
             GttsSynthesizer(tld=settings.gtts_tld, base_url=settings.gtts_base_url or None),
             fallback if fallback.available() else None,
         )
+        metrics.watch_speech(speech.stats)
     media = TelegramMedia(store, pictos, speech)
     media.readback_offline = settings.readback_offline
     return media
