@@ -180,10 +180,17 @@ async def _restore(settings: Settings, source: str) -> None:
     finally:
         await store.close()
     try:
-        await asyncio.to_thread(restore, settings.db_url, settings.data_dir, Path(source),
-                                not tables)
+        made_from = await asyncio.to_thread(restore, settings.db_url, settings.data_dir,
+                                            Path(source), not tables)
     except BackupError as error:
         raise OperatorError(f"restore: {error}") from None
+    here = str(settings.data_dir.resolve())
+    if made_from is not None and made_from != here:  # the kept files moved with DATA_DIR
+        store = Store(settings.db_url)
+        try:
+            await store.move_kept_files(made_from, here)
+        finally:
+            await store.close()
     print(f"restored {source} into {settings.db_url.split('@')[-1]}")
 
 

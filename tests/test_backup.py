@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 from bot.state import crypto
+from bot.state.models import Answer
 from tests.harness import Harness, harness, texts
 from tests.test_triangle import admin_and_begeleider, client_with_topic
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPED = ["Geheim onderwerp van Sam", "Ik wil graag op mezelf wonen"]
+VOICE = b"OggS-" + bytes(range(100)) + b"-sams-voice"
 
 
 def _cli(url: str, data_dir: Path, key: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -49,6 +51,9 @@ async def test_a_backup_restored_into_an_empty_database_gives_the_same_list(
     sam = await client_with_topic(h, bram, TYPED[0])
     await h.tap(sam, "➕ Ja, nog iets")
     await h.say(sam, TYPED[1])
+    await h.act(sam, sam.send_voice(VOICE, duration=3))  # kept in the data folder
+    (voice,) = await h.rows(Answer, Answer.kind == "voice")
+    assert voice.file_state == "kept" and voice.file_path is not None
     before = await _lijst(h)
     assert all(word in before for word in TYPED)
     await h.stop_bot()
@@ -76,4 +81,8 @@ async def test_a_backup_restored_into_an_empty_database_gives_the_same_list(
         second.server._next_update_id = 200_000_001  # type: ignore[attr-defined]
         await second.start_bot()
         after = await _lijst(second)
+        (moved,) = await second.rows(Answer, Answer.kind == "voice")
     assert after == before
+    # Restored into another data folder: the kept voice is there, and the database says so.
+    assert moved.file_path is not None and moved.file_path.startswith(str(restored_dir))
+    assert crypto.read_kept(Path(moved.file_path)) == VOICE

@@ -8,6 +8,7 @@ too). The key file data.key is never put in: the key is kept apart from the back
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -22,6 +23,7 @@ from bot.state import crypto
 DB_SQLITE = "database.sqlite"
 DB_SQL = "database.sql"
 FILES = "files"
+ABOUT = "about.json"  # where the files were: the database names them by path
 SKIP = {"data.key", "gespreksmaatje.db", "gespreksmaatje.db-wal", "gespreksmaatje.db-shm"}
 
 
@@ -69,6 +71,10 @@ def backup(url: str, data_dir: Path, out: Path) -> int:
         if data_dir.exists():
             for path in _kept_files(data_dir):
                 tar.add(path, f"{FILES}/{path.relative_to(data_dir).as_posix()}")
+        about = json.dumps({"data_dir": str(data_dir.resolve())}).encode()
+        info = tarfile.TarInfo(ABOUT)
+        info.size = len(about)
+        tar.addfile(info, io.BytesIO(about))
     sealed = crypto.ring().encrypt_bytes(buffer.getvalue())
     partial = out.with_name(out.name + ".part")
     partial.write_bytes(sealed)
@@ -76,8 +82,10 @@ def backup(url: str, data_dir: Path, out: Path) -> int:
     return len(sealed)
 
 
-def restore(url: str, data_dir: Path, source: Path, empty: bool) -> None:
-    """Restore into an empty database (`empty` is told by the caller, who checked)."""
+def restore(url: str, data_dir: Path, source: Path, empty: bool) -> str | None:
+    """Restore into an empty database (`empty` is told by the caller, who checked). Returns
+    the data folder the backup was made from (its kept files are now in `data_dir`; the
+    caller points the database's paths here), None for a backup that does not say."""
     if not empty:
         raise BackupError("the database is not empty; restore only into a new, empty "
                           "database (a new DATABASE_URL or file).")
@@ -111,6 +119,11 @@ def restore(url: str, data_dir: Path, source: Path, empty: bool) -> None:
         files = Path(tmp) / FILES
         if files.exists():
             shutil.copytree(files, data_dir, dirs_exist_ok=True)
+        about = Path(tmp) / ABOUT
+        if not about.exists():
+            return None
+        made_from: str = json.loads(about.read_text())["data_dir"]
+        return made_from
 
 
 def _first(text: str) -> str:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, delete, event, func, inspect, select, update
+from sqlalchemy import bindparam, delete, event, func, inspect, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -178,6 +178,17 @@ class Store:
         async with self.unit() as unit:
             await unit.session.execute(update(Inbox).where(
                 Inbox.update_id == update_id, Inbox.state == "new").values(state="failed"))
+
+    async def move_kept_files(self, old_dir: str, new_dir: str) -> int:
+        """The kept answer files now live under `new_dir` (a restore into another DATA_DIR):
+        point their paths there. How many were moved."""
+        async with self.unit() as unit:
+            moved = await unit.session.execute(
+                update(Answer).where(Answer.file_path.startswith(old_dir + "/", autoescape=True))
+                .values(file_path=literal(new_dir) + func.substr(Answer.file_path,
+                                                                 len(old_dir) + 1))
+                .returning(Answer.id).execution_options(synchronize_session=False))
+            return len(moved.all())
 
     async def table_names(self) -> list[str]:
         """The tables the database has (a restore goes only into an empty one)."""
