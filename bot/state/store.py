@@ -12,9 +12,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, event, func, inspect, literal, select, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    delete,
+    event,
+    func,
+    inspect,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -109,6 +119,13 @@ def _make_engine(url: str) -> AsyncEngine:
                                hide_parameters=True)
 
 
+# Fetched updates into the inbox: one Core statement built once (its compiled form is cached
+# whatever the batch's size), sent as one multi-row INSERT by SQLAlchemy's insertmanyvalues.
+_INBOX_TABLE = cast(Table, Inbox.__table__)
+_ADD_TO_INBOX_PG, _ADD_TO_INBOX_SQLITE = (
+    insert(_INBOX_TABLE).on_conflict_do_nothing(index_elements=["update_id"])
+    .returning(_INBOX_TABLE.c.update_id) for insert in (postgresql_insert, sqlite_insert))
+
 # Chats held at once by one process (each holds a connection of its own while it waits).
 CHATS_HELD = 32
 
@@ -164,14 +181,13 @@ class Store:
     async def inbox_add_many(self, rows: list[tuple[int, int | None, dict[str, Any]]]) -> int:
         """Store fetched updates (update id, chat id, payload), one statement and one
         commit for all; those already there are left as they are. How many were new."""
-        insert = postgresql_insert if self.is_postgres else sqlite_insert
         now = utcnow()
-        statement = insert(Inbox).values([
-            {"update_id": update_id, "chat_id": chat_id, "payload": payload, "state": "new",
-             "received_at": now} for update_id, chat_id, payload in rows
-        ]).on_conflict_do_nothing(index_elements=["update_id"]).returning(Inbox.update_id)
+        values = [{"update_id": update_id, "chat_id": chat_id, "payload": payload,
+                   "state": "new", "received_at": now} for update_id, chat_id, payload in rows]
+        statement = _ADD_TO_INBOX_PG if self.is_postgres else _ADD_TO_INBOX_SQLITE
         async with self.unit() as unit:  # RETURNING: PostgreSQL gives no rowcount here
-            return len((await unit.session.execute(statement)).all())
+            connection = await unit.session.connection()
+            return len((await connection.execute(statement, values)).all())
 
     async def inbox_failed(self, update_id: int) -> None:
         """Handling failed: keep the update for the operator, do not replay it."""
