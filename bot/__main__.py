@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import sys
 
 from bot.settings import Settings, SettingsError, load_settings
@@ -51,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     organisation_add = organisations.add_parser("add", help="add an organisation")
     organisation_add.add_argument("name")
     organisations.add_parser("list", help="every organisation, with its people")
+    organisation_set = organisations.add_parser("set", help="an organisation's own settings")
+    organisation_set.add_argument("organisation", metavar="ID_OR_NAME")
+    organisation_set.add_argument("--quiet", required=True, metavar="HH:MM-HH:MM|default",
+                                  help="no planned messages to its people between these "
+                                       "local times (default: QUIET_START-QUIET_END)")
     invite = commands.add_parser("invite", help="make a one-time start link")
     invite.add_argument("role", choices=["client", "begeleider", "admin"])
     invite.add_argument("--name", required=True)
@@ -80,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_restore(settings, args.source))
         elif args.command == "rotate-key":
             asyncio.run(_rotate_key(settings))
+        elif args.command == "organisation" and args.organisation_command == "set":
+            asyncio.run(_organisation_set(settings, args.organisation, args.quiet))
         elif args.command == "organisation":
             asyncio.run(_organisation(settings, args.organisation_command,
                                       getattr(args, "name", "")))
@@ -222,9 +230,42 @@ async def _organisation(settings: Settings, command: str, name: str) -> None:
     if not rows:
         print("no organisations yet: add one with `python -m bot organisation add NAME`.")
         return
-    print(f"{'id':>4}  {'admins':>6}  {'begeleiders':>11}  {'clients':>7}  name")
-    for number, title, admins, begeleiders, clients in rows:
-        print(f"{number:>4}  {admins:>6}  {begeleiders:>11}  {clients:>7}  {title}")
+    print(f"{'id':>4}  {'admins':>6}  {'begeleiders':>11}  {'clients':>7}  {'quiet':>11}  name")
+    for number, title, admins, begeleiders, clients, quiet in rows:
+        print(f"{number:>4}  {admins:>6}  {begeleiders:>11}  {clients:>7}  "
+              f"{quiet or 'default':>11}  {title}")
+
+
+async def _organisation_set(settings: Settings, ref: str, quiet: str) -> None:
+    """`organisation set ID_OR_NAME --quiet 22:00-08:00` (or `default`)."""
+    from bot.state.store import Store
+
+    hours = _quiet_hours(quiet)
+    await _migrate_quietly(settings)
+    store = Store(settings.db_url)
+    try:
+        found = await store.find_organisation(ref)
+        if found is None:
+            raise OperatorError(f"there is no organisation {ref!r}; "
+                                "`python -m bot organisation list` shows them.")
+        await store.set_quiet_hours(found[0], *hours)
+    finally:
+        await store.close()
+    said = "-".join(h for h in hours if h) or (f"the deployment's ({settings.quiet_start}-"
+                                               f"{settings.quiet_end})")
+    print(f"organisation {found[0]}: {found[1]}: quiet hours {said}")
+
+
+def _quiet_hours(value: str) -> tuple[str | None, str | None]:
+    """"21:00-09:00" → ("21:00", "09:00"); "default" → (None, None)."""
+    if value.strip().lower() == "default":
+        return None, None
+    times = re.fullmatch(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})", value.strip())
+    numbers = [int(n) for n in times.groups()] if times else []
+    if not numbers or numbers[0] > 23 or numbers[2] > 23 or max(numbers[1], numbers[3]) > 59:
+        raise OperatorError(f"quiet hours are two local times like 21:00-09:00 (or "
+                            f"`default`), not {value!r}.")
+    return f"{numbers[0]:02d}:{numbers[1]:02d}", f"{numbers[2]:02d}:{numbers[3]:02d}"
 
 
 async def _invite(settings: Settings, role: str, name: str, days: int,

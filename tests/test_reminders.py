@@ -185,6 +185,29 @@ async def test_a_month_day_by_day_sends_exactly_the_schedule(store: Store) -> No
 
 
 # --------------------------------------------------------------------------- re-planning
+async def test_an_organisation_keeps_its_own_quiet_hours(store: Store) -> None:
+    """Zorg keeps 13:00-15:00 quiet: the naasten's agenda (due at the meeting's time of day,
+    14:00) waits until 15:00 and goes out then; the deployment's 21:00-09:00 is not used."""
+    clock = FakeClock(local(2025, 5, 1, 12, 0))
+    world = await make_world(store, clock.now(), local(2025, 6, 2, 14, 0))
+    async with store.unit() as unit:
+        client = await unit.session.get(Client, world.client_id)
+        assert client is not None
+        organisation = await unit.session.get(Organisation, client.organisation_id)
+        assert organisation is not None
+        organisation.quiet_start, organisation.quiet_end = "13:00", "15:00"
+    await plan(store, world, clock.now())
+    due = {(r.kind, r.person_id): r.due_at for r in await rows(store, world)}
+    assert due[("naaste_agenda", world.naaste_persons[0])] == local(2025, 5, 19, 15, 0)
+    outbox = Outbox(clock)
+    await walk(Dispatcher(store, clock, outbox, settings=S), clock, local(2025, 5, 19, 16, 0),
+               timedelta(minutes=30))
+    agendas = [when for when, kind, _person, _row in outbox.sent if kind == "naaste_agenda"]
+    assert agendas and all(when >= local(2025, 5, 19, 15, 0) for when in agendas)
+    assert not any(local(2025, 5, 19, 13, 0) <= when < local(2025, 5, 19, 15, 0)
+                   for when, *_rest in outbox.sent)
+
+
 async def test_a_new_date_moves_the_rows_and_cancelling_cancels_them(store: Store) -> None:
     clock = FakeClock(local(2025, 5, 1, 12, 0))
     world = await make_world(store, clock.now(), local(2025, 6, 2, 14, 0))

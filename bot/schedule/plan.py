@@ -18,7 +18,7 @@ Nothing is due in quiet hours (default 21:00-09:00 local): such a time moves to 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -82,6 +82,15 @@ class ScheduleSettings:
         quiet = QuietHours(_as_time(getattr(settings, "quiet_start", None), time(21, 0)),
                            _as_time(getattr(settings, "quiet_end", None), time(9, 0)))
         return cls(tz=tz, quiet=quiet)
+
+
+def with_quiet(settings: ScheduleSettings, start: str | None, end: str | None
+               ) -> ScheduleSettings:
+    """These settings with an organisation's own quiet hours (None: the deployment's)."""
+    if not start or not end:
+        return settings
+    return replace(settings, quiet=QuietHours(_as_time(start, settings.quiet.start),
+                                              _as_time(end, settings.quiet.end)))
 
 
 def _as_time(value: object, default: time) -> time:

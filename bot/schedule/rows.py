@@ -25,6 +25,7 @@ from bot.schedule.plan import (
     ScheduleSettings,
     in_quiet_hours,
     plan,
+    with_quiet,
 )
 from bot.state.planned import (
     ClientFacts,
@@ -67,6 +68,8 @@ async def plan_for_client(unit: Unit, client_id: int, now: datetime,
     facts = await sends.facts_for_plan(client_id, PREP_FLOW)
     if facts is None:
         return Plan(())
+    if facts.client is not None:
+        s = with_quiet(s, *facts.client.quiet)
     if facts.meeting is None or facts.client is None:
         result = Plan(())
     else:

@@ -21,9 +21,9 @@ from bot.clock import Clock
 from bot.ops import metrics
 from bot.schedule import housekeeping
 from bot.schedule.claim import CLAIM_LEASE, cancel, claim_due, mark_sent, release, release_stale
-from bot.schedule.plan import ScheduleSettings, in_quiet_hours, out_of_quiet
+from bot.schedule.plan import ScheduleSettings, in_quiet_hours, out_of_quiet, with_quiet
 from bot.schedule.rows import plan_for_client, replan_all, replan_due
-from bot.state.planned import PlannedRow
+from bot.state.planned import PlannedRow, PlannedSends
 from bot.state.store import Store
 
 log = logging.getLogger(__name__)
@@ -149,13 +149,20 @@ class Dispatcher:
 
     async def _send_batch(self, rows: list[PlannedRow]) -> int:
         pending, sent, clients = list(rows), 0, set()
+        quiet: dict[int, ScheduleSettings] = {}  # each client's organisation's quiet hours
         try:
             while pending:
                 row = pending[0]
                 await self._pace(row.person_id)
                 now = self.clock.now()
-                if in_quiet_hours(now, self.settings) or self._paused(now):
-                    break  # the rest goes back (in finally), due after the quiet / pause
+                if self._paused(now):
+                    break  # the rest goes back (in finally), due after the pause
+                if row.client_id not in quiet:
+                    quiet[row.client_id] = await self._settings_of(row.client_id)
+                if in_quiet_hours(now, quiet[row.client_id]):
+                    pending.pop(0)
+                    await self._give_back([row], quiet[row.client_id])  # due after the quiet
+                    continue
                 pending.pop(0)
                 if await self._send_one(row, now):
                     sent += 1
@@ -207,12 +214,19 @@ class Dispatcher:
             cutoff = self.clock.now() - self.per_chat
             self._last_by_person = {k: v for k, v in self._last_by_person.items() if v > cutoff}
 
-    async def _give_back(self, rows: Sequence[PlannedRow]) -> None:
+    async def _settings_of(self, client_id: int) -> ScheduleSettings:
+        """The schedule's settings with the client's organisation's own quiet hours."""
+        async with self.store.unit() as unit:
+            return with_quiet(self.settings, *await PlannedSends(unit).quiet_hours(client_id))
+
+    async def _give_back(self, rows: Sequence[PlannedRow],
+                         settings: ScheduleSettings | None = None) -> None:
         now = self.clock.now()
         later = max([now, *([self._paused_until] if self._paused(now) and self._paused_until
                             else [])])
+        quiet = settings or self.settings
         for row in rows:
-            await release(self.store, row, max(row.due_at, out_of_quiet(later, self.settings)))
+            await release(self.store, row, max(row.due_at, out_of_quiet(later, quiet)))
 
 
 async def startup(store: Store, clock: Clock, dispatcher: Dispatcher | None = None,

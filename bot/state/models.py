@@ -101,6 +101,10 @@ class Organisation(Base):
     # made on the server by espeak-ng only and never sent to gTTS.
     readback_offline: Mapped[bool] = mapped_column(Boolean, default=False,
                                                    server_default=false())
+    # Its own quiet hours ("HH:MM"; none: the deployment's QUIET_START / QUIET_END): no
+    # planned message to its people in between (`python -m bot organisation set`).
+    quiet_start: Mapped[str | None] = mapped_column(String(5), default=None)
+    quiet_end: Mapped[str | None] = mapped_column(String(5), default=None)
 
 
 class Person(Base):

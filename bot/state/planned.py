@@ -23,6 +23,7 @@ from bot.state.models import (
     DialogSession,
     Meeting,
     Naaste,
+    Organisation,
     Person,
     PlannedSend,
 )
@@ -82,6 +83,7 @@ class ClientFacts:
     agreements_sent_at: datetime | None = None  # the first sending of the agreements
     check_in_days: int = 0  # the rhythm of the check-ins (0: none)
     evaluation_at: datetime | None = None  # the begeleider asked for an evaluation
+    quiet: tuple[str | None, str | None] = (None, None)  # the organisation's own quiet hours
 
 
 @dataclass(frozen=True)
@@ -147,9 +149,20 @@ class PlannedSends:
         agreements_sent = await self.session.scalar(
             select(func.min(Agreement.sent_at)).where(Agreement.client_id == client.id,
                                                       Agreement.removed_at.is_(None)))
+        organisation = await self.session.get(Organisation, client.organisation_id)
+        quiet = ((organisation.quiet_start, organisation.quiet_end) if organisation
+                 else (None, None))
         return ClientFacts(_reachable(person), _reachable(coach), prep, last_answer,
                            await self._naasten(client.id), agreements_sent,
-                           client.check_in_days or 0, client.evaluation_at)
+                           client.check_in_days or 0, client.evaluation_at, quiet)
+
+    async def quiet_hours(self, client_id: int) -> tuple[str | None, str | None]:
+        """The quiet hours of the client's organisation, if it has its own."""
+        row = (await self.session.execute(
+            select(Organisation.quiet_start, Organisation.quiet_end)
+            .join(Client, Client.organisation_id == Organisation.id)
+            .where(Client.id == client_id))).first()
+        return (row.quiet_start, row.quiet_end) if row is not None else (None, None)
 
     async def _naasten(self, client_id: int) -> tuple[NaasteFacts, ...]:
         added = set((await self.session.execute(

@@ -395,15 +395,26 @@ class Store:
             organisation = await unit.add(Organisation(name=name.strip()))
             return organisation.id, organisation.name
 
-    async def organisations(self) -> list[tuple[int, str, int, int, int]]:
-        """Every organisation: (id, name, admins, begeleiders, clients), by id."""
+    async def set_quiet_hours(self, organisation_id: int, start: str | None,
+                              end: str | None) -> None:
+        """An organisation's own quiet hours ("HH:MM"; None: the deployment's). Its clients'
+        plans follow at the schedule's next re-plan."""
+        async with self.unit() as unit:
+            await unit.session.execute(update(Organisation).where(
+                Organisation.id == organisation_id).values(quiet_start=start, quiet_end=end))
+
+    async def organisations(self) -> list[tuple[int, str, int, int, int, str]]:
+        """Every organisation: (id, name, admins, begeleiders, clients, its own quiet hours
+        as "21:00-09:00" or ""), by id."""
         async with self.unit() as unit:
             counts = [select(func.count()).where(model.organisation_id == Organisation.id)
                       .correlate(Organisation).scalar_subquery()
                       for model in (Admin, Begeleider, Client)]
             rows = await unit.session.execute(
-                select(Organisation.id, Organisation.name, *counts).order_by(Organisation.id))
-            return [(int(i), str(n), int(a), int(b), int(c)) for i, n, a, b, c in rows]
+                select(Organisation.id, Organisation.name, *counts, Organisation.quiet_start,
+                       Organisation.quiet_end).order_by(Organisation.id))
+            return [(int(i), str(n), int(a), int(b), int(c), f"{qs}-{qe}" if qs and qe else "")
+                    for i, n, a, b, c, qs, qe in rows]
 
     async def find_organisation(self, ref: str) -> tuple[int, str] | None:
         """The organisation `ref` names: its id (digits), else its name; (id, name)."""
