@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from bot.state.models import (
     Admin,
@@ -115,9 +115,10 @@ async def snapshot(h: Harness) -> dict[str, Any]:
         state: dict[str, Any] = {}
         for model in (Answer, AgendaItem, Naaste, Invite, Meeting, Share, Client, Person):
             rows = (await unit.session.execute(select(model).order_by(model.id))).scalars()
-            state[model.__tablename__] = [
-                {c.key: getattr(r, c.key) for c in model.__table__.columns
-                 if c.key not in {"updated_at", "reply_pending"}} for r in rows]
+            columns = [a.key for a in inspect(model).column_attrs  # attribute names
+                       if a.key not in {"updated_at", "reply_pending"}]
+            state[model.__tablename__] = [{key: getattr(r, key) for key in columns}
+                                          for r in rows]
         sessions = (await unit.session.execute(select(DialogSession).order_by(
             DialogSession.id))).scalars()
         state["sessions"] = [(s.person_id, s.flow, s.step, s.status, s.seq, s.data)
