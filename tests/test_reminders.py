@@ -200,8 +200,9 @@ async def test_an_organisation_keeps_its_own_quiet_hours(store: Store) -> None:
     due = {(r.kind, r.person_id): r.due_at for r in await rows(store, world)}
     assert due[("naaste_agenda", world.naaste_persons[0])] == local(2025, 5, 19, 15, 0)
     outbox = Outbox(clock)
-    await walk(Dispatcher(store, clock, outbox, settings=S), clock, local(2025, 5, 19, 16, 0),
-               timedelta(minutes=30))
+    dispatcher = Dispatcher(store, clock, outbox, settings=S)
+    await walk(dispatcher, clock, local(2025, 5, 19, 12, 0), timedelta(hours=6))
+    await walk(dispatcher, clock, local(2025, 5, 19, 16, 0), timedelta(minutes=30))
     agendas = [when for when, kind, _person, _row in outbox.sent if kind == "naaste_agenda"]
     assert agendas and all(when >= local(2025, 5, 19, 15, 0) for when in agendas)
     assert not any(local(2025, 5, 19, 13, 0) <= when < local(2025, 5, 19, 15, 0)
