@@ -45,6 +45,7 @@ from localbotapi.server import UserHandle
 from tests.harness import Harness, labels, texts
 from tests.test_forged_ids import REFUSALS, denials, forge, seq_of, snapshot
 from tests.test_operator_errors import one_clear_line, run_bot
+from tests.test_triangle import admin_and_begeleider
 
 ROLES = ("admin", "begeleider", "client", "naaste")
 PARTS = (*access.ALL_PARTS, *access.ADMIN_PARTS)  # everything of a client, and the AVG's
@@ -424,3 +425,29 @@ async def test_cli_organisations_and_an_admin_link_for_one(h: Harness, tmp_path:
 async def _rows(store: Store, model: Any, *where: Any) -> list[Any]:
     async with store.unit() as unit:
         return list((await unit.session.execute(select(model).where(*where))).scalars())
+
+
+# ------------------------------------------------------------------ quiet hours
+async def test_an_admin_chooses_the_quiet_hours_of_their_organisation(h: Harness) -> None:
+    """From /beheer: the choice, the ✅ on the one in use, back to the bot's own; a press
+    with hours that are not on offer changes nothing."""
+    fatima, _bram = await admin_and_begeleider(h)
+    out = await h.tap(fatima, "🌙 Stille uren")
+    assert "Nu: zoals de bot het doet." in texts(out)
+    assert "✅ Zoals de bot het doet" in labels(out)
+    out = await h.tap(fatima, "van 22:00 tot 08:00")
+    assert "De stille uren zijn nu van 22:00 tot 08:00." in texts(out)
+    (organisation,) = await h.rows(Organisation)
+    assert (organisation.quiet_start, organisation.quiet_end) == ("22:00", "08:00")
+    out = await h.tap(fatima, "🌙 Stille uren")
+    assert "✅ van 22:00 tot 08:00" in labels(out)
+    message_id, seq = await seq_of(fatima)
+    update_id = await fatima.press_data(message_id, f"{seq}:qh:03:00-04:00")
+    await h.handled(update_id)
+    (organisation,) = await h.rows(Organisation)
+    assert (organisation.quiet_start, organisation.quiet_end) == ("22:00", "08:00")
+    await h.act(fatima, fatima.send_command("/beheer"))
+    await h.tap(fatima, "🌙 Stille uren")
+    await h.tap(fatima, "Zoals de bot het doet")
+    (organisation,) = await h.rows(Organisation)
+    assert (organisation.quiet_start, organisation.quiet_end) == (None, None)

@@ -1,6 +1,6 @@
 """The organisation's admin: invite begeleiders, move clients between begeleiders, a
 client's access log; for the AVG a client's data (inzage) and erasure after two questions;
-whether read-backs of people's words may go to gTTS."""
+whether read-backs of people's words may go to gTTS; the organisation's quiet hours."""
 
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ class Action(StrEnum):
     ERASE = "er"  # erase a client (two confirmations follow)
     CONFIRM = "ok"  # arg: the client id the confirmation is about
     READBACK = "rb"  # read-backs of people's words: offline only, or with gTTS again
+    QUIET = "qh"  # the organisation's quiet hours: the choice, then arg: one of QUIET_HOURS
+
+
+# The quiet hours an admin may choose (no planned message in between); DEFAULT: the
+# deployment's (QUIET_START-QUIET_END).
+DEFAULT = "default"
+QUIET_HOURS = (DEFAULT, "20:00-08:00", "21:00-08:00", "21:00-09:00", "22:00-08:00", "22:00-09:00")
 
 
 # Effects: what the service applies, in order (bot/service/admin.py).
@@ -63,13 +70,22 @@ class ReadbackOffline:
     offline: bool
 
 
-Effect = NewBegeleider | MoveClient | AuditCsv | Inzage | EraseClient | ReadbackOffline
+@dataclass(frozen=True)
+class QuietHours:
+    """The organisation's own quiet hours ("21:00-09:00"), or DEFAULT for the deployment's."""
+
+    hours: str
+
+
+Effect = (NewBegeleider | MoveClient | AuditCsv | Inzage | EraseClient | ReadbackOffline
+          | QuietHours)
 
 
 @dataclass
 class View:
     organisation: str
     readback_offline: bool = False
+    quiet: str = DEFAULT  # its own quiet hours ("21:00-09:00"), or the deployment's
     clients: list[tuple[int, str]] = field(default_factory=list)
     begeleiders: list[tuple[int, str]] = field(default_factory=list)
     results: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -94,6 +110,12 @@ class Turn(MenuTurn[Effect]):
 
     def switch_readback(self, event: EventData) -> None:
         self.do(ReadbackOffline(not self.context.readback_offline))
+
+    def set_quiet(self, event: EventData) -> None:
+        self.do(QuietHours(str(arg_of(event))))
+
+    def quiet_known(self, event: EventData) -> bool:
+        return arg_of(event) in QUIET_HOURS
 
     def erase_client(self, event: EventData) -> None:
         self.session.data.pop("client", None)
@@ -123,7 +145,7 @@ class Turn(MenuTurn[Effect]):
 
 FLOW = MenuFlow("admin", Action, ["home", "ask_begeleider", "pick_client", "pick_begeleider",
                          "pick_audit", "pick_inzage", "pick_erase", "confirm_erase",
-                         "confirm_again"], [
+                         "confirm_again", "pick_quiet"], [
     {"trigger": "home", "source": "*", "dest": "home"},
     {"trigger": "invite", "source": "home", "dest": "ask_begeleider"},
     {"trigger": "answer", "source": "ask_begeleider", "dest": "home",
@@ -137,6 +159,9 @@ FLOW = MenuFlow("admin", Action, ["home", "ask_begeleider", "pick_client", "pick
     {"trigger": "choose", "source": "pick_audit", "dest": "home",
      "conditions": "client_known", "before": "audit"},
     {"trigger": "readback", "source": "home", "dest": "home", "before": "switch_readback"},
+    {"trigger": "quiet", "source": "home", "dest": "pick_quiet"},
+    {"trigger": "quiet", "source": "pick_quiet", "dest": "home",
+     "conditions": "quiet_known", "before": "set_quiet"},
     {"trigger": "inzage", "source": "home", "dest": "pick_inzage"},
     {"trigger": "choose", "source": "pick_inzage", "dest": "home",
      "conditions": "client_known", "before": "give_inzage"},
@@ -150,13 +175,13 @@ FLOW = MenuFlow("admin", Action, ["home", "ask_begeleider", "pick_client", "pick
      "conditions": ["confirm_fits", "client_known"], "before": "erase_client"},
     {"trigger": "back", "source": ["ask_begeleider", "pick_client", "pick_begeleider",
                                    "pick_audit", "pick_inzage", "pick_erase", "confirm_erase",
-                                   "confirm_again"], "dest": "home"},
+                                   "confirm_again", "pick_quiet"], "dest": "home"},
 ], Turn)
 
 BUTTONS = {Action.HOME: "home", Action.INVITE: "invite", Action.MOVE: "move",
            Action.CHOOSE: "choose", Action.BACK: "back", Action.LOG: "log",
            Action.INZAGE: "inzage", Action.ERASE: "erase", Action.CONFIRM: "confirm",
-           Action.READBACK: "readback"}
+           Action.READBACK: "readback", Action.QUIET: "quiet"}
 COMMANDS = {"start": "home", "verder": "home", "begeleider_uitnodigen": "invite",
             "beheer": "home"}
 
@@ -178,6 +203,8 @@ def render(session: Session, out: MenuOutcome[Effect], view: View) -> list[Reply
         replies.append(Reply(t("a_erased", name=escape(view.results["erased"][0]))))
     if "readback" in view.results:
         replies.append(Reply(t("a_readback_" + view.results["readback"][0])))
+    if "quiet" in view.results:
+        replies.append(Reply(t("a_quiet_set", hours=_hours(view.results["quiet"][0]))))
     replies += view.sent
     replies += [Reply(escape(d.filename), document=d) for d in view.documents]
     return render_outcome(out, replies, lambda: ask(session, view))
@@ -196,6 +223,11 @@ def ask(session: Session, view: View) -> list[Reply]:
         label = t("btn_a_erase_yes") if first else t("btn_a_erase_sure", name=name)
         return [Reply(text, buttons=((button(session, label, Action.CONFIRM, client),),
                                      back))]
+    if state == "pick_quiet":
+        rows = [(button(session, ("✅ " if hours == view.quiet else "") + (
+            t("btn_a_quiet_default") if hours == DEFAULT else _hours(hours)), Action.QUIET,
+            hours),) for hours in QUIET_HOURS]
+        return [Reply(t("a_pick_quiet", hours=_hours(view.quiet)), buttons=(*rows, back))]
     if state in {"pick_client", "pick_begeleider", "pick_audit", "pick_inzage", "pick_erase"}:
         people = view.begeleiders if state == "pick_begeleider" else view.clients
         if not people:
@@ -214,4 +246,13 @@ def ask(session: Session, view: View) -> list[Reply]:
                            (button(session, t("btn_a_erase"), Action.ERASE),),
                            (button(session, t("btn_a_readback_google" if view.readback_offline
                                               else "btn_a_readback_offline"),
-                                   Action.READBACK),)))]
+                                   Action.READBACK),),
+                           (button(session, t("btn_a_quiet"), Action.QUIET),)))]
+
+
+def _hours(hours: str) -> str:
+    """"21:00-09:00" as the admin reads it: "21:00 tot 09:00"."""
+    if hours == DEFAULT:
+        return t("a_quiet_default")
+    start, _, end = hours.partition("-")
+    return t("a_quiet_hours", start=start, end=end)

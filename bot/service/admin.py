@@ -8,7 +8,14 @@ from datetime import datetime
 from typing import assert_never
 
 from bot.dialogs import admin as admin_dialog
-from bot.dialogs.admin import EraseClient, Inzage, MoveClient, NewBegeleider, ReadbackOffline
+from bot.dialogs.admin import (
+    EraseClient,
+    Inzage,
+    MoveClient,
+    NewBegeleider,
+    QuietHours,
+    ReadbackOffline,
+)
 from bot.dialogs.buttons import pressed
 from bot.dialogs.effects import AuditCsv
 from bot.dialogs.types import Input
@@ -68,8 +75,10 @@ async def _forged(unit: Unit, person: PersonRow, admin: Admin, step: str, action
 async def _view(unit: Unit, admin: Admin) -> admin_dialog.View:
     organisation = await unit.get(Organisation, admin.organisation_id)
     clients, begeleiders = await unit.people_of(admin.organisation_id)
+    quiet = (f"{organisation.quiet_start}-{organisation.quiet_end}" if organisation
+             and organisation.quiet_start and organisation.quiet_end else admin_dialog.DEFAULT)
     return admin_dialog.View(organisation.name if organisation else "",
-                             bool(organisation and organisation.readback_offline),
+                             bool(organisation and organisation.readback_offline), quiet,
                              clients, begeleiders)
 
 
@@ -119,6 +128,15 @@ async def _admin_effect(unit: Unit, ctx: Context, person: PersonRow, admin: Admi
             if organisation is not None:
                 organisation.readback_offline = offline
                 view.results["readback"] = ("offline" if offline else "google",)
+        case QuietHours(hours=hours):
+            organisation = await unit.get(Organisation, admin.organisation_id)
+            if organisation is not None:
+                start, _, end = ("" if hours == admin_dialog.DEFAULT else hours).partition("-")
+                organisation.quiet_start, organisation.quiet_end = start or None, end or None
+                view.quiet = hours
+                view.results["quiet"] = (hours,)
+                # The plans follow: a due message is re-planned and checked against these
+                # hours just before it goes (bot/schedule/send.py), the rest within the hour.
         case NewBegeleider():
             pass  # no name: nothing to add
         case _:
