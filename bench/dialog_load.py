@@ -486,11 +486,16 @@ class Result:
 
     def pct(self, q: float) -> float:
         """Nearest-rank percentile of update -> first reply, in ms."""
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        k = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
-        return 1000 * ordered[k]
+        return percentile_ms(self.latencies, q)
+
+
+def percentile_ms(seconds: list[float], q: float) -> float:
+    """Nearest-rank percentile of these durations, in ms (nan for none)."""
+    if not seconds:
+        return float("nan")
+    ordered = sorted(seconds)
+    k = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    return 1000 * ordered[k]
 
 
 async def _prepare_db(db_url: str, n: int) -> list[str]:

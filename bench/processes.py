@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from bench import dialog_load as dl  # noqa: E402
 from localbotapi import BotApiServer  # noqa: E402
 from localbotapi.roundrobin import RoundRobinProxy  # noqa: E402
 from tests.fake_gtts import FakeGtts  # noqa: E402
+from tests.harness import free_port  # noqa: E402
 
 WARM_CLIENTS = 3  # per process: the first preparations (caches, compiled SQL), not measured
 
@@ -57,12 +57,6 @@ class Row:
         return self.updates / self.seconds
 
 
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def one_run(processes: int, clients: int, postgres: dl.PrivatePostgres) -> Row:
     workdir = Path(tempfile.mkdtemp(prefix="processes-"))
     database, db_url = await asyncio.to_thread(postgres.create_database)
@@ -71,7 +65,7 @@ async def one_run(processes: int, clients: int, postgres: dl.PrivatePostgres) ->
         tokens = await dl._prepare_db(db_url, clients + warm)
         async with BotApiServer(token=dl.TOKEN, files_dir=workdir / "botapi") as server:
             clock = dl.ReplyClock(server)
-            ports = [_port() for _ in range(processes)]
+            ports = [free_port() for _ in range(processes)]
             async with RoundRobinProxy([f"http://127.0.0.1:{p}" for p in ports]) as proxy:
                 bots = [dl.BotProcess(dl.REAL, server, workdir, db_url, clients, label=f"-{i}",
                                       env={"WEBHOOK_URL": f"{proxy.url}/telegram/hook",
@@ -96,21 +90,14 @@ async def one_run(processes: int, clients: int, postgres: dl.PrivatePostgres) ->
                 finally:
                     await asyncio.gather(*(bot.stop() for bot in bots))
                 measured = people[warm:]
-                ordered = sorted(clock.latencies)
                 served = [proxy.served[f"http://127.0.0.1:{p}"] for p in ports]
                 return Row(processes, clients, sum(c.steps for c in measured), seconds, cpu,
-                           _pct(ordered, 50), _pct(ordered, 99),
+                           dl.percentile_ms(clock.latencies, 50),
+                           dl.percentile_ms(clock.latencies, 99),
                            sum(c.stuck for c in people), served)
     finally:
         await asyncio.to_thread(postgres.drop_database, database)
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _pct(ordered: list[float], q: float) -> float:
-    if not ordered:
-        return float("nan")
-    k = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
-    return 1000 * ordered[k]
 
 
 async def main_async(args: argparse.Namespace) -> None:

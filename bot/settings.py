@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     webhook_secret: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,256}$")
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(default=8443, ge=1, le=65535)
-    # Several processes on one PostgreSQL: an update stored this many seconds ago and still
+    # Several webhook processes on one PostgreSQL: an update stored this many seconds ago and still
     # not handled was left by a process that died; any other process takes it over.
     orphan_seconds: float = Field(default=10.0, gt=0, le=3600)
 

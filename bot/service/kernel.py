@@ -71,8 +71,11 @@ Handler = Callable[[Unit, Context, PersonRow, int, Input, int], Awaitable[TurnRe
 class Service:
     def __init__(self, store: Store, tz: ZoneInfo, invite_days: int = 30,
                  pictos: Any = None, settings: Any = None,
-                 now: Callable[[], datetime] | None = None) -> None:
+                 now: Callable[[], datetime] | None = None, shared: bool = False) -> None:
         self.store = store
+        # Other processes handle updates too (webhook on PostgreSQL): a chat's earlier
+        # update still waiting goes first.
+        self.shared = shared
         self.bot_username = "<bot username>"  # set once the bot knows its name (getMe)
         self.context = Context(tz, invite_days, self.link, pictos, settings,
                                now=now or utcnow)
@@ -91,7 +94,8 @@ class Service:
         EarlierFirst: its chat has an older update waiting, which must go first."""
         started = time.perf_counter()
         async with self.store.unit() as unit:
-            earlier = await unit.earlier_waiting(incoming.chat_id, incoming.update_id)
+            earlier = (await unit.earlier_waiting(incoming.chat_id, incoming.update_id)
+                       if self.shared else None)
             if earlier is not None:
                 return EarlierFirst(*earlier)
             if not await unit.claim(incoming.update_id, incoming.chat_id):

@@ -149,12 +149,10 @@ class PlannedSends:
         agreements_sent = await self.session.scalar(
             select(func.min(Agreement.sent_at)).where(Agreement.client_id == client.id,
                                                       Agreement.removed_at.is_(None)))
-        organisation = await self.session.get(Organisation, client.organisation_id)
-        quiet = ((organisation.quiet_start, organisation.quiet_end) if organisation
-                 else (None, None))
         return ClientFacts(_reachable(person), _reachable(coach), prep, last_answer,
                            await self._naasten(client.id), agreements_sent,
-                           client.check_in_days or 0, client.evaluation_at, quiet)
+                           client.check_in_days or 0, client.evaluation_at,
+                           await self.quiet_hours(client.id))
 
     async def quiet_hours(self, client_id: int) -> tuple[str | None, str | None]:
         """The quiet hours of the client's organisation, if it has its own."""

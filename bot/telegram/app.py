@@ -229,9 +229,12 @@ class BotRunner:
         self.store = store
         keep_content_out_of_logs()
         clock = clock or SystemClock()
+        # Several processes share the work only with a webhook on PostgreSQL (a second long
+        # poller gets 409 from Telegram): only then is a chat held across processes.
+        self.shared = store.is_postgres and bool(settings.webhook_url)
         self.service = Service(store, settings.tz, settings.invite_days,
                                pictos=media.pictos if media else None, settings=settings,
-                               now=clock.now)
+                               now=clock.now, shared=self.shared)
         self.media = media
         self.poll_timeout = poll_timeout
         self.schedule_every = schedule_every
@@ -280,12 +283,9 @@ class BotRunner:
         already (an earlier update handled first)."""
         started = time.perf_counter()
         try:
-            if chat_held:
+            chat = update.effective_chat
+            async with self._hold(None if chat_held or chat is None else chat.id):
                 await self._handle(update)
-            else:
-                chat = update.effective_chat
-                async with self.store.chat_held(chat.id if chat else None):
-                    await self._handle(update)
         except Exception as error:  # noqa: BLE001 - one bad update must not stop the rest
             metrics.UPDATES_FAILED.inc()
             await self._failed(update, error)
@@ -399,15 +399,17 @@ class BotRunner:
         update_id = update.update_id if isinstance(update, Update) else "-"
         log.error("update=%s failed: %r", update_id, context.error, exc_info=context.error)
 
+    def _hold(self, chat_id: int | None) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold the chat against other processes (Store.chat_held) when they share the
+        work; else nothing to hold (this process's per-chat lock keeps the order)."""
+        if self.shared and chat_id is not None:
+            return self.store.chat_held(chat_id)
+        return contextlib.nullcontext()
+
     async def sweep(self) -> None:
         """Handle what was stored but not handled, then re-ask questions whose replies may
         not have gone out (the process died between commit and send)."""
-        for update_id, payload in await self.store.inbox_pending():
-            update = Update.de_json(payload, self.bot)
-            if update is None:
-                continue
-            log.info("update=%d resumed from the inbox", update_id)
-            await self.handle(update)
+        await self._handle_waiting(None, "resumed")
         await self._keep_files(None)  # files of answers stored before a crash
         # Every turn that ended before this start is asked again once its "sent" mark has
         # had time to come in: a turn of another poller that is still sending is left
@@ -415,19 +417,22 @@ class BotRunner:
         self._late_sweep = asyncio.create_task(self._reask(datetime.now(UTC)))
 
     async def take_over_orphans(self, context: object = None) -> None:
-        """Several processes on one PostgreSQL: handle updates that another process stored
-        and then died with (the claim makes each happen once, the chat lock in order)."""
+        """Several processes: handle updates that another process stored and then died with
+        (the claim makes each happen once, the chat's hold keeps the order)."""
         before = datetime.now(UTC) - timedelta(seconds=self.settings.orphan_seconds)
-        for update_id, payload in await self.store.inbox_pending(received_before=before):
+        await self._handle_waiting(before, "taken over")
+
+    async def _handle_waiting(self, received_before: datetime | None, said: str) -> None:
+        """Stored updates not handled yet (those received before `received_before`), oldest
+        first, each under its chat's lock."""
+        for update_id, payload in await self.store.inbox_pending(received_before):
             update = Update.de_json(payload, self.bot)
             if update is None or self._stopping.is_set():
                 continue
-            log.info("update=%d taken over from the inbox", update_id)
+            log.info("update=%d %s from the inbox", update_id, said)
             chat = update.effective_chat
-            if chat is None:
-                await self.handle(update)
-                continue
-            async with self.processor.lock_for(chat.id):
+            async with (self.processor.lock_for(chat.id) if chat is not None
+                        else contextlib.nullcontext()):
                 await self.handle(update)
 
     async def _reask(self, started: datetime) -> None:
@@ -438,7 +443,7 @@ class BotRunner:
             # A private chat's id is its user's. Held, and checked again while held: of
             # several processes starting at once only one asks, and never while another
             # is still sending that chat its replies.
-            async with self.processor.lock_for(user_id), self.store.chat_held(user_id):
+            async with self.processor.lock_for(user_id), self._hold(user_id):
                 outgoing = await self.service.current_question(user_id, unsent_before=started)
                 if outgoing is not None and await self.deliver(outgoing):
                     await self.service.replies_sent_now(outgoing)
@@ -511,7 +516,7 @@ class BotRunner:
                 self.app.job_queue.run_repeating(self.dispatcher.tick,
                                                  interval=self.schedule_every,
                                                  first=self.schedule_every)
-            if self.app.job_queue is not None and self.store.is_postgres:
+            if self.app.job_queue is not None and self.shared:
                 every = self.settings.orphan_seconds / 2
                 self.app.job_queue.run_repeating(self.take_over_orphans, interval=every,
                                                  first=every)
