@@ -13,6 +13,8 @@ import logging
 import os
 import re
 import sys
+from pathlib import Path
+from typing import Any
 
 from bot.settings import Settings, SettingsError, load_settings
 from bot.state.crypto import DataKeyError
@@ -54,9 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     organisations.add_parser("list", help="every organisation, with its people")
     organisation_set = organisations.add_parser("set", help="an organisation's own settings")
     organisation_set.add_argument("organisation", metavar="ID_OR_NAME")
-    organisation_set.add_argument("--quiet", required=True, metavar="HH:MM-HH:MM|default",
+    organisation_set.add_argument("--quiet", metavar="HH:MM-HH:MM|default",
                                   help="no planned messages to its people between these "
                                        "local times (default: QUIET_START-QUIET_END)")
+    organisation_set.add_argument("--pictos", metavar="MANIFEST|default",
+                                  help="its own picto manifest (checked first; default: "
+                                       "the deployment's pictures)")
+    organisation_set.add_argument("--texts", metavar="YAML|default",
+                                  help="its own wording of some texts, key: text (checked "
+                                       "first; default: the bot's texts)")
     invite = commands.add_parser("invite", help="make a one-time start link")
     invite.add_argument("role", choices=["client", "begeleider", "admin"])
     invite.add_argument("--name", required=True)
@@ -87,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "rotate-key":
             asyncio.run(_rotate_key(settings))
         elif args.command == "organisation" and args.organisation_command == "set":
-            asyncio.run(_organisation_set(settings, args.organisation, args.quiet))
+            asyncio.run(_organisation_set(settings, args.organisation, args.quiet,
+                                          args.pictos, args.texts))
         elif args.command == "organisation":
             asyncio.run(_organisation(settings, args.organisation_command,
                                       getattr(args, "name", "")))
@@ -162,8 +171,6 @@ async def _rotate_key(settings: Settings) -> None:
 
 
 async def _backup(settings: Settings, out: str) -> None:
-    from pathlib import Path
-
     from bot.state.backup import BackupError, backup
 
     await _check_key(settings)
@@ -175,8 +182,6 @@ async def _backup(settings: Settings, out: str) -> None:
 
 
 async def _restore(settings: Settings, source: str) -> None:
-    from pathlib import Path
-
     from bot.state.backup import BackupError, restore
     from bot.state.store import Store
 
@@ -230,17 +235,36 @@ async def _organisation(settings: Settings, command: str, name: str) -> None:
     if not rows:
         print("no organisations yet: add one with `python -m bot organisation add NAME`.")
         return
-    print(f"{'id':>4}  {'admins':>6}  {'begeleiders':>11}  {'clients':>7}  {'quiet':>11}  name")
-    for number, title, admins, begeleiders, clients, quiet in rows:
-        print(f"{number:>4}  {admins:>6}  {begeleiders:>11}  {clients:>7}  "
-              f"{quiet or 'default':>11}  {title}")
+    print(f"{'id':>4}  {'admins':>6}  {'begeleiders':>11}  {'clients':>7}  {'quiet':>11}  "
+          f"{'texts':>5}  name (own pictos)")
+    for row in rows:
+        print(f"{row.id:>4}  {row.admins:>6}  {row.begeleiders:>11}  {row.clients:>7}  "
+              f"{row.quiet or 'default':>11}  {row.texts or 'none':>5}  {row.name}"
+              + (f" ({row.pictos})" if row.pictos else ""))
 
 
-async def _organisation_set(settings: Settings, ref: str, quiet: str) -> None:
-    """`organisation set ID_OR_NAME --quiet 22:00-08:00` (or `default`)."""
+async def _organisation_set(settings: Settings, ref: str, quiet: str | None,
+                            pictos: str | None = None, texts: str | None = None) -> None:
+    """`organisation set ID_OR_NAME --quiet 22:00-08:00 --pictos MANIFEST --texts YAML`
+    (each also `default`; what is not given stays). Everything is checked before anything
+    is written."""
     from bot.state.store import Store
 
-    hours = _quiet_hours(quiet)
+    if quiet is None and pictos is None and texts is None:
+        raise OperatorError("say what to set: --quiet, --pictos and/or --texts.")
+    values: dict[str, Any] = {}
+    said = []
+    if quiet is not None:
+        values["quiet_start"], values["quiet_end"] = hours = _quiet_hours(quiet)
+        said.append("quiet hours " + ("-".join(h for h in hours if h) or (
+            f"the deployment's ({settings.quiet_start}-{settings.quiet_end})")))
+    if pictos is not None:
+        values["picto_manifest"] = _own_manifest(pictos)
+        said.append("pictos " + (values["picto_manifest"] or "the deployment's"))
+    if texts is not None:
+        values["texts"] = _own_texts(texts)
+        said.append(f"{len(values['texts'])} own texts" if values["texts"]
+                    else "the bot's texts")
     await _migrate_quietly(settings)
     store = Store(settings.db_url)
     try:
@@ -248,12 +272,51 @@ async def _organisation_set(settings: Settings, ref: str, quiet: str) -> None:
         if found is None:
             raise OperatorError(f"there is no organisation {ref!r}; "
                                 "`python -m bot organisation list` shows them.")
-        await store.set_quiet_hours(found[0], *hours)
+        await store.set_organisation(found[0], **values)
     finally:
         await store.close()
-    said = "-".join(h for h in hours if h) or (f"the deployment's ({settings.quiet_start}-"
-                                               f"{settings.quiet_end})")
-    print(f"organisation {found[0]}: {found[1]}: quiet hours {said}")
+    print(f"organisation {found[0]}: {found[1]}: {'; '.join(said)}")
+
+
+def _own_manifest(value: str) -> str | None:
+    """An organisation's picto manifest, checked as `pictos check` does: its absolute path
+    (every bot process reads it there); None for `default`."""
+    from bot.dialogs import picto_mat
+    from pictos import check_manifest
+
+    if value.strip().lower() == "default":
+        return None
+    path = Path(value).expanduser().resolve()
+    problems = check_manifest(path, questions=set(picto_mat.QUESTIONS))
+    if problems:
+        raise OperatorError(f"the picto manifest {value} cannot be used: {problems[0]}"
+                            + (f" (and {len(problems) - 1} more; `python -m bot pictos "
+                               f"check {value}` lists them)" if len(problems) > 1 else ""))
+    return str(path)
+
+
+def _own_texts(value: str) -> dict[str, str] | None:
+    """An organisation's own texts from a YAML file of `key: text`, checked; None for
+    `default`. Kept in the database, so every bot process has them."""
+    import yaml
+
+    from bot.dialogs.texts import own_texts_problems
+
+    if value.strip().lower() == "default":
+        return None
+    try:
+        own = yaml.safe_load(Path(value).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise OperatorError(f"cannot read the texts file {value}: "
+                            f"{str(error).splitlines()[0]}") from error
+    if not isinstance(own, dict) or not own:
+        raise OperatorError(f"the texts file {value} must hold lines `key: text`.")
+    problems = own_texts_problems(own)
+    if problems:
+        raise OperatorError(f"the texts file {value} cannot be used: {problems[0]}"
+                            + (f" (and {len(problems) - 1} more)" if len(problems) > 1
+                               else ""))
+    return {str(key): str(text) for key, text in own.items()}
 
 
 def _quiet_hours(value: str) -> tuple[str | None, str | None]:

@@ -427,6 +427,10 @@ class FakeUnit:
         row = self.t.sessions.get((person_id, flow))
         return dict(row.data) if row else {}
 
+    async def organisation_look(self, organisation_id: int) -> tuple[str | None, Any]:
+        row = self.t.of(Organisation).get(organisation_id)
+        return (row.picto_manifest, row.texts) if row is not None else (None, None)
+
     async def readback_offline(self, person_id: int) -> bool:
         mine = {r.organisation_id for kind in (Client, Begeleider, Admin)
                 for r in self.t.of(kind).values() if r.person_id == person_id}

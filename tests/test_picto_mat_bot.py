@@ -15,7 +15,7 @@ from PIL import Image
 from pypdf import PdfReader
 
 from bot.__main__ import main as bot_cli
-from bot.dialogs import picto_mat
+from bot.dialogs import look, picto_mat
 from bot.state.models import Answer, Client
 from localbotapi.server import BotMessage, UserHandle
 from pictos import PictoLibrary
@@ -226,7 +226,7 @@ async def own_pictures(db_url: str, tmp_path: Path) -> AsyncIterator[Harness]:
             await h.start_bot()
             yield h
     finally:
-        picto_mat.configure({}, {})  # the next test's bot: the bot's own pictures
+        look.set_deployment(look.Look())  # the next test's bot: the bot's own pictures
 
 
 async def test_an_organisations_own_pictures_on_the_mat(own_pictures: Harness) -> None:

@@ -369,7 +369,8 @@ async def test_cli_organisations_and_an_admin_link_for_one(h: Harness, tmp_path:
     assert "already an organisation 'Zorg West'" in line and f"id {west_id}" in line
     assert (await cli("organisation", "add", "Zorg Oost")).returncode == 0
     listed = (await cli("organisation", "list")).stdout
-    assert re.search(rf"\b{west_id}\s+0\s+0\s+0\s+default\s+Zorg West$", listed, re.M), listed
+    assert re.search(rf"\b{west_id}\s+0\s+0\s+0\s+default\s+none\s+Zorg West$", listed,
+                     re.M), listed
     assert "Zorg Oost" in listed
     # West's own quiet hours, then back to the deployment's; nonsense is one line.
     done = await cli("organisation", "set", "Zorg West", "--quiet", "22:00-8:30")
@@ -377,7 +378,7 @@ async def test_cli_organisations_and_an_admin_link_for_one(h: Harness, tmp_path:
     (west,) = await h.rows(Organisation, Organisation.id == west_id)
     assert (west.quiet_start, west.quiet_end) == ("22:00", "08:30")
     listed = (await cli("organisation", "list")).stdout
-    assert re.search(rf"\b{west_id}\s+0\s+0\s+0\s+22:00-08:30\s+Zorg West$", listed, re.M)
+    assert re.search(rf"\b{west_id}\s+0\s+0\s+0\s+22:00-08:30\s+none\s+Zorg West$", listed, re.M)
     line = one_clear_line(await cli("organisation", "set", str(west_id), "--quiet", "25:00-7"))
     assert "quiet hours are two local times like 21:00-09:00" in line
     assert (await cli("organisation", "set", str(west_id), "--quiet", "default")).returncode == 0

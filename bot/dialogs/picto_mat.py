@@ -15,14 +15,17 @@ things can be placed; each becomes a topic of the agenda, its tag naming the dom
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from html import escape
 from pathlib import Path
+from types import MappingProxyType
 
 import yaml
 
 from bot.dialogs.buttons import encode, pressed
+from bot.dialogs.look import Look, current
 from bot.dialogs.spoken import plain, said
 from bot.dialogs.texts import t
 from bot.dialogs.types import AddPart, Answers, AnswerView, Button, Effect, Input, Reply, Session
@@ -55,32 +58,29 @@ def _own_sets() -> dict[str, tuple[str, ...]]:
 OWN_SETS = _own_sets()
 QUESTIONS = tuple(OWN_SETS)
 DOMAIN_STATE = "_domain"  # the agenda's state after a life domain was chosen (client_prep)
-# An organisation's pictures per question and the words under all pictures, from its picto
-# manifest (`configure`, once at start-up); the bot's own where it names none.
-_sets: dict[str, tuple[str, ...]] = dict(OWN_SETS)
-_words: dict[str, str] = {}
 
 
-def configure(sets: dict[str, tuple[str, ...]], words: dict[str, str]) -> None:
-    """The organisation's pictures (replacing the bot's own for the questions it names) and
-    the word under each picture as its picto set says it. Called again, it starts over."""
+def look_with(sets: Mapping[str, tuple[str, ...]], words: Mapping[str, str],
+              texts: Mapping[str, str] | None = None,
+              organisation_id: int | None = None) -> Look:
+    """A look with these pictures per question (replacing the bot's own for the questions
+    it names; from a picto manifest) and the word under each picture as its picto set says
+    it."""
     unknown = set(sets) - set(QUESTIONS)
     if unknown:
         raise ValueError(f"no pictures for these questions: {', '.join(sorted(unknown))}")
-    _sets.clear()
-    _sets.update({**OWN_SETS, **sets})
-    _words.clear()
-    _words.update(words)
+    return Look(organisation_id, MappingProxyType({**OWN_SETS, **sets}),
+                MappingProxyType(dict(words)), MappingProxyType(dict(texts or {})))
 
 
-def option_sets() -> dict[str, tuple[str, ...]]:
-    """Per question the pictures to place."""
-    return _sets
+def option_sets() -> Mapping[str, tuple[str, ...]]:
+    """Per question the pictures to place (the organisation's, else the bot's own)."""
+    return current().sets or OWN_SETS
 
 
 def word(picture: str) -> str:
     """The word under a picture (an organisation's own picture has it from its manifest)."""
-    return _words.get(picture) or t(picture)
+    return current().words.get(picture) or t(picture)
 
 
 def where(session: Session) -> tuple[str, str] | None:

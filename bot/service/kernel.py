@@ -22,10 +22,12 @@ from zoneinfo import ZoneInfo
 from bot import schedule
 from bot.dialogs import client_prep, transcript
 from bot.dialogs.buttons import encode, pressed
+from bot.dialogs.look import Look, wearing
 from bot.dialogs.texts import t
 from bot.dialogs.types import Button, Input, Reply
 from bot.faults import checkpoint
 from bot.service import access, admin, agendas, begeleider, client, naaste
+from bot.service.looks import Looks
 from bot.service.types import (
     ROLE_KINDS,
     Context,
@@ -70,14 +72,16 @@ Handler = Callable[[Unit, Context, PersonRow, int, Input, int], Awaitable[TurnRe
 
 class Service:
     def __init__(self, store: Store, tz: ZoneInfo, invite_days: int = 30,
-                 pictos: Any = None, settings: Any = None,
+                 looks: Looks | None = None, settings: Any = None,
                  now: Callable[[], datetime] | None = None, shared: bool = False) -> None:
         self.store = store
+        # Each organisation's own pictures and texts, worn for its people's turns.
+        self.looks = looks or Looks(None)
         # Other processes handle updates too (webhook on PostgreSQL): a chat's earlier
         # update still waiting goes first.
         self.shared = shared
         self.bot_username = "<bot username>"  # set once the bot knows its name (getMe)
-        self.context = Context(tz, invite_days, self.link, pictos, settings,
+        self.context = Context(tz, invite_days, self.link, self.looks, settings,
                                now=now or utcnow)
         self.handlers: dict[str, Handler] = {
             "client": client.turn, "begeleider": begeleider.turn, "naaste": naaste.turn,
@@ -138,13 +142,16 @@ class Service:
             is_client = any(r.kind == "client" for r in rows)
             if not is_client or not await unit.is_client_token(inp.arg):
                 return await self._redeem(unit, incoming, inp)
-        if inp.kind == "command" and inp.command == "over":
-            return _Routed(Outgoing(chat_id, [self._about()]), forget=person is None,
+        if inp.kind == "command" and inp.command == "over":  # in their organisation's look
+            look = await self._look(unit, rows[0].organisation_id if rows else None)
+            with wearing(look):
+                about = self._about()
+            return _Routed(Outgoing(chat_id, [about], look=look), forget=person is None,
                            who="about")
         if person is None or not rows:
             return _Routed(Outgoing(chat_id, [Reply(t("stranger"))]), forget=True,
                            who="stranger")
-        mine = [Role(r.kind, r.id, _role_label(r)) for r in rows]
+        mine = [Role(r.kind, r.id, _role_label(r), r.organisation_id) for r in rows]
         await unit.seen_in(person, chat_id)
         if _asks_role(inp, len(mine)):
             return await self._role_menu(unit, person, mine, inp, chat_id)
@@ -155,13 +162,19 @@ class Service:
 
     async def _turn_as(self, unit: Unit, chat_id: int, person: PersonRow, role: Role,
                        inp: Input, update_id: int = 0) -> _Routed:
-        result = await self.handlers[role.kind](unit, self.context, person, role.id, inp,
-                                                update_id)
+        look = await self._look(unit, role.organisation_id)
+        with wearing(look):  # the texts and pictures of the role's organisation
+            result = await self.handlers[role.kind](unit, self.context, person, role.id, inp,
+                                                    update_id)
         offline = (result.speech and any(r.readback for r in result.replies)
                    and await unit.readback_offline(person.id))
         return _Routed(Outgoing(chat_id, result.replies, person.id, speech=result.speech,
-                                slow=result.slow, also=result.also, offline=offline),
+                                slow=result.slow, also=result.also, offline=offline,
+                                look=look),
                        who=f"p{person.id}:{role.kind}", step=result.step)
+
+    async def _look(self, unit: Unit, organisation_id: int | None) -> Look:
+        return await self.looks.of(unit, organisation_id, self.context.now)
 
     # ------------------------------------------------------------------ several roles
     async def _active_role(self, unit: Unit, person: PersonRow, mine: list[Role]
@@ -204,17 +217,22 @@ class Service:
         chat_id = incoming.chat_id
         redeemed = await unit.redeem_invite(inp.arg, incoming.user_id, chat_id,
                                             incoming.user_name, inp.sent_at)
-        person, _rows = await unit.person_and_roles(incoming.user_id)
+        person, rows = await unit.person_and_roles(incoming.user_id)
         if redeemed.reason != "ok" or person is None:
             key = "already_linked" if redeemed.reason == "taken" else "invite_invalid"
             return _Routed(Outgoing(chat_id, [Reply(t(key))]), forget=person is None,
                            who="stranger")
         await unit.seen_in(person, chat_id)
-        role = Role(redeemed.role, redeemed.ref_id)
+        joined_as = next((r for r in rows if (r.kind, r.id) == (redeemed.role, redeemed.ref_id)),
+                         None)
+        role = Role(redeemed.role, redeemed.ref_id,
+                    organisation_id=joined_as.organisation_id if joined_as else None)
         if role.kind == "client":  # the welcome, as the first question
-            replies, step = await client.ask_current(unit, self.context, person, role.id)
-            return _Routed(Outgoing(chat_id, replies, person.id), who=f"p{person.id}",
-                           step=step)
+            look = await self._look(unit, role.organisation_id)
+            with wearing(look):
+                replies, step = await client.ask_current(unit, self.context, person, role.id)
+            return _Routed(Outgoing(chat_id, replies, person.id, look=look),
+                           who=f"p{person.id}", step=step)
         if role.kind == "naaste":  # a naaste who joins late still gets the agenda
             joined = await unit.get(Naaste, role.id)
             if joined is not None:
@@ -284,14 +302,16 @@ class Service:
             mine = next((r for r in rows if r.kind == "client"), None)
             if person is None or mine is None or person.chat_id is None:
                 return None
-            replies, _step = await client.ask_current(unit, self.context, person, mine.id,
-                                                      only_active=True,
-                                                      unsent_before=unsent_before)
+            look = await self._look(unit, mine.organisation_id)
+            with wearing(look):
+                replies, _step = await client.ask_current(
+                    unit, self.context, person, mine.id, only_active=True,
+                    unsent_before=unsent_before)
             turn_end = utcnow()
             if not replies:
                 return None
             return await _spoken(unit, Outgoing(person.chat_id, replies, person.id,
-                                                sent_mark=(person.id, turn_end)))
+                                                sent_mark=(person.id, turn_end), look=look))
 
     async def transcript_wanted(self, answer_id: int) -> bool:
         """Whether a voice answer should go to the speech-to-text engine: the client has not
@@ -312,12 +332,15 @@ class Service:
             found = await unit.transcript_to_ask(answer_id, words, transcript.KINDS)
             if found is None:
                 return None
-            person_id = found[1]
+            client_id, person_id = found
             chat = await unit.person_chat(person_id)
-            if chat is None:
+            owner = await unit.client(client_id)
+            if chat is None or owner is None:
                 return None
-            replies = [transcript.question(answer_id, words)]
-            return await _spoken(unit, Outgoing(chat, replies, person_id))
+            look = await self._look(unit, owner.organisation_id)
+            with wearing(look):
+                replies = [transcript.question(answer_id, words)]
+            return await _spoken(unit, Outgoing(chat, replies, person_id, look=look))
 
     async def retention_notice(self, notice: Any) -> Outgoing | None:
         """A week before a finished round's answers and topics go (housekeeping): tell the
@@ -342,22 +365,25 @@ class Service:
             if row is None or row.chat_id is None or owner is None:
                 return None
             person = PersonRow(row.id, row.chat_id, row.name, row.blocked_bot)
-            if kind in {schedule.CLIENT_REMINDER, schedule.AFTER_MEETING, schedule.CHECK_IN,
-                        schedule.EVALUATION}:
-                replies = await client.scheduled(unit, self.context, kind, person.id, owner)
-            elif kind in {schedule.NAASTE_AGENDA, schedule.NAASTE_NUDGE}:
-                mine = await unit.naaste_of(client_id, person.id)
-                replies = [] if mine is None else await naaste.scheduled(
-                    unit, self.context, person, mine, kind, now or self.context.now())
-            else:
-                meeting = await unit.meeting(client_id)
-                date = self.context.date(meeting.starts_at) if meeting and meeting.starts_at \
-                    else ""
-                replies = await agendas.begeleider_agenda(unit, self.context, person, owner,
-                                                          date)
+            look = await self._look(unit, owner.organisation_id)
+            with wearing(look):  # the client's organisation's texts and pictures
+                replies = await self._planned(unit, kind, person, owner, now)
             if not replies:
                 return None
-            return await _spoken(unit, Outgoing(row.chat_id, replies, person.id))
+            return await _spoken(unit, Outgoing(row.chat_id, replies, person.id, look=look))
+
+    async def _planned(self, unit: Unit, kind: str, person: PersonRow, owner: Any,
+                       now: datetime | None) -> list[Reply]:
+        if kind in {schedule.CLIENT_REMINDER, schedule.AFTER_MEETING, schedule.CHECK_IN,
+                    schedule.EVALUATION}:
+            return await client.scheduled(unit, self.context, kind, person.id, owner)
+        if kind in {schedule.NAASTE_AGENDA, schedule.NAASTE_NUDGE}:
+            mine = await unit.naaste_of(owner.id, person.id)
+            return [] if mine is None else await naaste.scheduled(
+                unit, self.context, person, mine, kind, now or self.context.now())
+        meeting = await unit.meeting(owner.id)
+        date = self.context.date(meeting.starts_at) if meeting and meeting.starts_at else ""
+        return await agendas.begeleider_agenda(unit, self.context, person, owner, date)
 
 
 async def _spoken(unit: Unit, outgoing: Outgoing) -> Outgoing:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.dialogs.look import Look
 from bot.dialogs.texts import dutch_date, t
 from bot.dialogs.types import Input, Reply
 from bot.schedule import plan_for_client
@@ -56,6 +57,7 @@ class Outgoing:
     also: list[tuple[int, Reply]] = field(default_factory=list)  # to other chats
     sent_mark: object = None
     offline: bool = False  # read-backs by the offline engine only (the organisation's choice)
+    look: Look | None = None  # the organisation's look the replies are sent in (pictures)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Role:
     kind: str
     id: int
     label: str = ""
+    organisation_id: int | None = None  # whose look the person sees in this role
 
     @property
     def key(self) -> str:
@@ -89,7 +92,7 @@ class Context:
     tz: ZoneInfo
     invite_days: int
     link: Callable[[str], str]  # (invite token) -> deep link
-    pictos: Any  # pictos.PictoLibrary, or None (tests without pictures)
+    looks: Any  # bot.service.looks.Looks, or None (tests without pictures)
     settings: Any  # bot.settings.Settings, for the schedule (quiet hours); None in tests
     # Bring a client's planned sends in line (unit, client id, now, settings → the plan);
     # the service tests over the fake unit record the calls instead.
@@ -99,6 +102,11 @@ class Context:
 
     def date(self, moment: datetime, with_time: bool = True) -> str:
         return dutch_date(moment, self.tz, with_time)
+
+    @property
+    def pictos(self) -> Any:
+        """The picture library (pictos.PictoLibrary) of the look worn now, or None."""
+        return self.looks.pictos() if self.looks is not None else None
 
     @property
     def transcribing(self) -> bool:

@@ -105,6 +105,10 @@ class Organisation(Base):
     # planned message to its people in between (`python -m bot organisation set`).
     quiet_start: Mapped[str | None] = mapped_column(String(5), default=None)
     quiet_end: Mapped[str | None] = mapped_column(String(5), default=None)
+    # Its own look (`organisation set --pictos/--texts`): the path of its picto manifest
+    # (none: the deployment's pictures), and its own wording of some texts (key -> text).
+    picto_manifest: Mapped[str | None] = mapped_column(String(1000), default=None)
+    texts: Mapped[dict[str, str] | None] = mapped_column(JSON, default=None)
 
 
 class Person(Base):

@@ -10,6 +10,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -395,26 +396,29 @@ class Store:
             organisation = await unit.add(Organisation(name=name.strip()))
             return organisation.id, organisation.name
 
-    async def set_quiet_hours(self, organisation_id: int, start: str | None,
-                              end: str | None) -> None:
-        """An organisation's own quiet hours ("HH:MM"; None: the deployment's). Its clients'
-        plans follow at the schedule's next re-plan."""
+    async def set_organisation(self, organisation_id: int, **values: Any) -> None:
+        """An organisation's own settings (columns of its row): quiet hours ("HH:MM"; None:
+        the deployment's), its picto manifest's path and its own texts (None: the
+        deployment's). Its clients' plans follow at the schedule's next re-plan, its look
+        within a minute (`bot/service/looks.py`)."""
         async with self.unit() as unit:
             await unit.session.execute(update(Organisation).where(
-                Organisation.id == organisation_id).values(quiet_start=start, quiet_end=end))
+                Organisation.id == organisation_id).values(**values))
 
-    async def organisations(self) -> list[tuple[int, str, int, int, int, str]]:
-        """Every organisation: (id, name, admins, begeleiders, clients, its own quiet hours
-        as "21:00-09:00" or ""), by id."""
+    async def organisations(self) -> list[OrganisationRow]:
+        """Every organisation with the number of its people and its own settings, by id."""
         async with self.unit() as unit:
             counts = [select(func.count()).where(model.organisation_id == Organisation.id)
                       .correlate(Organisation).scalar_subquery()
                       for model in (Admin, Begeleider, Client)]
             rows = await unit.session.execute(
                 select(Organisation.id, Organisation.name, *counts, Organisation.quiet_start,
-                       Organisation.quiet_end).order_by(Organisation.id))
-            return [(int(i), str(n), int(a), int(b), int(c), f"{qs}-{qe}" if qs and qe else "")
-                    for i, n, a, b, c, qs, qe in rows]
+                       Organisation.quiet_end, Organisation.picto_manifest,
+                       Organisation.texts).order_by(Organisation.id))
+            return [OrganisationRow(int(i), str(n), int(a), int(b), int(c),
+                                    f"{qs}-{qe}" if qs and qe else "", manifest or "",
+                                    len(texts or {}))
+                    for i, n, a, b, c, qs, qe, manifest, texts in rows]
 
     async def find_organisation(self, ref: str) -> tuple[int, str] | None:
         """The organisation `ref` names: its id (digits), else its name; (id, name)."""
@@ -444,6 +448,20 @@ def _row_id(ref: object) -> int | None:
     """`ref` as a row id: a positive number that fits the database's integer column."""
     text = str(ref).strip()
     return int(text) if text.isascii() and text.isdigit() and 0 < int(text) < 2**31 else None
+
+
+@dataclass(frozen=True)
+class OrganisationRow:
+    """An organisation as the operator's list shows it ("" where it has the deployment's)."""
+
+    id: int
+    name: str
+    admins: int
+    begeleiders: int
+    clients: int
+    quiet: str  # "21:00-09:00"
+    pictos: str  # its picto manifest's path
+    texts: int  # how many texts it words its own way
 
 
 async def _organisation_named(unit: Unit, name: str) -> Organisation | None:

@@ -83,6 +83,7 @@ class RoleRow:
     kind: str  # "client", "begeleider", "naaste", "admin"
     id: int
     client_name: str = ""  # the client's name (for a client and a naaste)
+    organisation_id: int | None = None  # a naaste's: their client's
 
 
 @dataclass(frozen=True)
@@ -128,15 +129,16 @@ _PERSON_AND_ROLES = union_all(
     .outerjoin(_PREFETCHED, and_(_PREFETCHED.person_id == Person.id,
                                  _PREFETCHED.flow == bindparam("flow")))
     .where(Person.telegram_user_id == bindparam("uid")),
-    select(literal("client"), Client.id, Client.name, _NONE, _NONE, *_NO_SESSION).where(
-        Client.person_id == _PERSON_ID),
-    select(literal("begeleider"), Begeleider.id, literal(""), _NONE, _NONE,
-           *_NO_SESSION).where(Begeleider.person_id == _PERSON_ID),
-    select(literal("naaste"), Naaste.id, Client.name, _NONE, _NONE, *_NO_SESSION).join(
-        Client, Client.id == Naaste.client_id).where(
+    # A role's row: its kind, id, client's name and organisation (in the chat id's place).
+    select(literal("client"), Client.id, Client.name, Client.organisation_id, _NONE,
+           *_NO_SESSION).where(Client.person_id == _PERSON_ID),
+    select(literal("begeleider"), Begeleider.id, literal(""), Begeleider.organisation_id,
+           _NONE, *_NO_SESSION).where(Begeleider.person_id == _PERSON_ID),
+    select(literal("naaste"), Naaste.id, Client.name, Client.organisation_id, _NONE,
+           *_NO_SESSION).join(Client, Client.id == Naaste.client_id).where(
         Naaste.person_id == _PERSON_ID, Naaste.removed_at.is_(None)),
-    select(literal("admin"), Admin.id, literal(""), _NONE, _NONE, *_NO_SESSION).where(
-        Admin.person_id == _PERSON_ID),
+    select(literal("admin"), Admin.id, literal(""), Admin.organisation_id, _NONE,
+           *_NO_SESSION).where(Admin.person_id == _PERSON_ID),
 )
 # What "current" means for an answer and an agenda item, in one place: not removed, and of
 # the round the client prepares now (round NULL; an earlier round's rows carry its number).
@@ -240,8 +242,8 @@ class Unit:
                 if r[5] is not None and not self.is_postgres:
                     self._prefetched[(person.id, flow)] = SessionRow(
                         r[5], r[6], r[7], r[8], r[9] or {}, r[10], r[11])
-        roles = sorted((RoleRow(str(r[0]), int(r[1]), str(r[2] or "")) for r in rows
-                        if r[0] != "person"),
+        roles = sorted((RoleRow(str(r[0]), int(r[1]), str(r[2] or ""), r[3])
+                        for r in rows if r[0] != "person"),
                        key=lambda role: (_ROLE_ORDER.index(role.kind), role.id))
         self.client_names.update((r.id, r.client_name) for r in roles if r.kind == "client")
         return person, roles
@@ -395,6 +397,13 @@ class Unit:
             .where(Naaste.person_id == person_id, Naaste.removed_at.is_(None)))
         return bool(await self.session.scalar(select(Organisation.id).where(
             Organisation.id.in_(mine), Organisation.readback_offline.is_(True)).limit(1)))
+
+    async def organisation_look(self, organisation_id: int) -> tuple[str | None, Any]:
+        """(its picto manifest's path, its own texts) of an organisation's look."""
+        row = (await self.session.execute(
+            select(Organisation.picto_manifest, Organisation.texts)
+            .where(Organisation.id == organisation_id))).first()
+        return (row[0], row[1]) if row is not None else (None, None)
 
     async def people_of(self, organisation_id: int
                         ) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:

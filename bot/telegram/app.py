@@ -22,6 +22,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, ExtBot, 
 from bot.clock import Clock, SystemClock
 from bot.dialogs import transcript
 from bot.dialogs.client_prep import fixed_spoken_texts
+from bot.dialogs.look import wearing
 from bot.dialogs.texts import t
 from bot.faults import checkpoint
 from bot.ops import metrics
@@ -233,7 +234,7 @@ class BotRunner:
         # poller gets 409 from Telegram): only then is a chat held across processes.
         self.shared = store.is_postgres and bool(settings.webhook_url)
         self.service = Service(store, settings.tz, settings.invite_days,
-                               pictos=media.pictos if media else None, settings=settings,
+                               looks=media.looks if media else None, settings=settings,
                                now=clock.now, shared=self.shared)
         self.media = media
         self.poll_timeout = poll_timeout
@@ -391,9 +392,10 @@ class BotRunner:
     async def deliver(self, outgoing: Outgoing, pressed: int | None = None) -> bool:
         """Send a turn's replies as the person chose (speech, slow) and their organisation
         chose (read-backs offline). False if the chat blocked the bot."""
-        return await self.sender.send(outgoing.chat_id, outgoing.replies, pressed,
-                                      speech=outgoing.speech, slow=outgoing.slow,
-                                      offline=outgoing.offline)
+        with wearing(outgoing.look):  # their organisation's texts and pictures
+            return await self.sender.send(outgoing.chat_id, outgoing.replies, pressed,
+                                          speech=outgoing.speech, slow=outgoing.slow,
+                                          offline=outgoing.offline)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else "-"

@@ -19,10 +19,11 @@ from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
-from bot.dialogs import picto_mat
+from bot.dialogs import look, picto_mat
 from bot.dialogs.client_prep import DOMAINS
 from bot.dialogs.types import BoardRow
 from bot.ops import metrics
+from bot.service.looks import Looks, look_of
 from bot.settings import Settings
 from bot.state.store import Store
 from bot.telegram.split import speech_pieces
@@ -40,15 +41,21 @@ Send = Callable[[Any], Awaitable[Message | None]]  # send this file id or these 
 class TelegramMedia:
     """The `MediaSource` of the sender: picto cards and voice clips with cached file ids."""
 
-    def __init__(self, store: Store, pictos: PictoLibrary | None,
+    def __init__(self, store: Store, looks: Looks | None,
                  speech: ClipCache | None) -> None:
         self.store = store
-        self.pictos = pictos
+        self.looks = looks or Looks(None)
         self.speech = speech
         self.readback_offline = False  # read-backs by the offline engine only (settings)
         self._file_ids: OrderedDict[Slot, str] = OrderedDict()  # least recently used first
         # Uploads under way: another chat that needs the same file waits for its file id.
         self._uploads: dict[Slot, asyncio.Future[str | None]] = {}
+
+    @property
+    def pictos(self) -> PictoLibrary | None:
+        """The pictures of the look worn now (the organisation of the replies being sent;
+        see `App.deliver`), else the deployment's."""
+        return self.looks.pictos()
 
     async def warm(self, texts: list[str]) -> None:
         """Fill the caches in the background at start-up (start-up does not wait)."""
@@ -246,13 +253,12 @@ def _file_id(message: Message | None) -> str | None:
 
 def build_media(settings: Settings, store: Store) -> TelegramMedia:
     """Pictos always (they are local); speech when enabled: gTTS, espeak-ng standing in.
-    The organisation's pictures for choosing with pictures go to the mat here, once."""
-    pictos = PictoLibrary.load(settings.picto_manifest,
-                               settings.picto_cache_dir or settings.data_dir / "pictos",
+    The deployment's pictures for choosing with pictures become its look here, once (an
+    organisation's own are read with its look, `bot/service/looks.py`)."""
+    cache_dir = settings.picto_cache_dir or settings.data_dir / "pictos"
+    pictos = PictoLibrary.load(settings.picto_manifest, cache_dir,
                                questions=set(picto_mat.QUESTIONS))
-    sets = pictos.mat_sets()
-    picto_mat.configure(sets, {picture: pictos.word(picture) for pictures in (
-        *picto_mat.OWN_SETS.values(), *sets.values()) for picture in pictures})
+    look.set_deployment(look_of(pictos))
     speech = None
     if settings.speech_enabled:
         fallback = EspeakSynthesizer()
@@ -262,6 +268,6 @@ def build_media(settings: Settings, store: Store) -> TelegramMedia:
             fallback if fallback.available() else None,
         )
         metrics.watch_speech(speech.stats)
-    media = TelegramMedia(store, pictos, speech)
+    media = TelegramMedia(store, Looks(pictos, cache_dir), speech)
     media.readback_offline = settings.readback_offline
     return media
