@@ -348,12 +348,15 @@ class Service:
         closed = notice.round
         async with self.store.unit() as unit:
             chat = await unit.person_chat(closed.begeleider_person_id)
+            owner = await unit.client(closed.client_id)
+            look = await self._look(unit, owner.organisation_id if owner else None)
         if chat is None:
             return None
-        text = t("retention_notice", name=escape(closed.client_name), round=closed.round,
-                 meeting=self.context.date(closed.meeting_at, with_time=False),
-                 when=self.context.date(notice.goes_at, with_time=False))
-        return Outgoing(chat, [Reply(text)], None)
+        with wearing(look):
+            text = t("retention_notice", name=escape(closed.client_name), round=closed.round,
+                     meeting=self.context.date(closed.meeting_at, with_time=False),
+                     when=self.context.date(notice.goes_at, with_time=False))
+        return Outgoing(chat, [Reply(text)], None, look=look)
 
     async def scheduled(self, kind: str, client_id: int, person_id: int | None,
                         now: datetime | None = None) -> Outgoing | None:
