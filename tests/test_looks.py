@@ -209,3 +209,20 @@ def test_a_look_is_worn_for_a_turn_and_taken_off_after() -> None:
     assert picto_mat.option_sets()["good_day"] == picto_mat.OWN_SETS["good_day"]
     with pytest.raises(ValueError, match="no pictures for these questions: good_at"):
         picto_mat.look_with({"good_at": ("mat_music", "mat_walk")}, {})
+
+
+async def test_the_example_texts_name_a_role_in_the_role_menu(h: Harness) -> None:
+    """deploy/organisation-texts.example.yaml is valid, and a person with two roles in the
+    organisation sees its own name for the begeleider in the role menu."""
+    example = Path(__file__).parents[1] / "deploy" / "organisation-texts.example.yaml"
+    horst = await h.store.add_organisation("De Horst")
+    assert horst is not None
+    await _organisation_set(h.settings, "De Horst", None, None, str(example))
+    bram = h.server.user(3001, first_name="Bram")
+    for role in ("begeleider", "admin"):
+        token = await h.store.create_role_invite(role, "Bram", 30, organisation_id=horst[0])
+        out = await h.act(bram, bram.send_command("/start", token))
+    out = await h.act(bram, bram.send_command("/rol"))
+    assert "Persoonlijk begeleider" in labels(out) and "Begeleider" not in labels(out)
+    out = await h.tap(bram, "Persoonlijk begeleider")
+    assert "Je bent nu: Persoonlijk begeleider." in texts(out)

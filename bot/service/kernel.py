@@ -151,7 +151,7 @@ class Service:
         if person is None or not rows:
             return _Routed(Outgoing(chat_id, [Reply(t("stranger"))]), forget=True,
                            who="stranger")
-        mine = [Role(r.kind, r.id, _role_label(r), r.organisation_id) for r in rows]
+        mine = [await self._role(unit, r) for r in rows]
         await unit.seen_in(person, chat_id)
         if _asks_role(inp, len(mine)):
             return await self._role_menu(unit, person, mine, inp, chat_id)
@@ -175,6 +175,12 @@ class Service:
 
     async def _look(self, unit: Unit, organisation_id: int | None) -> Look:
         return await self.looks.of(unit, organisation_id, self.context.now)
+
+    async def _role(self, unit: Unit, row: RoleRow) -> Role:
+        """A role, named as its organisation names it (for the role menu)."""
+        with wearing(await self._look(unit, row.organisation_id)):
+            return Role(row.kind, row.id, t(f"role_pick_{row.kind}", name=row.client_name),
+                        row.organisation_id)
 
     # ------------------------------------------------------------------ several roles
     async def _active_role(self, unit: Unit, person: PersonRow, mine: list[Role]
@@ -201,8 +207,9 @@ class Service:
                 start = replace(inp, kind="command", command="start", data="")
                 routed = await self._turn_as(unit, chat_id, person, chosen, start)
                 if routed.outgoing is not None:
-                    routed.outgoing.replies.insert(
-                        0, Reply(t("role_switched", role=chosen.label)))
+                    with wearing(routed.outgoing.look):
+                        routed.outgoing.replies.insert(
+                            0, Reply(t("role_switched", role=chosen.label)))
                 return routed
         # Asked (/rol), a stale choice, or none made yet: the menu with fresh buttons.
         row.seq += 1
@@ -246,8 +253,9 @@ class Service:
         routed = await self._turn_as(unit, chat_id, person, role, start)
         welcome = {"begeleider": "invite_accepted_begeleider", "admin": "invite_accepted_admin"}
         if routed.outgoing is not None and role.kind in welcome:
-            routed.outgoing.replies.insert(0, Reply(t(welcome[role.kind],
-                                                      name=escape(person.name))))
+            with wearing(routed.outgoing.look):
+                routed.outgoing.replies.insert(0, Reply(t(welcome[role.kind],
+                                                          name=escape(person.name))))
         return routed
 
     def _about(self) -> Reply:
@@ -407,10 +415,6 @@ def _asks_role(inp: Input, roles_count: int) -> bool:
         return inp.command == "rol" and roles_count > 1
     press = pressed(inp)
     return press is not None and press.action == ROLE
-
-
-def _role_label(row: RoleRow) -> str:
-    return t(f"role_pick_{row.kind}", name=row.client_name)
 
 
 async def _deny_forged_role(unit: Unit, person: PersonRow, key: str) -> None:
