@@ -263,8 +263,8 @@ async def _organisation_set(settings: Settings, ref: str, quiet: str | None,
         said.append("pictos " + (values["picto_manifest"] or "the deployment's"))
     if texts is not None:
         values["texts"] = _own_texts(texts)
-        said.append(f"{len(values['texts'])} own texts" if values["texts"]
-                    else "the bot's texts")
+        count = len(values["texts"] or {})
+        said.append(f"{count} own text{'s' * (count != 1)}" if count else "the bot's texts")
     await _migrate_quietly(settings)
     store = Store(settings.db_url)
     try:
