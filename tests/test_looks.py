@@ -8,6 +8,7 @@ leaves the organisation with the deployment's pictures, not with a broken bot.""
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from pypdf import PdfReader
 
 from bot.__main__ import _organisation_set
 from bot.clock import FakeClock
@@ -71,6 +73,12 @@ async def client_of(h: Harness, organisation_id: int, user_id: int, name: str) -
     return user
 
 
+def pdf_text(messages: list[BotMessage], h: Harness) -> str:
+    (document,) = [m for m in messages if m.kind == "document"]
+    reader = PdfReader(io.BytesIO(h.server.file_bytes(document.file_id)))
+    return " ".join(page.extract_text() for page in reader.pages)
+
+
 def photo(messages: list[BotMessage]) -> BotMessage:
     (found,) = [m for m in messages if m.kind == "photo"]
     return found
@@ -116,6 +124,13 @@ async def test_each_organisation_sees_its_own_look(hc: tuple[Harness, FakeClock]
     assert "Plaatje 1 van 3." in wim_mat.content and "De Horst" in wim_mat.content
     assert "De Horst" not in olga_mat.content and "Plaatje 1 van 3." not in olga_mat.content
     assert h.server.file_bytes(wim_mat.file_id) == theirs.card("mat_horst").read_bytes()
+    # Wim places the day centre; his own PDF has its word and West's attribution, which is
+    # made after the commit, in a worker thread, in the look of his organisation.
+    await h.tap(wim, "🙂 Fijn")
+    await h.tap(wim, "✋ Stop met plaatjes")
+    assert "Fijn: De Horst" in pdf_text(await h.act(wim, wim.send_command("/mijnlijst")), h)
+    assert "Foto's van De Horst" in pdf_text(wim.messages[-1:], h)
+    assert "De Horst" not in pdf_text(await h.act(olga, olga.send_command("/mijnlijst")), h)
     # /over names the organisation's own pictures for its people only.
     assert "Foto's van De Horst" in texts(await h.act(wim, wim.send_command("/over")))
     assert "De Horst" not in texts(await h.act(olga, olga.send_command("/over")))
