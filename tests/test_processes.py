@@ -1,7 +1,9 @@
 """Several bot processes on one PostgreSQL (issue 18): three real `python -m bot run`
 processes in webhook mode behind a round-robin proxy, 50 clients preparing at once, one
 process killed with kill -9 in the middle and started again. Every answer is stored exactly
-once, each chat's answers in the order they were sent, nothing stays waiting in the inbox.
+once, each chat's answers in the order they were sent, nothing stays waiting in the inbox,
+and every planned message that fell due is sent exactly once (the three processes start at
+once and each sends what is due; the restarted one starts again).
 
 Any process may get any update of a chat; the chat's order holds because a turn first takes
 the chat (an advisory lock) and handles an earlier waiting update of it first."""
@@ -11,19 +13,23 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from bot.state.models import Answer, Client, DialogSession, Inbox, Person
+from bot.state.models import Answer, Client, DialogSession, Inbox, Person, PlannedSend
 from localbotapi.roundrobin import RoundRobinProxy
 from localbotapi.server import UserHandle
 from tests.harness import BotProcess, Harness, free_port, harness
 from tests.test_durability import EXPECTED, SCRIPT, newest_button
+from tests.test_reminders import World, make_world
 
 CLIENTS = 50
 PROCESSES = 3
+MEETINGS = 4  # other clients, whose meeting is in ten days: the agenda to their naasten is due
+NAASTEN = 5
 
 
 class Group:
@@ -32,9 +38,13 @@ class Group:
         self.h, self.proxy, self.bots, self.ports = h, proxy, bots, ports
 
     def start(self, index: int) -> None:
+        # Quiet hours a few hours from now: what is due goes out whenever the test runs.
+        local = datetime.now(UTC).astimezone(self.h.settings.tz)
+        quiet = [(local + timedelta(hours=hours)).strftime("%H:%M") for hours in (4, 5)]
         self.bots[index].start(
             WEBHOOK_URL=f"{self.proxy.url}/telegram/hook", WEBHOOK_LISTEN="127.0.0.1",
-            WEBHOOK_PORT=str(self.ports[index]), ORPHAN_SECONDS="2")
+            WEBHOOK_PORT=str(self.ports[index]), ORPHAN_SECONDS="2",
+            QUIET_START=quiet[0], QUIET_END=quiet[1])
 
     async def stop(self) -> None:
         await asyncio.gather(*(bot.stop() for bot in self.bots))
@@ -95,8 +105,25 @@ async def prepare(h: Harness, token: str, user: UserHandle) -> None:
             await until_settled(h, update_id, user)
 
 
+async def meetings_in_ten_days(h: Harness) -> list[UserHandle]:
+    """Clients with a meeting in ten days and naasten who started the bot: each naaste's
+    agenda (due fourteen days before) is due at once. The naasten, as Telegram knows them."""
+    now = datetime.now(UTC)
+    worlds: list[World] = [await make_world(h.store, now, now + timedelta(days=10),
+                                            naasten=NAASTEN) for _ in range(MEETINGS)]
+    people = {p.id: p for p in await h.rows(Person)}
+    users = {person_id: h.server.user(people[person_id].telegram_user_id,
+                                      first_name=people[person_id].name)
+             for world in worlds for person_id in (world.client_person, world.coach_person,
+                                                   *world.naaste_persons)}
+    for user in users.values():
+        user.started = True  # a planned message may go to them
+    return [users[person_id] for world in worlds for person_id in world.naaste_persons]
+
+
 async def test_three_processes_one_killed_lose_and_reorder_nothing(group: Group) -> None:
     h = group.h
+    naasten = await meetings_in_ten_days(h)
     for index in range(PROCESSES):
         group.start(index)
     await eventually(lambda: _webhook_set(h), 60)
@@ -133,6 +160,17 @@ async def test_three_processes_one_killed_lose_and_reorder_nothing(group: Group)
     assert served_before > 0, "the killed process had handled posts"
     assert victim.starts == 2
     assert all(group.proxy.served.values()) and len(group.proxy.served) == PROCESSES
+
+    # Each naaste got the agenda once: claimed by one process, not again after the restart.
+    await eventually(lambda: _all_sent(h, len(naasten)), 60)
+    for naaste in naasten:
+        invites = [m for m in naaste.messages if "Wil jij ook iets bespreken" in m.content]
+        assert len(invites) == 1, naaste.describe()
+
+
+async def _all_sent(h: Harness, count: int) -> bool:
+    agendas = await h.rows(PlannedSend, PlannedSend.kind == "naaste_agenda")
+    return len(agendas) == count and all(row.state == "sent" for row in agendas)
 
 
 async def _webhook_set(h: Harness) -> bool:
