@@ -23,7 +23,7 @@ from bot.clock import FakeClock
 from bot.dialogs import picto_mat
 from bot.dialogs.look import current, deployment, wearing
 from bot.dialogs.texts import t
-from bot.service.looks import LOOK_SECONDS
+from bot.service.looks import LOOK_SECONDS, Looks
 from bot.state.models import Organisation
 from bot.telegram.app import BotRunner
 from bot.telegram.media import build_media
@@ -241,3 +241,26 @@ async def test_the_example_texts_name_a_role_in_the_role_menu(h: Harness) -> Non
     assert "Persoonlijk begeleider" in labels(out) and "Begeleider" not in labels(out)
     out = await h.tap(bram, "Persoonlijk begeleider")
     assert "Je bent nu: Persoonlijk begeleider." in texts(out)
+
+
+async def test_own_texts_that_no_longer_fit_are_left_out_and_said_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """After an upgrade of the bot a stored own text may no longer fit (here: a value the
+    bot's text does not have). It is left out, the others stay, and the log says it once,
+    not at every reading of the organisation's row."""
+    class Row:
+        reads = 0
+
+        async def organisation_look(self, organisation_id: int) -> tuple[None, dict[str, str]]:
+            self.reads += 1
+            return None, {"welcome_hello": "Hallo {naam}!", "already_linked": OWN_RESUME}
+
+    clock = FakeClock(datetime.now(UTC))
+    looks, row = Looks(None), Row()
+    for _ in range(3):
+        look = await looks.of(row, 7, clock.now)
+        clock.advance(timedelta(seconds=LOOK_SECONDS + 1))
+    assert row.reads == 3 and dict(look.texts) == {"already_linked": OWN_RESUME}
+    said = [r.getMessage() for r in caplog.records if "own text left out" in r.getMessage()]
+    assert said == ["organisation=7 own text left out: 'welcome_hello': must use exactly "
+                    "these values: name"]

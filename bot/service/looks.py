@@ -36,19 +36,19 @@ def look_of(library: PictoLibrary, texts: Mapping[str, str] | None = None,
                                organisation_id)
 
 
-def usable_texts(texts: Any, organisation_id: int) -> dict[str, str]:
-    """The organisation's own texts that still fit this version of the bot (a text whose
-    key or values changed since it was set is left out, and said once in the log)."""
+def usable_texts(texts: Any) -> tuple[dict[str, str], list[str]]:
+    """The organisation's own texts that still fit this version of the bot, and what is
+    wrong with the others (a text whose key or values changed since it was set)."""
     if not isinstance(texts, dict):
-        return {}
-    usable = {}
+        return {}, []
+    usable, problems = {}, []
     for key, text in texts.items():
-        problems = own_texts_problems({key: text})
-        if problems:
-            log.warning("organisation=%d own text left out: %s", organisation_id, problems[0])
+        wrong = own_texts_problems({key: text})
+        if wrong:
+            problems += wrong
         else:
             usable[key] = text
-    return usable
+    return usable, problems
 
 
 @dataclass
@@ -66,6 +66,7 @@ class Looks:
         self.cache_dir = cache_dir
         self._kept: dict[int, _Kept] = {}
         self._libraries: dict[tuple[str, int], PictoLibrary | None] = {}
+        self._said: set[tuple[int, str]] = set()  # problems logged (once each)
 
     async def of(self, unit: Any, organisation_id: int | None,
                  now: Callable[[], datetime]) -> Look:
@@ -89,7 +90,11 @@ class Looks:
 
     def _build(self, organisation_id: int, manifest: str | None, texts: Any,
                moment: datetime) -> _Kept:
-        own = usable_texts(texts, organisation_id)
+        own, problems = usable_texts(texts)
+        for problem in problems:
+            if (organisation_id, problem) not in self._said:
+                self._said.add((organisation_id, problem))
+                log.warning("organisation=%d own text left out: %s", organisation_id, problem)
         library = self._library(organisation_id, manifest) if manifest else None
         if library is None and not own:
             return _Kept(deployment(), None, moment)
