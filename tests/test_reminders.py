@@ -24,6 +24,7 @@ from bot.schedule import (
     claim_due,
     in_quiet_hours,
     plan_for_client,
+    release_stale,
     reminder_number,
     reminders_enabled,
     startup,
@@ -459,3 +460,36 @@ async def test_retry_after_is_honoured_and_nothing_is_lost(store: Store) -> None
     assert len(ids) == len(set(ids)) == 9
     states = [r.state for r in await rows(store) if r.kind == "naaste_agenda"]
     assert sorted(states) == ["cancelled"] + ["sent"] * 9  # the blocked one is not retried
+
+
+async def test_the_claims_of_a_process_that_died_are_taken_over_at_once(
+        store: Store, db_url: str) -> None:
+    """PostgreSQL: a process claims due rows and dies before it sends them. Its claims are
+    not waited out (CLAIM_LEASE, ten minutes): its worker's alive lock went with its
+    connection, so the next pass of another process sends them, each once. While it lives,
+    its claims are its own, however old."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("two processes share PostgreSQL, not SQLite")
+    start = local(2025, 5, 1, 12, 0)
+    world = await make_world(store, start, local(2025, 5, 20, 14, 0), naasten=6)
+    await plan(store, world, start)
+    now = local(2025, 5, 6, 14, 0)
+    dying, living = Store(db_url), Store(db_url)
+    try:
+        claimed = await claim_due(dying, now, "dying-worker", limit=4)
+        assert len(claimed) == 4
+        later = now + timedelta(minutes=5)  # well within the lease
+        assert await release_stale(living, later) == 0  # the claimer lives: its claims stay
+        await dying.close()  # the process dies: its connections go
+        clock = FakeClock(later)
+        outbox = Outbox(clock)
+        dispatcher = Dispatcher(living, clock, outbox, rate=1000.0, settings=S,
+                                worker_id="living-worker")
+        assert await dispatcher.tick() == 6
+        assert sorted(row_id for *_, row_id in outbox.sent) == sorted(
+            r.id for r in await rows(store, world) if r.kind == "naaste_agenda")
+        assert {r.state for r in await rows(store, world) if r.kind == "naaste_agenda"} == {
+            "sent"}
+    finally:
+        await dying.close()
+        await living.close()

@@ -1,9 +1,11 @@
 """Claiming due rows exactly once across processes.
 
 `claim_due` claims atomically (two bot processes on one PostgreSQL never send one row twice);
-a claim carries its worker and time, so one that outlives `CLAIM_LEASE` (its process died
-before it sent, or before it wrote 'sent') goes back to 'planned'. Every change of a claimed
-row checks that the claim is still ours. The SQL lives in `bot.state.planned`.
+a claim carries its worker and time. A claim goes back to 'planned' when its worker's
+process is gone (PostgreSQL: nobody holds the worker's alive lock, `Store.workers_gone`; a
+worker holds it before it claims) or, failing that, once it outlives `CLAIM_LEASE` (its
+process died before it sent, or before it wrote 'sent'). Every change of a claimed row
+checks that the claim is still ours. The SQL lives in `bot.state.planned`.
 """
 
 from __future__ import annotations
@@ -27,9 +29,15 @@ def _claimed_at(tag: str | None) -> datetime | None:
     return datetime.fromtimestamp(int(stamp), UTC) if stamp.isdigit() else None
 
 
+def _claimed_by(tag: str | None) -> str:
+    return (tag or "").rpartition("@")[0]
+
+
 async def claim_due(store: Store, now: datetime, worker_id: str,
                     limit: int = 25) -> list[PlannedRow]:
-    """Claim up to `limit` due rows for this worker, oldest first."""
+    """Claim up to `limit` due rows for this worker, oldest first (it says it is alive
+    first, so that no other process takes its claims for a dead one's)."""
+    await store.keep_alive(worker_id[:48])
     async with store.unit() as unit:
         rows = await PlannedSends(unit).claim_due(now, limit, _claim_tag(worker_id, now))
     return sorted(rows, key=lambda r: (r.due_at, r.id))
@@ -54,13 +62,15 @@ async def cancel(store: Store, row: PlannedRow) -> bool:
 
 
 async def release_stale(store: Store, now: datetime, lease: timedelta = CLAIM_LEASE) -> int:
-    """Claims older than `lease` belong to a process that died before it sent (or before it
-    wrote 'sent'): they go back to 'planned'. Sending takes seconds, so a live claim is young."""
+    """Claims of a process that died before it sent (or before it wrote 'sent') go back to
+    'planned': at once when its worker is known to be gone, else once older than `lease`
+    (sending takes seconds, so a live claim is young)."""
     async with store.unit() as unit:
         claimed = await PlannedSends(unit).claimed()
+    gone = await store.workers_gone({_claimed_by(row.claimed_by) for row in claimed})
     freed = 0
     for row in claimed:
         at = _claimed_at(row.claimed_by)
-        if at is None or now - at >= lease:
+        if at is None or now - at >= lease or _claimed_by(row.claimed_by) in gone:
             freed += await release(store, row)
     return freed

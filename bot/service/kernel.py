@@ -295,8 +295,11 @@ class Service:
                         "after a restart", len(marks), type(error).__name__)
 
     async def close(self) -> None:
+        """Write the last replies-sent marks. A flush under way (or due within
+        SENT_FLUSH_SECONDS) is let finish, not cancelled: cut in the middle of its query,
+        the database connection's close would never end once the store is closed."""
         if self._flushing is not None:
-            self._flushing.cancel()
+            await self._flushing
         await self.flush_sent()
 
     # ------------------------------------------------------------------ outside a turn

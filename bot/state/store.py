@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError as DatabaseUnreachable  # noqa: F401
 from sqlalchemy.exc import SQLAlchemyError as DatabaseError  # noqa: F401
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     async_sessionmaker,
     create_async_engine,
@@ -129,6 +131,15 @@ _ADD_TO_INBOX_PG, _ADD_TO_INBOX_SQLITE = (
 
 # Chats held at once by one process (each holds a connection of its own while it waits).
 CHATS_HELD = 32
+# The advisory locks that say a worker (a process's dispatcher) is alive: the two-key form,
+# this first key, so they never meet the chats' one-key locks.
+_WORKERS = 0x474D  # "GM"
+
+
+def _worker_key(worker_id: str) -> int:
+    """A worker id as the lock's second key (a signed 32-bit number)."""
+    return int.from_bytes(zlib.crc32(worker_id.encode()).to_bytes(4, "big"), "big",
+                          signed=True)
 
 
 class Store:
@@ -143,11 +154,42 @@ class Store:
             url, pool_size=CHATS_HELD, max_overflow=0, pool_timeout=3600,
             pool_pre_ping=True, isolation_level="AUTOCOMMIT",
             hide_parameters=True) if self.is_postgres else None
+        # Workers of this process that hold their "alive" lock: the connection holding it.
+        self._alive: dict[str, AsyncConnection] = {}
 
     async def close(self) -> None:
+        for connection in self._alive.values():
+            await connection.close()
+        self._alive.clear()
         await self.engine.dispose()
         if self._chat_locks is not None:
             await self._chat_locks.dispose()
+
+    async def keep_alive(self, worker_id: str) -> None:
+        """Several processes on PostgreSQL: hold this worker's "alive" lock (a session
+        advisory lock on a connection of its own) while this process lives, so that another
+        process can tell its claims from those of a process that died (`workers_gone`).
+        Once per worker; nothing on SQLite (one process)."""
+        if self._chat_locks is None or worker_id in self._alive:
+            return
+        connection = await self._chat_locks.connect()
+        await connection.execute(select(func.pg_advisory_lock(_WORKERS,
+                                                              _worker_key(worker_id))))
+        self._alive[worker_id] = connection
+
+    async def workers_gone(self, worker_ids: set[str]) -> set[str]:
+        """Of these workers, those whose process is gone: nobody holds their alive lock (a
+        process that dies lets go with its connection). On SQLite: none known."""
+        if self._chat_locks is None or not worker_ids:
+            return set()
+        gone = set()
+        async with self._chat_locks.connect() as connection:
+            for worker_id in worker_ids - set(self._alive):
+                key = (_WORKERS, _worker_key(worker_id))
+                if await connection.scalar(select(func.pg_try_advisory_lock(*key))):
+                    await connection.execute(select(func.pg_advisory_unlock(*key)))
+                    gone.add(worker_id)
+        return gone
 
     @asynccontextmanager
     async def chat_held(self, chat_id: int | None) -> AsyncIterator[None]:
