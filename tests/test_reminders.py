@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.clock import FakeClock
 from bot.schedule import (
@@ -481,6 +481,9 @@ async def test_the_claims_of_a_process_that_died_are_taken_over_at_once(
         later = now + timedelta(minutes=5)  # well within the lease
         assert await release_stale(living, later) == 0  # the claimer lives: its claims stay
         await dying.close()  # the process dies: its connections go
+        # Not in the first minute after the claim (sending takes seconds: a lock lost
+        # with a live process's connection never frees a send under way).
+        assert await release_stale(living, now + timedelta(seconds=30)) == 0
         clock = FakeClock(later)
         outbox = Outbox(clock)
         dispatcher = Dispatcher(living, clock, outbox, rate=1000.0, settings=S,
@@ -493,3 +496,28 @@ async def test_the_claims_of_a_process_that_died_are_taken_over_at_once(
     finally:
         await dying.close()
         await living.close()
+
+
+async def test_a_worker_takes_its_alive_lock_again_after_losing_its_connection(
+        db_url: str) -> None:
+    """PostgreSQL: the connection that holds a worker's alive lock is lost (here: its
+    server process is ended, as in a database restart). Others see the worker gone; at its
+    next claim it takes the lock again and is alive once more."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("two processes share PostgreSQL, not SQLite")
+    worker, other = Store(db_url), Store(db_url)
+    try:
+        await worker.keep_alive("w1")
+        assert await other.workers_gone({"w1", "nobody"}) == {"nobody"}
+        async with other.engine.connect() as connection:
+            await connection.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND classid = 18253 AND objsubid = 2 "
+                "AND granted AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())"))
+        assert await other.workers_gone({"w1"}) == {"w1"}
+        await worker.keep_alive("w1")  # what claim_due does before each claim
+        assert await other.workers_gone({"w1"}) == set()
+    finally:
+        await worker.close()
+        await other.close()

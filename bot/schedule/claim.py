@@ -17,6 +17,9 @@ from bot.state.store import Store
 
 # A claim this old belongs to a process that died: its row goes back to 'planned'.
 CLAIM_LEASE = timedelta(minutes=10)
+# A claim of a worker known to be gone goes back once this old: sending takes seconds, so
+# a lost lock (the database restarted under a live process) never frees a send under way.
+GONE_AFTER = timedelta(minutes=1)
 
 
 def _claim_tag(worker_id: str, now: datetime) -> str:
@@ -63,14 +66,15 @@ async def cancel(store: Store, row: PlannedRow) -> bool:
 
 async def release_stale(store: Store, now: datetime, lease: timedelta = CLAIM_LEASE) -> int:
     """Claims of a process that died before it sent (or before it wrote 'sent') go back to
-    'planned': at once when its worker is known to be gone, else once older than `lease`
-    (sending takes seconds, so a live claim is young)."""
+    'planned': a minute after the claim when its worker is known to be gone, else once
+    older than `lease` (sending takes seconds, so a live claim is young)."""
     async with store.unit() as unit:
         claimed = await PlannedSends(unit).claimed()
     gone = await store.workers_gone({_claimed_by(row.claimed_by) for row in claimed})
     freed = 0
     for row in claimed:
         at = _claimed_at(row.claimed_by)
-        if at is None or now - at >= lease or _claimed_by(row.claimed_by) in gone:
+        if at is None or now - at >= lease or (
+                now - at >= GONE_AFTER and _claimed_by(row.claimed_by) in gone):
             freed += await release(store, row)
     return freed

@@ -169,9 +169,18 @@ class Store:
         """Several processes on PostgreSQL: hold this worker's "alive" lock (a session
         advisory lock on a connection of its own) while this process lives, so that another
         process can tell its claims from those of a process that died (`workers_gone`).
-        Once per worker; nothing on SQLite (one process)."""
-        if self._chat_locks is None or worker_id in self._alive:
+        Taken again if the connection was lost; nothing on SQLite (one process)."""
+        if self._chat_locks is None:
             return
+        held = self._alive.get(worker_id)
+        if held is not None:
+            try:  # still ours? (a restarted database took the lock with the connection)
+                await held.execute(select(1))
+                return
+            except DatabaseError:
+                del self._alive[worker_id]
+                with contextlib.suppress(DatabaseError):
+                    await held.close()
         connection = await self._chat_locks.connect()
         await connection.execute(select(func.pg_advisory_lock(_WORKERS,
                                                               _worker_key(worker_id))))
