@@ -54,7 +54,7 @@ class TelegramMedia:
     @property
     def pictos(self) -> PictoLibrary | None:
         """The pictures of the look worn now (the organisation of the replies being sent;
-        see `App.deliver`), else the deployment's."""
+        see `BotRunner.deliver`), else the deployment's."""
         return self.looks.pictos()
 
     async def warm(self, texts: list[str]) -> None:
