@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -143,8 +144,7 @@ class Service:
             if not is_client or not await unit.is_client_token(inp.arg):
                 return await self._redeem(unit, incoming, inp)
         if inp.kind == "command" and inp.command == "over":  # in their organisation's look
-            look = await self._look(unit, rows[0].organisation_id if rows else None)
-            with wearing(look):
+            async with self._worn(unit, rows[0].organisation_id if rows else None) as look:
                 about = self._about()
             return _Routed(Outgoing(chat_id, [about], look=look), forget=person is None,
                            who="about")
@@ -162,8 +162,7 @@ class Service:
 
     async def _turn_as(self, unit: Unit, chat_id: int, person: PersonRow, role: Role,
                        inp: Input, update_id: int = 0) -> _Routed:
-        look = await self._look(unit, role.organisation_id)
-        with wearing(look):  # the texts and pictures of the role's organisation
+        async with self._worn(unit, role.organisation_id) as look:
             result = await self.handlers[role.kind](unit, self.context, person, role.id, inp,
                                                     update_id)
         offline = (result.speech and any(r.readback for r in result.replies)
@@ -173,12 +172,16 @@ class Service:
                                 look=look),
                        who=f"p{person.id}:{role.kind}", step=result.step)
 
-    async def _look(self, unit: Unit, organisation_id: int | None) -> Look:
-        return await self.looks.of(unit, organisation_id, self.context.now)
+    @asynccontextmanager
+    async def _worn(self, unit: Unit, organisation_id: int | None) -> AsyncIterator[Look]:
+        """Everything inside in the texts and pictures of this organisation (its look,
+        which the caller also gives the replies it sends)."""
+        with wearing(await self.looks.of(unit, organisation_id, self.context.now)) as look:
+            yield look
 
     async def _role(self, unit: Unit, row: RoleRow) -> Role:
         """A role, named as its organisation names it (for the role menu)."""
-        with wearing(await self._look(unit, row.organisation_id)):
+        async with self._worn(unit, row.organisation_id):
             return Role(row.kind, row.id, t(f"role_pick_{row.kind}", name=row.client_name),
                         row.organisation_id)
 
@@ -235,8 +238,7 @@ class Service:
         role = Role(redeemed.role, redeemed.ref_id,
                     organisation_id=joined_as.organisation_id if joined_as else None)
         if role.kind == "client":  # the welcome, as the first question
-            look = await self._look(unit, role.organisation_id)
-            with wearing(look):
+            async with self._worn(unit, role.organisation_id) as look:
                 replies, step = await client.ask_current(unit, self.context, person, role.id)
             return _Routed(Outgoing(chat_id, replies, person.id, look=look),
                            who=f"p{person.id}", step=step)
@@ -313,8 +315,7 @@ class Service:
             mine = next((r for r in rows if r.kind == "client"), None)
             if person is None or mine is None or person.chat_id is None:
                 return None
-            look = await self._look(unit, mine.organisation_id)
-            with wearing(look):
+            async with self._worn(unit, mine.organisation_id) as look:
                 replies, _step = await client.ask_current(
                     unit, self.context, person, mine.id, only_active=True,
                     unsent_before=unsent_before)
@@ -348,8 +349,7 @@ class Service:
             owner = await unit.client(client_id)
             if chat is None or owner is None:
                 return None
-            look = await self._look(unit, owner.organisation_id)
-            with wearing(look):
+            async with self._worn(unit, owner.organisation_id) as look:
                 replies = [transcript.question(answer_id, words)]
             return await _spoken(unit, Outgoing(chat, replies, person_id, look=look))
 
@@ -360,13 +360,13 @@ class Service:
         async with self.store.unit() as unit:
             chat = await unit.person_chat(closed.begeleider_person_id)
             owner = await unit.client(closed.client_id)
-            look = await self._look(unit, owner.organisation_id if owner else None)
-        if chat is None:
-            return None
-        with wearing(look):
-            text = t("retention_notice", name=escape(closed.client_name), round=closed.round,
-                     meeting=self.context.date(closed.meeting_at, with_time=False),
-                     when=self.context.date(notice.goes_at, with_time=False))
+            if chat is None:
+                return None
+            async with self._worn(unit, owner.organisation_id if owner else None) as look:
+                text = t("retention_notice", name=escape(closed.client_name),
+                         round=closed.round,
+                         meeting=self.context.date(closed.meeting_at, with_time=False),
+                         when=self.context.date(notice.goes_at, with_time=False))
         return Outgoing(chat, [Reply(text)], None, look=look)
 
     async def scheduled(self, kind: str, client_id: int, person_id: int | None,
@@ -379,8 +379,7 @@ class Service:
             if row is None or row.chat_id is None or owner is None:
                 return None
             person = PersonRow(row.id, row.chat_id, row.name, row.blocked_bot)
-            look = await self._look(unit, owner.organisation_id)
-            with wearing(look):  # the client's organisation's texts and pictures
+            async with self._worn(unit, owner.organisation_id) as look:
                 replies = await self._planned(unit, kind, person, owner, now)
             if not replies:
                 return None

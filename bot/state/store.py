@@ -148,9 +148,10 @@ class Store:
         self.engine = make_engine(url)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.is_postgres = url.startswith("postgresql")
-        # PostgreSQL: the connections that hold chats (see `chat_held`), apart from the
-        # turns' pool so that a process whose every holder waits for a turn cannot starve.
-        self._chat_locks = create_async_engine(
+        # PostgreSQL: the connections that hold advisory locks (chats, see `chat_held`; the
+        # workers' alive locks, see `keep_alive`), apart from the turns' pool so that a
+        # process whose every holder waits for a turn cannot starve.
+        self._locks = create_async_engine(
             url, pool_size=CHATS_HELD, max_overflow=0, pool_timeout=3600,
             pool_pre_ping=True, isolation_level="AUTOCOMMIT",
             hide_parameters=True) if self.is_postgres else None
@@ -162,15 +163,15 @@ class Store:
             await connection.close()
         self._alive.clear()
         await self.engine.dispose()
-        if self._chat_locks is not None:
-            await self._chat_locks.dispose()
+        if self._locks is not None:
+            await self._locks.dispose()
 
     async def keep_alive(self, worker_id: str) -> None:
         """Several processes on PostgreSQL: hold this worker's "alive" lock (a session
         advisory lock on a connection of its own) while this process lives, so that another
         process can tell its claims from those of a process that died (`workers_gone`).
         Taken again if the connection was lost; nothing on SQLite (one process)."""
-        if self._chat_locks is None:
+        if self._locks is None:
             return
         held = self._alive.get(worker_id)
         if held is not None:
@@ -181,7 +182,7 @@ class Store:
                 del self._alive[worker_id]
                 with contextlib.suppress(DatabaseError):
                     await held.close()
-        connection = await self._chat_locks.connect()
+        connection = await self._locks.connect()
         await connection.execute(select(func.pg_advisory_lock(_WORKERS,
                                                               _worker_key(worker_id))))
         self._alive[worker_id] = connection
@@ -189,10 +190,10 @@ class Store:
     async def workers_gone(self, worker_ids: set[str]) -> set[str]:
         """Of these workers, those whose process is gone: nobody holds their alive lock (a
         process that dies lets go with its connection). On SQLite: none known."""
-        if self._chat_locks is None or not worker_ids:
+        if self._locks is None or not worker_ids:
             return set()
         gone = set()
-        async with self._chat_locks.connect() as connection:
+        async with self._locks.connect() as connection:
             for worker_id in worker_ids - set(self._alive):
                 key = (_WORKERS, _worker_key(worker_id))
                 if await connection.scalar(select(func.pg_try_advisory_lock(*key))):
@@ -206,10 +207,10 @@ class Store:
         chat, or sends it replies of one, until the block ends (a session advisory lock on
         a connection of its own; a process that dies lets go with its connection). One
         process on SQLite: nothing to hold, its per-chat lock keeps the order."""
-        if self._chat_locks is None or chat_id is None:
+        if self._locks is None or chat_id is None:
             yield
             return
-        async with self._chat_locks.connect() as connection:
+        async with self._locks.connect() as connection:
             await connection.execute(select(func.pg_advisory_lock(chat_id)))
             try:
                 yield

@@ -22,6 +22,11 @@ from bot.telegram.split import CAPTION_LIMIT, split_html
 log = logging.getLogger("gespreksmaatje.sender")
 
 Sendable = str | InputFile
+# Texts, and pictures and voices by file id, go through do_api_request on purpose
+# (Telegram's answer is not parsed; see media._sender): not its advice to use the typed
+# method.
+warnings.filterwarnings("ignore", r"Please use 'Bot\.send_(photo|voice|message)'",
+                        PTBUserWarning)
 
 
 class MediaSource(Protocol):
@@ -88,11 +93,6 @@ def qr_png(link: str) -> bytes:
 
 class Sender:
     def __init__(self, bot: Bot, media: MediaSource | None = None) -> None:
-        # Texts, and pictures and voices by file id, go through do_api_request on purpose
-        # (Telegram's answer is not parsed; see media._sender): not its advice to use the
-        # typed method.
-        warnings.filterwarnings("ignore", r"Please use 'Bot\.send_(photo|voice|message)'",
-                                PTBUserWarning)
         self.bot = bot
         self.media = media
 
