@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -394,7 +395,18 @@ def _run(settings: Settings) -> int:
               "it in .env (see .env.example), or try the bot locally without Telegram: "
               "`python -m bot sandbox`.", file=sys.stderr)
         return 2
-    return asyncio.run(_serve(settings))
+    return _run_loop(_serve(settings))
+
+
+def _run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """The bot on uvloop (libuv's event loop) where it is installed: with it the bot spends
+    about a tenth less CPU per update (bench/dialog_load.py; the loop, its sockets and the
+    wake-ups from the database's thread are cheaper). asyncio's where it is not (Windows)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def _sandbox(settings: Settings, port: int, demo: bool) -> int:

@@ -45,7 +45,28 @@ def font_id() -> str:
     path = font_path()
     if path is None:
         return "pillow-default"
-    return f"{path.name}:{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+    hinted = "" if _unhinted_font() is not None else ",hinted"
+    return f"{path.name}:{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}{hinted}"
+
+
+@lru_cache(maxsize=1)
+def _unhinted_font() -> bytes | None:
+    """The font without its hinting instructions (HarfBuzz's subsetter, every glyph kept).
+    FreeType runs those instructions for every glyph it draws: a line of Atkinson
+    Hyperlegible took 0.9 ms to draw with them and 0.23 ms without, the same widths. They
+    only snap glyphs to whole pixels, which this size and Telegram's scaling do not need.
+    None: no HarfBuzz (the font file is used as it is)."""
+    path = font_path()
+    if path is None or importlib.util.find_spec("uharfbuzz") is None:
+        return None
+    import uharfbuzz as hb
+
+    face = hb.Face(path.read_bytes())
+    wanted = hb.SubsetInput()
+    wanted.flags = hb.SubsetFlags.NO_HINTING | hb.SubsetFlags.RETAIN_GIDS
+    for codepoint in face.unicodes:
+        wanted.unicode_set.add(codepoint)
+    return bytes(hb.subset(face, wanted).blob.data)
 
 
 @lru_cache(maxsize=64)
@@ -53,7 +74,8 @@ def font(size: int) -> Font:
     path = font_path()
     if path is None:
         return ImageFont.load_default(size)  # last resort: Pillow's built-in font
-    return ImageFont.truetype(str(path), size)
+    unhinted = _unhinted_font()
+    return ImageFont.truetype(io.BytesIO(unhinted) if unhinted else str(path), size)
 
 
 @dataclass(frozen=True)

@@ -48,10 +48,13 @@ async def test_a_text_and_an_upload_arrive_as_telegram_reads_them() -> None:
     async def handler(request: web.Request) -> web.Response:
         if request.path.endswith("getMe"):
             return web.json_response({"ok": True, "result": ME})
-        form = await request.post()
-        upload = form.get("voice")
-        data = upload.file.read() if isinstance(upload, web.FileField) else None
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        if request.content_type == "application/json":  # no file: the parameters as JSON
+            data, fields = None, {k: str(v) for k, v in (await request.json()).items()}
+        else:  # a file goes along: multipart form data
+            form = await request.post()
+            upload = form.get("voice")
+            data = upload.file.read() if isinstance(upload, web.FileField) else None
+            fields = {k: v for k, v in form.items() if isinstance(v, str)}
         seen.append((request.path.rsplit("/", 1)[-1], fields, data))
         extra = {"voice": {"file_id": "F1", "file_unique_id": "U1", "duration": 1}} if data \
             else {"text": fields.get("text", "")}

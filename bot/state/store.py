@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from bot.state import crypto
+from bot.state import crypto, sqlite_driver
 from bot.state.models import (
     Admin,
     Answer,
@@ -104,8 +104,14 @@ def _make_engine(url: str) -> AsyncEngine:
         # A few long-lived connections: opening one costs a thread and three PRAGMAs, and
         # SQLite has one writer at a time anyway, so waiting beats opening more.
         # hide_parameters: an error names the statement, never the values (a person's words).
+        # Each statement one trip to the connection's thread (sqlite_driver); an in-memory
+        # database (one per connection) keeps SQLAlchemy's own way.
+        one_trip = ({"async_creator": lambda: sqlite_driver.connect(
+                        path, timeout=30, check_same_thread=False)}
+                    if path and path != ":memory:" and "?" not in url else {})
         engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=4,
-                                     max_overflow=0, pool_timeout=60, hide_parameters=True)
+                                     max_overflow=0, pool_timeout=60, hide_parameters=True,
+                                     **one_trip)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -58,16 +58,26 @@ class OutageAwareBot(ExtBot[Any]):
     _inbox: DurableUpdateQueue | None = None  # each fetched batch is committed here first
     _conflict = False  # said once per process: two pollers keep taking turns
     _presses: set[asyncio.Task[None]]
+    _fetched: list[dict[str, Any]] = []  # the last getUpdates batch, as Telegram's JSON
 
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
+        self._fetched = []
         updates = await super().get_updates(*args, **kwargs)
         if self._outage:
             self._outage = False
             log.warning("Telegram reachable again")
         self._answer_presses(updates)
-        if self._inbox is not None:
-            await self._inbox.store_batch(updates)  # one commit for the whole batch
+        if self._inbox is not None:  # one commit for the whole batch
+            await self._inbox.store_batch(updates, self._fetched)
         return updates
+
+    async def _post(self, endpoint: str, *args: Any, **kwargs: Any) -> Any:
+        result = await super()._post(endpoint, *args, **kwargs)
+        if endpoint == "getUpdates" and isinstance(result, list):
+            # Telegram's JSON of the batch, as it came: what the inbox keeps (turning each
+            # Update back into JSON cost more than the rest of writing it).
+            self._fetched = result
+        return result
 
     def _answer_presses(self, updates: tuple[Update, ...]) -> None:
         """Answer every press of the batch now (Telegram shows a spinner until then and
@@ -80,14 +90,15 @@ class OutageAwareBot(ExtBot[Any]):
             self._presses = set()
         for update in updates:
             if update.callback_query is not None:
-                task = asyncio.create_task(_answer(update.callback_query))
+                task = asyncio.create_task(_answer(self, update.callback_query))
                 self._presses.add(task)
                 task.add_done_callback(self._presses.discard)
 
 
-async def _answer(query: CallbackQuery) -> None:
-    with contextlib.suppress(TelegramError):
-        await query.answer()
+async def _answer(bot: Bot, query: CallbackQuery) -> None:
+    with contextlib.suppress(TelegramError):  # Telegram's answer (True) is not read
+        await bot.do_api_request("answer_callback_query",
+                                 api_kwargs={"callback_query_id": query.id})
 
 
 def polling_error(bot: OutageAwareBot) -> Any:

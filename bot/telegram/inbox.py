@@ -30,10 +30,14 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
         self.retry_seconds = retry_seconds
         self._stored: set[int] = set()  # stored with their batch, not yet put
 
-    async def store_batch(self, updates: Sequence[Update]) -> None:
-        """Commit a fetched batch in one statement (before any of it is confirmed)."""
+    async def store_batch(self, updates: Sequence[Update],
+                          fetched: Sequence[dict[str, Any]] = ()) -> None:
+        """Commit a fetched batch in one statement (before any of it is confirmed).
+        `fetched`: the batch as Telegram's JSON, kept as it came where it is given."""
         if updates:
-            await self._retrying(updates[0].update_id, [_row(u) for u in updates])
+            as_sent = {item.get("update_id"): item for item in fetched}
+            await self._retrying(updates[0].update_id,
+                                 [_row(u, as_sent.get(u.update_id)) for u in updates])
             self._stored.update(u.update_id for u in updates)
 
     async def put(self, item: Any) -> None:
@@ -63,6 +67,7 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
                 delay = min(delay * 2, 30.0)
 
 
-def _row(update: Update) -> tuple[int, int | None, dict[str, Any]]:
+def _row(update: Update, as_sent: dict[str, Any] | None = None
+         ) -> tuple[int, int | None, dict[str, Any]]:
     chat = update.effective_chat
-    return update.update_id, chat.id if chat else None, update.to_dict()
+    return update.update_id, chat.id if chat else None, as_sent or update.to_dict()

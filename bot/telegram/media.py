@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from telegram import Bot, InlineKeyboardMarkup, Message
+from telegram import Bot, InputFile
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
@@ -26,6 +26,7 @@ from bot.ops import metrics
 from bot.service.looks import Looks, look_of
 from bot.settings import Settings
 from bot.state.store import Store
+from bot.telegram.sender import Markup
 from bot.telegram.split import speech_pieces
 from pictos import PictoLibrary
 from voice import EspeakSynthesizer, GttsSynthesizer
@@ -35,7 +36,7 @@ log = logging.getLogger("gespreksmaatje.media")
 
 FILE_IDS_KEPT = 4096  # file ids in memory (LRU); a forgotten one is asked of the database
 Slot = tuple[str, str]  # (table, key)
-Send = Callable[[Any], Awaitable[Message | None]]  # send this file id or these bytes
+Send = Callable[[Any], Awaitable[Any]]  # send this file id or these bytes: Telegram's answer
 
 
 class TelegramMedia:
@@ -72,7 +73,7 @@ class TelegramMedia:
         return self.pictos.emoji(key)
 
     async def send_picto(self, bot: Bot, chat_id: int, key: str, caption: str | None = None,
-                         markup: InlineKeyboardMarkup | None = None) -> bool:
+                         markup: Markup | None = None) -> bool:
         """The card of `key` with `caption` (HTML) and buttons; without a caption the card
         says its word. False when there is no card for `key`."""
         if self.pictos is None:
@@ -99,7 +100,7 @@ class TelegramMedia:
         return True
 
     async def send_board(self, bot: Bot, chat_id: int, rows: tuple[BoardRow, ...],
-                         caption: str, markup: InlineKeyboardMarkup | None) -> bool:
+                         caption: str, markup: Markup | None) -> bool:
         """A picture of the client's list (each part's picto with their words). Made
         anew each time (it holds the person's own words) and never cached on disk."""
         if self.pictos is None:
@@ -107,13 +108,13 @@ class TelegramMedia:
         pictos = self.pictos
         data = await asyncio.to_thread(
             pictos.board, [(r.picto, r.title, r.words) for r in rows])
-        await bot.send_photo(chat_id, data, caption=caption, parse_mode=ParseMode.HTML,
-                             reply_markup=markup)
+        await _sender(bot, "send_photo", chat_id, "photo", caption=caption,
+                      parse_mode=ParseMode.HTML, reply_markup=markup)(data)
         return True
 
     async def send_mat(self, bot: Bot, chat_id: int,
                        columns: tuple[tuple[str, tuple[str, ...]], ...], caption: str,
-                       markup: InlineKeyboardMarkup | None) -> bool:
+                       markup: Markup | None) -> bool:
         """The picture of a picto mat: our own pictos and words only, so the same mat is
         drawn once (kept in memory) and uploaded once (its file id kept)."""
         if self.pictos is None:
@@ -223,31 +224,28 @@ class TelegramMedia:
 
 
 def _sender(bot: Bot, method: str, chat_id: int, field: str, **params: Any) -> Send:
-    """Send a photo or a voice message: bytes through python-telegram-bot's typed method (its
-    answer gives the file id to keep); a file id Telegram has through `do_api_request`
-    without reading the answer (parsing each answer into objects was a tenth of the bot's
-    CPU under load, and nothing in it is needed)."""
+    """Send a photo or a voice message, a file id Telegram has or bytes to upload, through
+    python-telegram-bot's `do_api_request`: Telegram's answer stays the plain JSON it is
+    (made into objects, the answers were a tenth of the bot's CPU under load; an upload's
+    file id is read from the JSON, `_file_id`)."""
     given = {name: value for name, value in params.items() if value is not None}
-    upload = getattr(bot, method)
 
-    async def send(file: bytes | str) -> Message | None:
-        if isinstance(file, str):
-            await bot.do_api_request(method, api_kwargs={"chat_id": chat_id, field: file,
-                                                         **given})
-            return None
-        message: Message = await upload(chat_id, file, **given)
-        return message
+    async def send(file: bytes | str) -> Any:
+        value = file if isinstance(file, str) else InputFile(file)
+        return await bot.do_api_request(method, api_kwargs={"chat_id": chat_id, field: value,
+                                                            **given})
 
     return send
 
 
-def _file_id(message: Message | None) -> str | None:
-    if message is None:
+def _file_id(message: Any) -> str | None:
+    """The file id in Telegram's answer to an upload (a message, as JSON)."""
+    if not isinstance(message, dict):
         return None
-    if message.voice is not None:
-        return message.voice.file_id
-    if message.photo:
-        return message.photo[-1].file_id
+    if message.get("voice"):
+        return str(message["voice"]["file_id"])
+    if message.get("photo"):
+        return str(message["photo"][-1]["file_id"])
     return None
 
 

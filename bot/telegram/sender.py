@@ -10,7 +10,7 @@ import logging
 import warnings
 from typing import Any, Protocol
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
+from telegram import Bot, InputFile
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 from telegram.warnings import PTBUserWarning
@@ -22,11 +22,14 @@ from bot.telegram.split import CAPTION_LIMIT, split_html
 log = logging.getLogger("gespreksmaatje.sender")
 
 Sendable = str | InputFile
-# Texts, and pictures and voices by file id, go through do_api_request on purpose
-# (Telegram's answer is not parsed; see media._sender): not its advice to use the typed
-# method.
-warnings.filterwarnings("ignore", r"Please use 'Bot\.send_(photo|voice|message)'",
-                        PTBUserWarning)
+# Buttons under a message as Telegram's JSON ({"inline_keyboard": [[{"text", "callback_data"}]]}):
+# every send goes through do_api_request, which takes it as it is.
+Markup = dict[str, Any]
+# Texts, pictures, voices and edits go through do_api_request on purpose (Telegram's answer
+# is not made into objects; see media._sender): not its advice to use the typed method.
+warnings.filterwarnings(
+    "ignore", r"Please use 'Bot\.(send_(photo|voice|message)|edit_message_(text|caption)"
+    r"|answer_callback_query)'", PTBUserWarning)
 
 
 class MediaSource(Protocol):
@@ -35,18 +38,18 @@ class MediaSource(Protocol):
     def label(self, key: str) -> str: ...
 
     async def send_picto(self, bot: Bot, chat_id: int, key: str, caption: str | None = None,
-                         markup: InlineKeyboardMarkup | None = None) -> bool:
+                         markup: Markup | None = None) -> bool:
         """The card of `key` (False when there is none)."""
         ...
 
     async def send_board(self, bot: Bot, chat_id: int, rows: tuple[BoardRow, ...],
-                         caption: str, markup: InlineKeyboardMarkup | None) -> bool:
+                         caption: str, markup: Markup | None) -> bool:
         """A picture of the list (False when pictures are off)."""
         ...
 
     async def send_mat(self, bot: Bot, chat_id: int,
                        columns: tuple[tuple[str, tuple[str, ...]], ...], caption: str,
-                       markup: InlineKeyboardMarkup | None) -> bool:
+                       markup: Markup | None) -> bool:
         """The picture of a picto mat (False when pictures are off)."""
         ...
 
@@ -66,7 +69,7 @@ def with_emoji(label: str, emoji: str) -> str:
     return f"{emoji} {label}"
 
 
-def keyboard(reply: Reply, media: MediaSource | None) -> InlineKeyboardMarkup | None:
+def keyboard(reply: Reply, media: MediaSource | None) -> Markup | None:
     if not reply.buttons:
         return None
     rows = []
@@ -76,9 +79,9 @@ def keyboard(reply: Reply, media: MediaSource | None) -> InlineKeyboardMarkup | 
             label = button.label
             if media is not None and button.picto:
                 label = with_emoji(label, media.label(button.picto))
-            buttons.append(InlineKeyboardButton(label, callback_data=button.data))
+            buttons.append({"text": label, "callback_data": button.data})
         rows.append(buttons)
-    return InlineKeyboardMarkup(rows)
+    return {"inline_keyboard": rows}
 
 
 def qr_png(link: str) -> bytes:
@@ -151,7 +154,7 @@ class Sender:
         await self._speak(chat_id, reply, speech, slow, offline)
 
     async def _picture(self, chat_id: int, reply: Reply,
-                       markup: InlineKeyboardMarkup | None) -> bool:
+                       markup: Markup | None) -> bool:
         """The card (or the list's picture) with the text and buttons. False: not sent."""
         assert self.media is not None
         try:
@@ -178,20 +181,17 @@ class Sender:
                                                       offline=offline))
 
     async def _edit(self, chat_id: int, pressed: int, reply: Reply,
-                    markup: InlineKeyboardMarkup | None) -> bool:
+                    markup: Markup | None) -> bool:
         """Change the pressed message in place: its caption when it is a picture, else its
         text. False when neither works (then the reply goes out anew)."""
         pictured = self.media is not None and bool(reply.picto or reply.board or reply.mat)
         for field in ("caption", "text") if pictured else ("text", "caption"):
+            edit = {"chat_id": chat_id, "message_id": pressed, field: reply.text,
+                    "parse_mode": ParseMode.HTML}
+            if markup is not None:
+                edit["reply_markup"] = markup
             try:
-                if field == "caption":
-                    await self.bot.edit_message_caption(
-                        chat_id=chat_id, message_id=pressed, caption=reply.text,
-                        reply_markup=markup, parse_mode=ParseMode.HTML)
-                else:
-                    await self.bot.edit_message_text(
-                        reply.text, chat_id=chat_id, message_id=pressed, reply_markup=markup,
-                        parse_mode=ParseMode.HTML)
+                await self.bot.do_api_request(f"edit_message_{field}", api_kwargs=edit)
                 return True
             except BadRequest as error:
                 if "not modified" in str(error).lower():
