@@ -156,6 +156,8 @@ async def test_a_failing_update_is_kept_and_the_person_hears_it(h: Harness) -> N
     assert sam.messages[-1].text == t("error_sorry")
     (row,) = await h.rows(Inbox, Inbox.update_id == update_id)
     assert row.state == "failed" and row.payload is not None
+    # What is kept is the update as Telegram sent it, to the letter.
+    assert row.payload == next(u for u in h.server.all_updates if u["update_id"] == update_id)
     assert await h.rows(Answer) == []
     out = await h.say(sam, "Tekenen")
     assert "Dank je." in texts(out)

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFont
 
 from pictos import ManifestError, PictoLibrary, cards, check_manifest
 from pictos.__main__ import main as cli_main
@@ -111,6 +111,28 @@ def test_card_is_512_png(lib: PictoLibrary) -> None:
     assert img.size == (512, 512)
     assert img.getpixel((0, 0)) == (255, 255, 255)  # white card
     assert lib.card_id("good_day") in lib.card("good_day").name
+
+
+def test_text_is_drawn_without_the_fonts_hinting_and_at_the_same_widths() -> None:
+    """The font's hinting programs made every drawn line four times slower (pictos/cards.py,
+    _unhinted_font); without them every glyph keeps its width, kerning and shaping, so the
+    lines break where they did."""
+    import uharfbuzz as hb
+
+    path = cards.font_path()
+    assert path is not None and path.name.startswith("AtkinsonHyperlegible")
+    unhinted = cards._unhinted_font()
+    assert unhinted is not None
+    tags = set(hb.Face(unhinted).table_tags)
+    assert not tags & {"fpgm", "prep", "cvt "} and {"GPOS", "GSUB", "glyf", "cmap"} <= tags
+    drawn_with = cards.font(30)
+    assert getattr(drawn_with, "font_bytes", None) == unhinted
+    hinted = ImageFont.truetype(str(path), 30)
+    for line in ("Waar ik goed in ben", "Ik kan goed tekenen, zwemmen en koken!",
+                 "Één keer per week naar oma’s huis", "ÀÉÎÕÜ ß ĳ € 1234567890"):
+        assert drawn_with.getlength(line) == hinted.getlength(line)
+    assert cards.wrap("Ik kan goed tekenen en ik ben grappig met mijn vrienden", 30, 400, 3) \
+        == ["Ik kan goed tekenen en ik", "ben grappig met mijn", "vrienden"]
 
 
 def test_card_is_deterministic(tmp_path: Path) -> None:
