@@ -97,7 +97,8 @@ class FakeUnit:
                               ) -> tuple[int, dict[str, Any]] | None:
         return None  # one process: the order is the caller's
 
-    async def claim(self, update_id: int, chat_id: int | None) -> bool:
+    async def claim(self, update_id: int, chat_id: int | None,
+                    fetched: dict[str, Any] | None = None) -> bool:
         if self.t.inbox.get(update_id, "new") != "new":
             return False
         self.t.inbox[update_id] = "done"

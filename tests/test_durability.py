@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot.state.models import Answer, DialogSession, Inbox
+from bot.telegram import inbox
 from localbotapi.server import UserHandle
 from tests.harness import BotProcess, Harness, harness
 
@@ -131,9 +132,62 @@ async def test_redelivered_update_is_handled_once(h: Harness) -> None:
     await h.handled(update_id)
     sent = len(sam.messages)
     original = next(u for u in h.server.all_updates if u["update_id"] == update_id)
+    # Telegram sends it again after the bot confirmed it (an update fetched alone is
+    # confirmed once its turn committed; that may reach the server after its replies).
+    await h.server.wait_for(lambda: h.server.confirmed_offset > update_id, 10,
+                            lambda: "the bot never confirmed the update")
     again = h.server.inject_update(dict(original))
     assert again == update_id
     await h.handled(update_id, times=2)
     assert len(sam.messages) == sent
     rows = await h.rows(Answer)
     assert [r.text for r in rows] == ["Ik kan goed zingen"]
+
+
+async def test_an_update_fetched_alone_is_written_with_its_turn(h: Harness) -> None:
+    """Updates that come one at a time: each is written to the inbox in its turn's own
+    transaction (one commit, not a commit of its own before the turn), as Telegram sent it."""
+    sam = await h.join(1001, "Sam")
+    await h.tap(sam, "➡️ Beginnen")
+    events: list[str] = []
+
+    def statement(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
+        events.append(" ".join(sql.split()[:3]))
+
+    def commit(_conn: object) -> None:
+        events.append("COMMIT")
+
+    engine = h.store.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        update_id = await sam.send_text("Ik kan goed zingen")
+        await h.handled(update_id)
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+    turn = events[:events.index("COMMIT") + 1]
+    assert turn[0] == "INSERT INTO inbox" and "INSERT INTO answer" in turn, events
+    assert events.count("INSERT INTO inbox") == 1 and "UPDATE inbox SET" not in events
+    (row,) = await h.rows(Inbox, Inbox.update_id == update_id)
+    assert row.state == "done"
+    assert row.payload == next(u for u in h.server.all_updates if u["update_id"] == update_id)
+
+
+async def test_a_turn_slower_than_the_wait_finds_its_update_in_the_inbox(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the turn does not commit within WITH_TURN_SECONDS, the update is written to the
+    inbox before Telegram is told it arrived, and the turn then takes it from there: every
+    answer once, every inbox row done and kept as sent."""
+    monkeypatch.setattr(inbox, "WITH_TURN_SECONDS", 0.0)
+    sam = await h.join(1001, "Sam")
+    await h.tap(sam, "➡️ Beginnen")
+    await h.say(sam, "Ik kan goed zingen")
+    await h.tap(sam, "➡️ Verder")
+    await h.say(sam, "Dat ik grappig ben")
+    assert await stored_answers(h) == {"good_at": ["Ik kan goed zingen"],
+                                       "appreciated": ["Dat ik grappig ben"]}
+    rows = await h.rows(Inbox)
+    assert rows and all(r.state == "done" for r in rows)
+    sent = {u["update_id"]: u for u in h.server.all_updates}
+    assert all(r.payload == sent[r.update_id] for r in rows)

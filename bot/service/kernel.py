@@ -103,7 +103,7 @@ class Service:
                        if self.shared else None)
             if earlier is not None:
                 return EarlierFirst(*earlier)
-            if not await unit.claim(incoming.update_id, incoming.chat_id):
+            if not await unit.claim(incoming.update_id, incoming.chat_id, incoming.fetched):
                 log.info("update=%d duplicate skipped", incoming.update_id)
                 return None
             routed = await self._route(unit, incoming)

@@ -33,6 +33,9 @@ class Incoming:
     user_name: str
     input: Input | None
     event: str = ""
+    # The update as Telegram sent it, when it is not in the inbox yet: the turn writes it
+    # there, in its own commit (bot/telegram/inbox.py).
+    fetched: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

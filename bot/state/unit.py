@@ -165,6 +165,13 @@ _ANSWER_TABLE = cast(Table, Answer.__table__)
 _CLAIM = update(_INBOX).where(_INBOX.c.update_id == bindparam("uid"),
                               _INBOX.c.state == "new").values(state="done",
                                                               handled_at=bindparam("now"))
+_ADD_DONE_PG, _ADD_DONE_SQLITE = (
+    insert_(_INBOX).values(update_id=bindparam("uid"), chat_id=bindparam("chat_id"),
+                           payload=bindparam("payload", type_=_INBOX.c.payload.type),
+                           state="done", received_at=bindparam("now"),
+                           handled_at=bindparam("now"))
+    .on_conflict_do_nothing(index_elements=["update_id"]).returning(_INBOX.c.update_id)
+    for insert_ in (postgresql_insert, sqlite_insert))
 _SAVE_SESSION = update(_SESSIONS).where(_SESSIONS.c.id == bindparam("sid")).values(
     step=bindparam("step"), status=bindparam("status"), seq=bindparam("seq"),
     data=bindparam("data", type_=_SESSIONS.c.data.type),
@@ -192,22 +199,30 @@ class Unit:
         self.files_to_remove += paths
 
     # --- the inbox: claim the update and mark it done, in the turn's transaction -------
-    async def claim(self, update_id: int, chat_id: int | None) -> bool:
+    async def claim(self, update_id: int, chat_id: int | None,
+                    fetched: dict[str, Any] | None = None) -> bool:
         """True if this update is ours to handle: it is marked done now, and the mark is
         committed with the turn's effects (a rollback leaves it new). One statement in the
         usual case. On SQLite the UPDATE takes the write lock first, so a second handler of
         the same update (two pollers, a redelivery) waits for our commit and then finds it
-        done; on PostgreSQL the row lock does the same."""
+        done; on PostgreSQL the row lock does the same. `fetched`: the update is not in the
+        inbox yet (fetched alone): it is written now, as done, with its payload."""
         now = utcnow()
+        if fetched is not None and await self._add_done(update_id, chat_id, fetched, now):
+            return True
         claimed = await self._execute(_CLAIM, {"uid": update_id, "now": now})
         if claimed.rowcount == 1:
             return True
         # Not in the inbox (handled straight from a test or the sweep): ours if we add it.
-        insert_ = postgresql_insert if self.is_postgres else sqlite_insert
-        added = await self._execute(insert_(Inbox).values(
-            update_id=update_id, chat_id=chat_id, payload=None, state="done", received_at=now,
-            handled_at=now).on_conflict_do_nothing(index_elements=["update_id"]))
-        return bool(added.rowcount == 1)
+        return fetched is None and await self._add_done(update_id, chat_id, None, now)
+
+    async def _add_done(self, update_id: int, chat_id: int | None,
+                        payload: dict[str, Any] | None, now: datetime) -> bool:
+        """The update into the inbox as done; False when it is there already (told by
+        RETURNING: psycopg gives no rowcount for this INSERT)."""
+        added = await self._execute(_ADD_DONE_PG if self.is_postgres else _ADD_DONE_SQLITE, {
+            "uid": update_id, "chat_id": chat_id, "payload": payload, "now": now})
+        return added.first() is not None
 
     async def earlier_waiting(self, chat_id: int | None, update_id: int
                               ) -> tuple[int, dict[str, Any]] | None:

@@ -11,6 +11,7 @@ import os
 import signal
 import time
 import traceback
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -258,7 +259,7 @@ class BotRunner:
             get_updates_request=updates_request, rate_limiter=ChatRateLimiter(
                 settings.send_per_second, settings.chat_burst, settings.chat_per_second),
         )
-        inbox = DurableUpdateQueue(store)
+        inbox = self.inbox = DurableUpdateQueue(store)
         self.bot._inbox = inbox
         self.app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder().bot(self.bot)
@@ -302,6 +303,7 @@ class BotRunner:
             metrics.UPDATES_FAILED.inc()
             await self._failed(update, error)
         finally:
+            self.inbox.settled(update.update_id)  # its offset may be confirmed now
             metrics.observe_update(started)
             for listener in self.listeners:
                 listener(update.update_id)
@@ -311,6 +313,7 @@ class BotRunner:
         not replay it forever), tell the person kindly, log one line for the operator."""
         log.error("update=%d failed: %r", update.update_id, error, exc_info=error)
         with contextlib.suppress(Exception):
+            await self.inbox.store_now(update.update_id)  # if its turn was to write it
             await self.store.inbox_failed(update.update_id)
         chat = update.effective_chat
         if chat is not None and chat.type == "private":
@@ -319,7 +322,11 @@ class BotRunner:
 
     async def _handle(self, update: Update) -> None:
         incoming = to_incoming(update)
+        fetched = self.inbox.unstored(update.update_id)
+        if fetched is not None:  # fetched alone: the turn writes it to the inbox
+            incoming = replace(incoming, fetched=fetched)
         outgoing = await self.service.handle(incoming)  # committed when it returns
+        self.inbox.settled(update.update_id)
         taken: set[int] = set()
         while isinstance(outgoing, EarlierFirst):  # several processes: keep the chat's order
             if outgoing.update_id in taken:
