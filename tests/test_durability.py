@@ -191,3 +191,40 @@ async def test_a_turn_slower_than_the_wait_finds_its_update_in_the_inbox(
     assert rows and all(r.state == "done" for r in rows)
     sent = {u["update_id"]: u for u in h.server.all_updates}
     assert all(r.payload == sent[r.update_id] for r in rows)
+
+
+async def test_a_failing_turn_while_the_database_hiccups_stores_the_update_first(
+        h: Harness) -> None:
+    """An update fetched alone whose turn fails while the inbox cannot be written either:
+    the bot keeps trying, and Telegram is told the update arrived only once it is stored."""
+    assert h.runner is not None
+    sam = await h.join(1001, "Sam")
+    await h.tap(sam, "➡️ Beginnen")
+    runner = h.runner
+    real_route, real_add = runner.service._route, h.store.inbox_add_many
+    failures = iter([True, True])  # the inbox's next two writes fail
+    confirmed_when_stored: list[int] = []
+
+    async def broken(unit, incoming):  # type: ignore[no-untyped-def]
+        if incoming.input is not None and incoming.input.text == "boem":
+            raise RuntimeError("the database went away")
+        return await real_route(unit, incoming)
+
+    async def flaky(rows):  # type: ignore[no-untyped-def]
+        if next(failures, False):
+            raise RuntimeError("the database went away")
+        added = await real_add(rows)
+        confirmed_when_stored.append(h.server.confirmed_offset)
+        return added
+
+    runner.service._route = broken  # type: ignore[method-assign]
+    h.store.inbox_add_many = flaky  # type: ignore[method-assign]
+    runner.inbox.retry_seconds = 0.01
+    update_id = await sam.send_text("boem")
+    await h.handled(update_id)
+    await h.server.wait_for(lambda: h.server.confirmed_offset > update_id, 10,
+                            lambda: "the update was never confirmed")
+    assert confirmed_when_stored and confirmed_when_stored[0] <= update_id
+    (row,) = await h.rows(Inbox, Inbox.update_id == update_id)
+    assert row.payload == next(u for u in h.server.all_updates if u["update_id"] == update_id)
+    assert row.state in {"new", "failed"}  # kept: handled again at the next start, or shown

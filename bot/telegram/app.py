@@ -303,7 +303,6 @@ class BotRunner:
             metrics.UPDATES_FAILED.inc()
             await self._failed(update, error)
         finally:
-            self.inbox.settled(update.update_id)  # its offset may be confirmed now
             metrics.observe_update(started)
             for listener in self.listeners:
                 listener(update.update_id)
@@ -312,9 +311,11 @@ class BotRunner:
         """A bug or a database hiccup: keep the raw update (marked failed, so a restart does
         not replay it forever), tell the person kindly, log one line for the operator."""
         log.error("update=%d failed: %r", update.update_id, error, exc_info=error)
+        stored = await self.inbox.store_now(update.update_id)  # if its turn was to write it
         with contextlib.suppress(Exception):
-            await self.inbox.store_now(update.update_id)  # if its turn was to write it
             await self.store.inbox_failed(update.update_id)
+        if stored:
+            self.inbox.settled(update.update_id)  # its offset may be confirmed now
         chat = update.effective_chat
         if chat is not None and chat.type == "private":
             with contextlib.suppress(TelegramError):
@@ -326,7 +327,7 @@ class BotRunner:
         if fetched is not None:  # fetched alone: the turn writes it to the inbox
             incoming = replace(incoming, fetched=fetched)
         outgoing = await self.service.handle(incoming)  # committed when it returns
-        self.inbox.settled(update.update_id)
+        self.inbox.settled(update.update_id)  # its offset may be confirmed now
         taken: set[int] = set()
         while isinstance(outgoing, EarlierFirst):  # several processes: keep the chat's order
             if outgoing.update_id in taken:

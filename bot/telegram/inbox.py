@@ -36,13 +36,10 @@ Row = tuple[int, int | None, dict[str, Any]]
 
 
 class DurableUpdateQueue(asyncio.Queue[Any]):
-    def __init__(self, store: Store, retry_seconds: float = 1.0,
-                 with_turn: bool = True) -> None:
-        """`with_turn`: a batch of one update is written by its turn (see above)."""
+    def __init__(self, store: Store, retry_seconds: float = 1.0) -> None:
         super().__init__()
         self.store = store
         self.retry_seconds = retry_seconds
-        self.with_turn = with_turn
         self._stored: set[int] = set()  # stored with their batch, not yet put
         # Fetched alone, to be written by their turn: the row, and the turn's commit.
         self._by_turn: dict[int, tuple[Row, asyncio.Future[None]]] = {}
@@ -56,7 +53,7 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
             return
         as_sent = {item.get("update_id"): item for item in fetched}
         rows = [_row(u, as_sent.get(u.update_id)) for u in updates]
-        if len(rows) == 1 and self.with_turn:
+        if len(rows) == 1:
             self._by_turn[rows[0][0]] = (rows[0], asyncio.get_running_loop().create_future())
             return
         await self._retrying(updates[0].update_id, rows)
@@ -69,16 +66,24 @@ class DurableUpdateQueue(asyncio.Queue[Any]):
         return entry[0][2] if entry is not None else None
 
     def settled(self, update_id: int) -> None:
-        """The update's turn committed (or failed, after `store_now`)."""
+        """The update is in the inbox: its turn committed it (or failed, and `store_now`
+        wrote it). Never called otherwise: then `put` writes it after its wait."""
         entry = self._by_turn.get(update_id)
         if entry is not None and not entry[1].done():
             entry[1].set_result(None)
 
-    async def store_now(self, update_id: int) -> None:
-        """Write an update its turn was to write (the turn failed): kept as fetched."""
+    async def store_now(self, update_id: int) -> bool:
+        """One try to write an update its turn was to write (the turn failed): kept as
+        fetched. True: it is in the inbox now (or was never left to its turn). False: the
+        database failed too; `put` then writes it, retrying, before the offset moves."""
         entry = self._by_turn.get(update_id)
-        if entry is not None:
-            await self._retrying(update_id, [entry[0]])
+        if entry is None:
+            return True
+        try:
+            await self.store.inbox_add_many([entry[0]])
+        except Exception:  # noqa: BLE001 - any database error: put's retries take over
+            return False
+        return True
 
     async def put(self, item: Any) -> None:
         if isinstance(item, Update):
