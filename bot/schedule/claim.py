@@ -73,8 +73,7 @@ async def release_stale(store: Store, now: datetime, lease: timedelta = CLAIM_LE
     gone = await store.workers_gone({_claimed_by(row.claimed_by) for row in claimed})
     freed = 0
     for row in claimed:
-        at = _claimed_at(row.claimed_by)
-        if at is None or now - at >= lease or (
-                now - at >= GONE_AFTER and _claimed_by(row.claimed_by) in gone):
+        at, by = _claimed_at(row.claimed_by), _claimed_by(row.claimed_by)
+        if at is None or now - at >= lease or (now - at >= GONE_AFTER and by in gone):
             freed += await release(store, row)
     return freed

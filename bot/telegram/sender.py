@@ -10,7 +10,7 @@ import logging
 import warnings
 from typing import Any, Protocol
 
-from telegram import Bot, InputFile
+from telegram import Bot
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 from telegram.warnings import PTBUserWarning
@@ -21,7 +21,6 @@ from bot.telegram.split import CAPTION_LIMIT, split_html
 
 log = logging.getLogger("gespreksmaatje.sender")
 
-Sendable = str | InputFile
 # Buttons under a message as Telegram's JSON ({"inline_keyboard": [[{"text", "callback_data"}]]}):
 # every send goes through do_api_request, which takes it as it is.
 Markup = dict[str, Any]

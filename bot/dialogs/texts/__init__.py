@@ -71,10 +71,11 @@ def own_texts_problems(own: Mapping[object, object]) -> list[str]:
         if len(text) > OWN_TEXT_MAX:
             problems.append(f"{key!r}: longer than {OWN_TEXT_MAX} characters")
         ours = all_texts()[key]
+        values = _fields(ours)
         try:
-            if _fields(text) != _fields(ours):
+            if _fields(text) != values:
                 problems.append(f"{key!r}: must use exactly these values: "
-                                f"{', '.join(sorted(_fields(ours))) or 'none'}")
+                                f"{', '.join(sorted(values)) or 'none'}")
         except ValueError:
             problems.append(f"{key!r}: a {{ or }} without its partner (write {{{{ or }}}})")
         if _TAG.findall(text) != _TAG.findall(ours) or "<" in _TAG.sub("", text) \
